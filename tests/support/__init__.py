@@ -1,0 +1,1 @@
+"""Shared support code for the harness's own tests."""
