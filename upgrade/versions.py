@@ -42,11 +42,13 @@ if TYPE_CHECKING:
     from upgrade.catalog import Catalog
 
 __all__ = [
+    "ALLOWED_KINDS",
     "KINDS",
     "Evaluation",
     "Kind",
     "Version",
     "VersionError",
+    "classify",
     "evaluate",
     "format_line",
 ]
