@@ -1,13 +1,534 @@
-"""The pytest plugin: options, settings, phase ordering, the gate and the verdict."""
+"""The pytest plugin: options, settings, phase ordering, the gate, waivers and the verdict.
+
+Loaded from the root `conftest.py`. It stays inert unless `--target` is given, so the harness's
+own test suite (`pytest tests`) runs with it loaded but untouched.
+"""
 
 from __future__ import annotations
 
+import inspect
+import os
+from collections.abc import Generator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
+from upgrade import verdict as verdicts
+from upgrade.errors import HarnessError
+from upgrade.evidence import Bundle, CheckRecord, SessionRecord, utc_now, write_json
+from upgrade.settings import OPTIONS, OptionSpec, Settings, SettingsError, resolve
+from upgrade.waivers import NO_WAIVERS, WaiverError, Waivers
+from upgrade.waivers import load as load_waivers
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from upgrade.baseline import Baseline
+    from upgrade.catalog import Catalog
+    from upgrade.nodes import NodeFacts
+    from upgrade.target import Target
+    from upgrade.versions import Version
+
+PHASES = ("preflight", "upgrade", "post")
 GROUP = "dtr-upgrade"
+
+harness_key = pytest.StashKey["Harness"]()
+record_key = pytest.StashKey[CheckRecord]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register the harness's options in one group."""
+    """Register every harness option in one group, with an ini twin where useful."""
     group = parser.getgroup(GROUP, "DTR upgrade verification")
-    group.addoption("--target", default=None, help="DTR load-balanced host[:port], or 'lab'")
+    for spec in OPTIONS:
+        if spec.ini:
+            parser.addini(f"dtr_{spec.dest}", spec.help, default=None)
+        if not spec.register:
+            continue
+        kwargs: dict[str, Any] = {"dest": spec.dest, "help": spec.help}
+        if spec.kind == "flag":
+            kwargs.update(action="store_true", default=False)
+        elif spec.kind == "list":
+            kwargs.update(action="append", default=[], metavar=spec.metavar)
+        else:
+            kwargs.update(default=None, metavar=spec.metavar)
+        group.addoption(spec.name, **kwargs)
+
+
+def _lookup(config: pytest.Config) -> Any:
+    def lookup(spec: OptionSpec) -> object:
+        value = config.getoption(spec.dest, default=None)
+        if value in (None, False, []) and spec.ini:
+            ini = config.getini(f"dtr_{spec.dest}")
+            if ini not in (None, "", []):
+                return ini
+        return value
+
+    return lookup
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register markers; when a target is given, resolve settings once and start the harness."""
+    for phase in PHASES:
+        config.addinivalue_line("markers", f"{phase}: a check of the {phase} phase")
+    config.addinivalue_line("markers", "check(id): the stable check ID shown in the report")
+    try:
+        settings = resolve(_lookup(config), os.environ)
+    except SettingsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if settings.target is None:
+        return
+    _refuse_unsafe(config, settings)
+    now = utc_now()
+    try:
+        waivers = load_waivers(settings.waivers, now) if settings.waivers else NO_WAIVERS
+    except WaiverError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    harness = Harness(config, settings, waivers, now)
+    config.stash[harness_key] = harness
+    config.pluginmanager.register(harness, "dtr-upgrade-harness")
+
+
+def _refuse_unsafe(config: pytest.Config, settings: Settings) -> None:
+    if settings.apply and settings.to_version is None:
+        raise pytest.UsageError("--apply needs --to-version: say which version to upgrade to")
+    if settings.apply and settings.phase != "all":
+        raise pytest.UsageError(
+            f"--apply runs preflight, upgrade and post checks; it cannot be combined with "
+            f"--phase={settings.phase}"
+        )
+    dist = getattr(config.option, "dist", "no")
+    numprocesses = getattr(config.option, "numprocesses", None)
+    if settings.apply and (dist not in (None, "no") or numprocesses):
+        raise pytest.UsageError(
+            "--apply cannot run under pytest-xdist (-n/--dist): the upgrade and its gate must "
+            "run in one process"
+        )
+
+
+def _phase_of(item: pytest.Item) -> str | None:
+    phases = [p for p in PHASES if item.get_closest_marker(p) is not None]
+    return phases[0] if len(phases) == 1 else (None if not phases else "ambiguous")
+
+
+def _check_id(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("check")
+    if marker is None or not marker.args or not isinstance(marker.args[0], str):
+        return None
+    return marker.args[0]
+
+
+def _description(item: pytest.Item) -> str:
+    function = getattr(item, "function", None)
+    doc = inspect.getdoc(function) if function is not None else None
+    return (doc or "").strip()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a target, refuse to run checks; the harness object handles the rest."""
+    if harness_key in config.stash:
+        return
+    checks = [item for item in items if _phase_of(item) is not None]
+    if checks:
+        raise pytest.UsageError(
+            "these are DTR upgrade checks: pass --target=HOST (your DTR) or --target=lab"
+        )
+
+
+class Harness:
+    """Run state of one harness session: records, the gate, the upgrade state, the verdict."""
+
+    def __init__(
+        self, config: pytest.Config, settings: Settings, waivers: Waivers, now: datetime
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.waivers = waivers
+        target = settings.target or ""
+        self.session_record = SessionRecord(
+            target=target,
+            mode=settings.mode,
+            to_version=str(settings.to_version) if settings.to_version else None,
+            started_at=now,
+            settings=settings.public(),
+            waivers_expired=[w.as_dict() for w in waivers.expired],
+        )
+        self.bundle = Bundle(settings.report_dir, now, target)
+        self.records: dict[str, CheckRecord] = {}
+        self.upgrade_state: verdicts.UpgradeState = "not-run"
+        self.upgrade_message = ""
+        self.interrupted = False
+        self.final: verdicts.Verdict | None = None
+        self.header_lines: list[str] = []
+        self._target: Target | None = None
+        self._target_error: HarnessError | None = None
+        self._lab: Any = None
+        self._catalog: Catalog | None = None
+        self._node_facts: dict[str, NodeFacts] = {}
+
+    # -- the target ---------------------------------------------------------------------------
+
+    def catalog(self) -> Catalog:
+        """The release catalogue: the shipped one, extended by --catalog."""
+        from upgrade.catalog import Catalog, CatalogError
+
+        if self._catalog is None:
+            try:
+                self._catalog = Catalog.load(self.settings.catalog)
+            except CatalogError as exc:
+                raise HarnessError(str(exc)) from None
+        return self._catalog
+
+    def target(self) -> Target:
+        """The session's target, connected on first use (the lab is started here)."""
+        if self._target is not None:
+            return self._target
+        if self._target_error is not None:
+            raise self._target_error
+        try:
+            self._target = self._connect()
+        except HarnessError as exc:
+            self._target_error = exc
+            raise
+        return self._target
+
+    def _connect(self) -> Target:
+        from upgrade import target as targets
+
+        if not self.settings.is_lab:
+            return targets.from_settings(self.settings, os.environ)
+        from upgrade import labtarget
+
+        self._lab, target = labtarget.start(self.settings, self.bundle.path)
+        return target
+
+    def lab_backup(self) -> Any:
+        """The backup the lab provides for its scenario (None when the scenario has none)."""
+        if self._lab is None:
+            return None
+        from upgrade import labtarget
+
+        return labtarget.backup(self._lab, self.bundle.path)
+
+    def close_target(self) -> None:
+        """Close the clients and stop the lab."""
+        if self._target is not None:
+            self._target.close()
+        if self._lab is not None:
+            self._lab.__exit__(None, None, None)
+            self._lab = None
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Parametrize checks over replicas (`replica=5eb9459a7832`) and nodes (`host=SPEC`)."""
+        if "node_spec" in metafunc.fixturenames:
+            hosts = list(self.settings.hosts) or [""]
+            metafunc.parametrize(
+                "node_spec", hosts, ids=[f"host={h}" if h else "no-hosts" for h in hosts]
+            )
+        if "replica" not in metafunc.fixturenames:
+            return
+        try:
+            ids = sorted(self.target().replica_urls())
+        except HarnessError:
+            ids = ["unknown"]  # the check then fails with the connection's one-line error
+        metafunc.parametrize("replica", ids, ids=[f"replica={rid}" for rid in ids])
+
+    def node_facts(self, spec: str) -> NodeFacts:
+        """The facts of one --hosts node, read once per session."""
+        from upgrade.nodes import gather
+
+        if spec not in self._node_facts:
+            self._node_facts[spec] = gather(spec)
+        return self._node_facts[spec]
+
+    # -- collection ---------------------------------------------------------------------------
+
+    def _wanted(self, phase: str) -> bool:
+        mode = self.settings.mode
+        if self.settings.phase == "preflight" or mode in ("health", "plan"):
+            return phase == "preflight"
+        if mode == "verify":
+            return phase == "post"
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """Validate every check's phase and ID, drop phases this mode skips, sort by phase."""
+        problems = []
+        for item in items:
+            phase = _phase_of(item)
+            if phase is None or phase == "ambiguous":
+                problems.append(
+                    f"{item.nodeid}: needs exactly one phase marker ({', '.join(PHASES)})"
+                )
+            elif _check_id(item) is None:
+                problems.append(f"{item.nodeid}: needs a check ID (@pytest.mark.check('PRE-...'))")
+        if problems:
+            raise pytest.UsageError("checks without phase or ID:\n  " + "\n  ".join(problems))
+        keep = [item for item in items if self._wanted(_phase_of(item) or "")]
+        dropped = [item for item in items if item not in keep]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        keep.sort(key=lambda item: PHASES.index(_phase_of(item) or "post"))
+        items[:] = keep
+        for item in items:
+            record = CheckRecord(
+                nodeid=item.nodeid,
+                check_id=_check_id(item) or "",
+                phase=_phase_of(item) or "",
+                description=_description(item),
+            )
+            item.stash[record_key] = record
+            self.records[item.nodeid] = record
+            self.session_record.checks.append(record)
+
+    # -- the gate -----------------------------------------------------------------------------
+
+    def outcomes(self) -> list[verdicts.Outcome]:
+        """Every recorded check outcome, for the gate and the verdict."""
+        return [
+            verdicts.Outcome(r.check_id, r.phase, r.outcome, r.message)
+            for r in self.records.values()
+        ]
+
+    def gate_failures(self) -> list[str]:
+        """The check IDs that keep the gate closed."""
+        return sorted({o.check_id for o in verdicts.blocking(self.outcomes(), "preflight")})
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Close the gate: no upgrade or post check runs after a failed preflight."""
+        record = item.stash.get(record_key, None)
+        if record is None:
+            return
+        record.started_at = utc_now()
+        self.session_record.phase_started(record.phase, record.started_at)
+        if record.phase == "preflight" or self.settings.mode == "verify":
+            return
+        failed = self.gate_failures()
+        if failed:
+            pytest.skip(f"gate closed: preflight failed ({', '.join(failed)}); nothing was changed")
+        if record.phase == "post" and self.upgrade_state in ("failed", "interrupted"):
+            pytest.skip(f"the upgrade {self.upgrade_state}: {self.upgrade_message}")
+
+    # -- outcomes -----------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Record each check's outcome; turn waived failures into waived; keep errors one line."""
+        report = yield
+        record = item.stash.get(record_key, None)
+        if record is None:
+            return report
+        exc = call.excinfo.value if call.excinfo is not None else None
+        if isinstance(exc, HarnessError):
+            report.longrepr = f"{record.check_id}: {exc}"
+        if call.when == "call":
+            record.duration_s = report.duration
+        if report.skipped and not hasattr(report, "wasxfail"):
+            if record.outcome == "passed":
+                record.outcome = "skipped"
+                record.message = _skip_reason(report)
+        elif report.failed:
+            waiver = self.waivers.get(record.check_id) if call.when == "call" else None
+            record.message = _failure_message(exc, report)
+            if waiver is not None:
+                record.outcome = "waived"
+                record.waiver = waiver.as_dict()
+                report.outcome = "skipped"
+                report.wasxfail = f"{waiver.describe()} (failure: {record.message})"
+            else:
+                record.outcome = "failed" if call.when == "call" else "error"
+        if call.when == "teardown":
+            self.session_record.phase_finished(record.phase, utc_now())
+        return report
+
+    def pytest_keyboard_interrupt(self) -> None:
+        """Remember the interruption: the verdict becomes INTERRUPTED and the bundle is kept."""
+        self.interrupted = True
+
+    # -- header and verdict -------------------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        """Show the resolved target and what the session will do."""
+        s = self.settings
+        target = "built-in lab" if s.is_lab else s.target_url
+        lines = [
+            f"dtr-upgrade: target {target}; mode {s.mode}"
+            + (f"; to {s.to_version}" if s.to_version else "")
+            + ("; TLS verification OFF (--insecure-tls)" if s.insecure_tls else ""),
+        ]
+        return lines + self.header_lines
+
+    def decide(self) -> verdicts.Verdict:
+        """The session's verdict from what has been recorded so far."""
+        return verdicts.decide(
+            self.settings.mode,
+            self.outcomes(),
+            self.upgrade_state,
+            interrupted=self.interrupted,
+            upgrade_message=self.upgrade_message,
+        )
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None]:
+        """Decide the verdict before the report plugins write, then seal the bundle and print
+        the verdict as the very last terminal line."""
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.interrupted = True
+        self.final = self.decide()
+        try:
+            return (yield)
+        finally:
+            try:
+                self._write_bundle()
+            finally:
+                self.close_target()
+            self._print_verdict()
+
+    def _write_bundle(self) -> None:
+        record = self.session_record
+        assert self.final is not None
+        record.verdict = self.final.word
+        record.verdict_reason = self.final.reason
+        record.finished_at = utc_now()
+        write_json(self.bundle.file("result.json"), record.as_dict())
+        self.bundle.finalise(record.from_version, record.to_version)
+
+    def _print_verdict(self) -> None:
+        assert self.final is not None
+        writer = self.config.get_terminal_writer()
+        colour = {"green": True} if self.final.good else {"red": True, "bold": True}
+        writer.line(f"bundle: {self.bundle.path}")
+        writer.line(f"VERDICT: {self.final.word} - {self.final.reason}", **colour)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr or "")
+
+
+def _failure_message(exc: BaseException | None, report: pytest.TestReport) -> str:
+    if exc is not None:
+        text = str(exc).strip() or type(exc).__name__
+        return text.splitlines()[0]
+    return str(report.longrepr or "").strip().splitlines()[-1] if report.longrepr else ""
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+def _harness(request: pytest.FixtureRequest) -> Harness:
+    harness = request.config.stash.get(harness_key, None)
+    if harness is None:
+        raise pytest.UsageError("the harness fixtures need --target=HOST or --target=lab")
+    return harness
+
+
+@pytest.fixture(scope="session")
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """The session's resolved settings."""
+    return _harness(request).settings
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> CheckRecord:
+    """The current check's evidence record: `attach(name, value)` and `note(text)`."""
+    node: pytest.Item = request.node
+    record = node.stash.get(record_key, None)
+    if record is None:
+        raise pytest.UsageError(f"{node.nodeid} is not a harness check")
+    return record
+
+
+@pytest.fixture(scope="session")
+def harness(request: pytest.FixtureRequest) -> Harness:
+    """The session's harness run state."""
+    return _harness(request)
+
+
+@pytest.fixture(scope="session")
+def catalog(harness: Harness) -> Catalog:
+    """The release catalogue (shipped, extended by --catalog)."""
+    return harness.catalog()
+
+
+@pytest.fixture(scope="session")
+def target(harness: Harness) -> Target:
+    """The DTR cluster under test (the lab when --target=lab)."""
+    return harness.target()
+
+
+@pytest.fixture(scope="session")
+def replica_versions(target: Target) -> dict[str, str]:
+    """Each replica's DTR version, read from the replica itself (docs.json info.version)."""
+    dtr = target.dtr()
+    return {rid: dtr.version(url) for rid, url in sorted(target.replica_urls().items())}
+
+
+@pytest.fixture(scope="session")
+def current_version(harness: Harness, replica_versions: dict[str, str]) -> Version:
+    """The one DTR version the cluster runs; an error when replicas disagree."""
+    from upgrade.versions import Version
+
+    distinct = sorted(set(replica_versions.values()))
+    if len(distinct) != 1:
+        raise HarnessError(
+            f"replicas run different versions ({', '.join(distinct)}): an earlier upgrade is "
+            "unfinished; re-run the upgrade to resume it"
+        )
+    version = Version.parse(distinct[0])
+    harness.session_record.from_version = str(version)
+    return version
+
+
+@pytest.fixture(scope="session")
+def dtr_version_for_compat(settings: Settings, current_version: Version) -> Version:
+    """The DTR version UCP must support: the target when upgrading, else the running one."""
+    return settings.to_version or current_version
+
+
+@pytest.fixture(scope="session")
+def backup_file(harness: Harness, settings: Settings) -> Path | None:
+    """The backup to check: --backup, else (lab) the one the lab's scenario provides."""
+    if settings.backup is not None:
+        return settings.backup
+    harness.target()
+    return harness.lab_backup()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def node_index(node_spec: str, settings: Settings) -> int:
+    """Position of the node in --hosts (the first runs the upgrade)."""
+    return settings.hosts.index(node_spec) if node_spec else -1
+
+
+@pytest.fixture
+def node_facts(harness: Harness, node_spec: str) -> NodeFacts:
+    """Memory, disk, engine and clock of one --hosts node (testinfra)."""
+    if not node_spec:
+        pytest.skip("no --hosts given: node resources were not checked")
+    return harness.node_facts(node_spec)
+
+
+@pytest.fixture(scope="session")
+def baseline(harness: Harness, settings: Settings, target: Target) -> Baseline:
+    """The cluster before the change: recorded in preflight, or --baseline for --phase=post."""
+    from upgrade import baseline as baselines
+
+    if settings.mode == "verify":
+        if settings.baseline is None:
+            pytest.skip("no --baseline given: pass baseline.json of the preflight bundle")
+        return baselines.load(settings.baseline)
+    versions = {
+        rid: target.dtr().version(url) for rid, url in sorted(target.replica_urls().items())
+    }
+    recorded = baselines.record(target, versions)
+    recorded.save(harness.bundle.file("baseline.json"))
+    return recorded

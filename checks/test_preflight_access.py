@@ -1,0 +1,40 @@
+"""Preflight: the target answers over verified TLS with a certificate that stays valid, and
+the credentials from the environment are accepted with admin rights."""
+
+from __future__ import annotations
+
+import pytest
+
+from upgrade.evidence import CheckRecord, utc_now
+from upgrade.http import DTR
+from upgrade.settings import Settings
+from upgrade.target import Target
+from upgrade.tls import peer_certificate
+
+pytestmark = pytest.mark.preflight
+
+
+@pytest.mark.check("PRE-TARGET-TLS")
+def test_target_certificate(target: Target, settings: Settings, evidence: CheckRecord) -> None:
+    """DTR's load-balanced address completes a verified TLS handshake and its certificate stays
+    valid for at least --min-cert-days more days (an expired certificate stops every pull)."""
+    cert = peer_certificate(target.dtr_url, target.dtr_verify, DTR)
+    days = cert.days_left(utc_now())
+    evidence.attach("certificate", cert)
+    evidence.attach("days_left", round(days, 1))
+    if not cert.verified:
+        evidence.note("TLS verification is off (--insecure-tls): the certificate was not verified")
+    assert days >= settings.min_cert_days, (
+        f"DTR's certificate ({cert.subject}) expires {cert.not_after.isoformat()}, in "
+        f"{days:.1f} days (< {settings.min_cert_days}); renew it before the change"
+    )
+
+
+@pytest.mark.check("PRE-CREDENTIALS")
+def test_credentials_accepted(target: Target, evidence: CheckRecord) -> None:
+    """The DTR credentials from the environment are accepted and have admin rights
+    (cluster status and settings are admin-only, and the upgrade needs them)."""
+    dtr_settings = target.dtr().settings()
+    evidence.attach("account", target.dtr_credentials.describe())
+    evidence.attach("dtrHost", dtr_settings.dtr_host)
+    evidence.attach("replicas", list(dtr_settings.replica_ids))

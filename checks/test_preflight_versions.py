@@ -1,0 +1,68 @@
+"""Preflight: every replica runs one version, and the upgrade path to the target is allowed."""
+
+from __future__ import annotations
+
+import pytest
+from upgrade.planner import plan
+
+from upgrade.catalog import Catalog
+from upgrade.evidence import CheckRecord
+from upgrade.settings import Settings
+from upgrade.target import Target
+from upgrade.versions import Version
+
+pytestmark = pytest.mark.preflight
+
+
+@pytest.mark.check("PRE-REPLICA-VERSIONS")
+def test_replicas_on_one_version(replica_versions: dict[str, str], evidence: CheckRecord) -> None:
+    """Every replica reports the same DTR version (docs.json info.version, read from each
+    replica directly). Mixed versions mean an earlier upgrade did not finish."""
+    evidence.attach("replica_versions", replica_versions)
+    distinct = sorted(set(replica_versions.values()))
+    assert len(distinct) == 1, (
+        f"replicas run different versions ({', '.join(distinct)}): an earlier upgrade is "
+        "unfinished; re-run the upgrade to resume it before planning a new one"
+    )
+
+
+@pytest.mark.check("PRE-VERSION-PATH")
+def test_version_path_allowed(
+    current_version: Version, settings: Settings, catalog: Catalog, evidence: CheckRecord
+) -> None:
+    """The upgrade from the running version to --to-version follows the guide's rules: patch
+    upgrades may skip patches, minor upgrades go up exactly one minor (any patch to any patch),
+    major upgrades only to x+1.0, never down. A refusal shows the recommended stops; it can
+    never be waived."""
+    if settings.to_version is None:
+        pytest.skip("no --to-version: health check only")
+    result = plan(current_version, settings.to_version, catalog)
+    evidence.attach("evaluation", result.evaluation)
+    evidence.attach("path", [str(v) for v in result.path])
+    evidence.attach("migrations", result.migrations)
+    evidence.attach("image", result.image)
+    for warning in result.evaluation.warnings:
+        evidence.note(warning)
+    stops = " -> ".join(str(v) for v in result.path)
+    hint = f"; upgrade in steps: {stops}" if len(result.path) > 2 else ""
+    assert result.evaluation.allowed, (
+        f"{current_version} -> {settings.to_version} is refused "
+        f"({result.evaluation.kind}): {result.evaluation.reason}{hint}"
+    )
+
+
+@pytest.mark.check("PRE-UPGRADE-ENABLED")
+def test_upgrades_not_disabled(target: Target, settings: Settings, evidence: CheckRecord) -> None:
+    """DTR's settings do not disable upgrades and the registry is not read-only: the
+    bootstrapper refuses to upgrade a cluster with disableUpgrades set."""
+    if settings.to_version is None:
+        pytest.skip("no --to-version: health check only")
+    dtr_settings = target.dtr().settings()
+    disabled = bool(dtr_settings.raw.get("disableUpgrades", False))
+    evidence.attach("disableUpgrades", disabled)
+    evidence.attach("readOnlyRegistry", dtr_settings.read_only_registry)
+    assert not disabled, "DTR has disableUpgrades set; clear it in DTR's settings first"
+    assert not dtr_settings.read_only_registry, (
+        "DTR is in read-only mode (readOnlyRegistry); find out why (a GC or a manual "
+        "ro_registry job) and end it before the upgrade"
+    )

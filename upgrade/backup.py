@@ -1,0 +1,95 @@
+"""Inspection of a DTR backup tar (`docker run ... dtr backup > backup.tar`).
+
+A DTR backup is a tar whose top folder is `dtr-backup-v<version>/` with the RethinkDB data
+under `dtr-backup-v<version>/rethink/` (DTR's create-a-backup guide). The harness reads the
+whole archive (so a truncated or corrupt file is caught), notes the version it was taken at,
+and records its SHA-256 so the evidence identifies exactly which file was checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tarfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from upgrade.errors import HarnessError
+
+_TOP = re.compile(r"^(?:\./)?dtr-backup-v([^/]+)/")
+_CHUNK = 1 << 20
+
+
+class BackupUnreadable(HarnessError):
+    """The backup file is missing, unreadable, or not a DTR backup tar."""
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """What a backup file holds, as far as the upgrade's preconditions are concerned."""
+
+    path: Path
+    size: int
+    sha256: str
+    modified_at: datetime
+    version: str | None
+    members: int
+    has_rethink: bool
+
+    def age(self, now: datetime) -> float:
+        """Seconds since the file was written."""
+        return (now - self.modified_at).total_seconds()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def inspect(path: Path) -> BackupInfo:
+    """Read the whole backup tar once; raise `BackupUnreadable` naming the problem."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise BackupUnreadable(f"--backup {path}: no such file; take a DTR backup first") from None
+    except OSError as exc:
+        raise BackupUnreadable(f"--backup {path}: cannot read it ({exc.strerror})") from None
+    versions: set[str] = set()
+    members = 0
+    has_rethink = False
+    try:
+        with tarfile.open(path, mode="r|*") as archive:
+            for member in archive:
+                members += 1
+                match = _TOP.match(member.name)
+                if match:
+                    versions.add(match.group(1))
+                    rest = member.name[match.end() :]
+                    has_rethink = has_rethink or rest.startswith("rethink/") or rest == "rethink"
+                if member.isfile():
+                    extracted = archive.extractfile(member)
+                    if extracted is not None:
+                        while extracted.read(_CHUNK):
+                            pass
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise BackupUnreadable(
+            f"--backup {path}: not a readable tar archive ({exc}); the backup is damaged or "
+            "incomplete, take a new one"
+        ) from None
+    if len(versions) > 1:
+        raise BackupUnreadable(
+            f"--backup {path}: holds backups of several versions ({', '.join(sorted(versions))})"
+        )
+    return BackupInfo(
+        path=path,
+        size=stat.st_size,
+        sha256=_sha256(path),
+        modified_at=datetime.fromtimestamp(stat.st_mtime, UTC),
+        version=next(iter(versions), None),
+        members=members,
+        has_rethink=has_rethink,
+    )

@@ -1,0 +1,205 @@
+"""Evidence: what each check saw, the session record, and the bundle folder it is written to.
+
+Every check item gets a `CheckRecord`; checks attach what they observed (JSON-able data or
+text) so that an auditor can see why it passed or failed. The session record is written as
+`result.json` into a bundle folder `<UTC time>-<target>-<from>-<to>/` under the report
+directory. Everything written passes through the redactor first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Redacts(Protocol):
+    """Anything that scrubs known secret values out of nested data."""
+
+    def redact_obj(self, obj: Any) -> Any:
+        """Return `obj` with every known secret replaced."""
+
+
+def utc_now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """UTC ISO 8601 with a Z, or None."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def jsonable(value: Any) -> Any:
+    """Turn evidence values (dataclasses, paths, times, sets) into JSON-able data."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return [jsonable(v) for v in items]
+    as_dict = getattr(value, "as_dict", None)
+    if callable(as_dict):
+        return jsonable(as_dict())
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
+    return str(value)
+
+
+@dataclass
+class CheckRecord:
+    """One check item: its identity, outcome, timing and the evidence it attached."""
+
+    nodeid: str
+    check_id: str
+    phase: str
+    description: str
+    outcome: str = "passed"
+    message: str = ""
+    started_at: datetime | None = None
+    duration_s: float = 0.0
+    evidence: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    waiver: dict[str, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"<evidence of {self.check_id} ({len(self.evidence)} items)>"
+
+    def attach(self, name: str, value: Any) -> None:
+        """Attach one piece of evidence under `name` (a later value replaces an earlier one)."""
+        self.evidence[name] = jsonable(value)
+
+    def note(self, text: str) -> None:
+        """Record a warning that does not fail the check but belongs in the report."""
+        self.notes.append(text)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record in result.json's `checks` form."""
+        return {
+            "id": self.check_id,
+            "phase": self.phase,
+            "outcome": self.outcome,
+            "nodeid": self.nodeid,
+            "description": self.description,
+            "message": self.message,
+            "started_at": iso(self.started_at),
+            "duration_s": round(self.duration_s, 3),
+            "notes": list(self.notes),
+            "waiver": self.waiver,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass
+class SessionRecord:
+    """Everything result.json holds about one session."""
+
+    target: str
+    mode: str
+    from_version: str | None = None
+    to_version: str | None = None
+    started_at: datetime = field(default_factory=utc_now)
+    finished_at: datetime | None = None
+    verdict: str = ""
+    verdict_reason: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    checks: list[CheckRecord] = field(default_factory=list)
+    waivers_expired: list[dict[str, str]] = field(default_factory=list)
+    phases: dict[str, dict[str, str | float | None]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def phase_started(self, phase: str, moment: datetime) -> None:
+        """Note the first time a phase started."""
+        self.phases.setdefault(phase, {"started_at": iso(moment), "finished_at": None})
+
+    def phase_finished(self, phase: str, moment: datetime) -> None:
+        """Note the latest time a phase finished and its duration."""
+        entry = self.phases.setdefault(phase, {"started_at": iso(moment)})
+        entry["finished_at"] = iso(moment)
+        start = entry.get("started_at")
+        if isinstance(start, str):
+            began = datetime.fromisoformat(start.replace("Z", "+00:00"))
+            entry["duration_s"] = round((moment - began).total_seconds(), 3)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The whole record in result.json form."""
+        data: dict[str, Any] = {
+            "verdict": self.verdict,
+            "verdict_reason": self.verdict_reason,
+            "mode": self.mode,
+            "target": self.target,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "settings": jsonable(self.settings),
+            "phases": self.phases,
+            "waivers_expired": self.waivers_expired,
+            "checks": [c.as_dict() for c in self.checks],
+        }
+        data.update(jsonable(self.extra))
+        return data
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def bundle_name(started_at: datetime, target: str, from_v: str | None, to_v: str | None) -> str:
+    """`<UTC time>-<target>-<from>-<to>`, safe as a folder name."""
+    stamp = started_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    host = _UNSAFE.sub("_", target.removeprefix("https://")).strip("_") or "target"
+    return f"{stamp}-{host}-{from_v or 'unknown'}-{to_v or 'none'}"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically: a reader never sees a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class Bundle:
+    """The evidence folder of one session: staged under a temporary name, then named."""
+
+    def __init__(self, report_dir: Path, started_at: datetime, target: str) -> None:
+        self.report_dir = report_dir
+        self.started_at = started_at
+        self.target = target
+        report_dir.mkdir(parents=True, exist_ok=True)
+        stamp = started_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        self.path = report_dir / f".incomplete-{stamp}-{os.getpid()}"
+        self.path.mkdir()
+
+    def file(self, name: str) -> Path:
+        """The path of a file inside the bundle."""
+        return self.path / name
+
+    def finalise(self, from_v: str | None, to_v: str | None) -> Path:
+        """Give the bundle its final name and point `latest` at it."""
+        final = self.report_dir / bundle_name(self.started_at, self.target, from_v, to_v)
+        suffix = 1
+        candidate = final
+        while candidate.exists():
+            suffix += 1
+            candidate = final.with_name(f"{final.name}-{suffix}")
+        os.replace(self.path, candidate)
+        self.path = candidate
+        latest = self.report_dir / "latest"
+        tmp_link = self.report_dir / f".latest-{os.getpid()}"
+        if tmp_link.is_symlink() or tmp_link.exists():
+            tmp_link.unlink()
+        tmp_link.symlink_to(candidate.name)
+        os.replace(tmp_link, latest)
+        return candidate

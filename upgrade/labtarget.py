@@ -1,0 +1,56 @@
+"""`--target=lab`: start the built-in lab for the session and point the harness at it.
+
+The lab's CA is handed to every client, so TLS is verified exactly as against a real DTR; its
+credentials are those of the environment when set (so the harness and the lab agree without
+extra flags), otherwise the ones the lab generated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from upgrade.errors import HarnessError
+from upgrade.secrets import DTRCredentials, Redactor, UCPCredentials
+from upgrade.settings import Settings
+from upgrade.target import Endpoints, Target
+
+
+def start(settings: Settings, workdir: Path) -> tuple[Any, Target]:
+    """Start the lab described by the settings; return it (to stop later) and its target."""
+    from dtrlab import Lab, LabConfig
+    from dtrlab.errors import LabError
+
+    try:
+        config = LabConfig(
+            replicas=settings.lab.replicas,
+            version=settings.lab.version,
+            ucp_version=settings.lab.ucp_version,
+            scenarios=settings.lab.scenarios,
+        )
+        lab = Lab(config)
+        lab.__enter__()
+    except (LabError, ValueError, OSError) as exc:
+        raise HarnessError(f"the lab did not start: {exc}") from None
+    creds = lab.credentials
+    redactor = Redactor(creds.secrets())
+    endpoints = Endpoints(
+        dtr_url=lab.url,
+        ucp_url=lab.ucp_url,
+        replica_urls=dict(lab.replica_urls),
+        dtr_ca=Path(lab.ca_path),
+        ucp_ca=Path(lab.ca_path),
+    )
+    target = Target(
+        endpoints,
+        DTRCredentials.of(creds.username, password=creds.password),
+        UCPCredentials.of(creds.ucp_username, creds.ucp_password),
+        redactor=redactor,
+    )
+    return lab, target
+
+
+def backup(lab: Any, directory: Path) -> Path | None:
+    """The backup file the lab's scenario provides (none for `no-backup`)."""
+    result = lab.provide_backup(directory)
+    return None if result is None else Path(result)

@@ -1,0 +1,517 @@
+"""The harness's settings: option specifications and their resolution into one frozen value.
+
+The plugin registers every option of `OPTIONS` on the command line (and as an ini key where it
+makes sense) and resolves them once per session: command line first, then the environment
+variable `DTR_UPGRADE_<NAME>`, then the ini file, then the default. Secrets are not options:
+they come only from the environment (see `upgrade.secrets`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from upgrade.versions import Version, VersionError
+
+LAB = "lab"
+PHASES = ("all", "preflight", "post")
+VULN_DB_MODES = ("auto", "online", "check")
+
+Kind = Literal["str", "flag", "int", "float", "duration", "path", "list", "csv"]
+
+
+class SettingsError(ValueError):
+    """An option value the harness cannot use; the message names the option and the fix."""
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One harness option: its command-line name, help text, kind and default."""
+
+    name: str
+    help: str
+    kind: Kind = "str"
+    default: str | None = None
+    ini: bool = True
+    metavar: str | None = None
+    # False for options another installed plugin already defines (testinfra's --hosts)
+    register: bool = True
+
+    @property
+    def dest(self) -> str:
+        """The attribute name pytest stores the option under."""
+        return self.name.removeprefix("--").replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        """The environment variable that is this option's second source."""
+        return "DTR_UPGRADE_" + self.dest.upper()
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec(
+        "--target",
+        "DTR load-balanced address (host[:port] or https://host[:port]), "
+        "or 'lab' for the built-in simulated cluster",
+        metavar="HOST",
+    ),
+    OptionSpec(
+        "--to-version",
+        "DTR version to upgrade to (MAJOR.MINOR.PATCH[-suffix]); without "
+        "it the session is a read-only health check",
+        metavar="VERSION",
+    ),
+    OptionSpec(
+        "--apply",
+        "run the upgrade when every preflight check passed (otherwise the session is read-only)",
+        kind="flag",
+        ini=False,
+    ),
+    OptionSpec(
+        "--phase",
+        "which phases to run: all, preflight, or post (verify an upgrade done by hand)",
+        default="all",
+        metavar="PHASE",
+    ),
+    OptionSpec(
+        "--ucp-url",
+        "UCP/MKE address; default: the ucpHost DTR reports in its features",
+        metavar="URL",
+    ),
+    OptionSpec(
+        "--dtr-ca", "CA bundle (PEM) that signed DTR's certificate", kind="path", metavar="FILE"
+    ),
+    OptionSpec(
+        "--ucp-ca", "CA bundle (PEM) that signed UCP's certificate", kind="path", metavar="FILE"
+    ),
+    OptionSpec(
+        "--insecure-tls",
+        "do not verify TLS certificates (shown in the report; exposes "
+        "credentials to a man in the middle)",
+        kind="flag",
+        ini=False,
+    ),
+    OptionSpec(
+        "--replica-url",
+        "address of one replica as RID=URL, repeatable; default: node and "
+        "HTTPS port from DTR's replicaSettings",
+        kind="list",
+        metavar="RID=URL",
+    ),
+    OptionSpec(
+        "--backup",
+        "DTR backup tar taken before this change (dtr backup > FILE)",
+        kind="path",
+        metavar="FILE",
+    ),
+    OptionSpec(
+        "--max-backup-age",
+        "oldest acceptable backup, e.g. 24h, 90m, 2d",
+        kind="duration",
+        default="24h",
+        metavar="AGE",
+    ),
+    OptionSpec(
+        "--catalog",
+        "a release catalogue (TOML) that extends or overrides the shipped one",
+        kind="path",
+        metavar="FILE",
+    ),
+    OptionSpec(
+        "--waivers",
+        "waiver file (YAML or TOML): check id, reason, approver, expiry",
+        kind="path",
+        metavar="FILE",
+    ),
+    OptionSpec(
+        "--window",
+        "maintenance window as START/END in ISO 8601 UTC, e.g. 2026-11-27T22:00Z/2026-11-28T02:00Z",
+        metavar="START/END",
+    ),
+    OptionSpec(
+        "--hosts",
+        "testinfra host specs of the DTR nodes, comma separated (e.g. "
+        "ssh://node1,ssh://node2, local://); the first runs the upgrade",
+        kind="csv",
+        metavar="SPECS",
+        register=False,
+    ),
+    OptionSpec(
+        "--min-free-memory-gb",
+        "free memory required on the node that runs the upgrade (the guide: 16 GB)",
+        kind="float",
+        default="16",
+        metavar="GB",
+    ),
+    OptionSpec(
+        "--min-free-disk-gb",
+        "free disk required under /var/lib/docker on every node",
+        kind="float",
+        default="10",
+        metavar="GB",
+    ),
+    OptionSpec(
+        "--min-engine-version",
+        "oldest acceptable Docker engine on the nodes",
+        default="18.09.0",
+        metavar="VERSION",
+    ),
+    OptionSpec(
+        "--max-clock-skew",
+        "largest acceptable clock difference between the nodes and this machine",
+        kind="duration",
+        default="2s",
+        metavar="DURATION",
+    ),
+    OptionSpec(
+        "--min-cert-days",
+        "fewest days a certificate must still be valid",
+        kind="int",
+        default="14",
+        metavar="DAYS",
+    ),
+    OptionSpec(
+        "--offline",
+        "the nodes have no internet: the bootstrapper image must already be "
+        "present (docker load) instead of pulled",
+        kind="flag",
+        ini=False,
+    ),
+    OptionSpec("--baseline", "baseline.json of an earlier preflight bundle, compared against by "
+               "--phase=post", kind="path", metavar="FILE"),
+    OptionSpec("--change-id", "change request identifier, shown in the report", metavar="ID"),
+    OptionSpec("--operator", "who runs the change, shown in the report", metavar="NAME"),
+    OptionSpec("--approver", "who approved the change, shown in the report", metavar="NAME"),
+    OptionSpec(
+        "--report-dir",
+        "where evidence bundles are written",
+        kind="path",
+        default="reports",
+        metavar="DIR",
+    ),
+    OptionSpec(
+        "--lab-scenario",
+        "lab fault scenarios, comma separated (see 'dtr-upgrade lab --help')",
+        kind="csv",
+        default="healthy",
+        metavar="NAMES",
+    ),
+    OptionSpec("--lab-replicas", "number of lab replicas", kind="int", default="3", metavar="N"),
+    OptionSpec(
+        "--lab-version", "DTR version the lab starts on", default="2.5.11", metavar="VERSION"
+    ),
+    OptionSpec(
+        "--lab-ucp-version", "UCP version the lab reports", default="3.1.6", metavar="VERSION"
+    ),
+)
+
+_SPECS = {spec.dest: spec for spec in OPTIONS}
+
+Lookup = Callable[[OptionSpec], object]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A maintenance window in UTC."""
+
+    start: datetime
+    end: datetime
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()}/{self.end.isoformat()}"
+
+
+@dataclass(frozen=True)
+class LabOptions:
+    """How to start the built-in lab when the target is `lab`."""
+
+    scenarios: tuple[str, ...]
+    replicas: int
+    version: str
+    ucp_version: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of one session, resolved once; never holds a secret."""
+
+    target: str | None
+    to_version: Version | None
+    apply: bool
+    phase: str
+    ucp_url: str | None
+    dtr_ca: Path | None
+    ucp_ca: Path | None
+    insecure_tls: bool
+    replica_urls: Mapping[str, str]
+    backup: Path | None
+    max_backup_age: timedelta
+    catalog: Path | None
+    waivers: Path | None
+    window: Window | None
+    hosts: tuple[str, ...]
+    min_free_memory_gb: float
+    min_free_disk_gb: float
+    min_engine_version: str
+    max_clock_skew: timedelta
+    min_cert_days: int
+    offline: bool
+    baseline: Path | None
+    change_id: str | None
+    operator: str | None
+    approver: str | None
+    report_dir: Path
+    lab: LabOptions
+    raw: Mapping[str, object] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_lab(self) -> bool:
+        """Whether the target is the built-in lab."""
+        return self.target == LAB
+
+    @property
+    def mode(self) -> Literal["health", "plan", "upgrade", "verify"]:
+        """What the session does: health check, plan (GO/NO-GO), upgrade, or post-only verify."""
+        if self.phase == "post":
+            return "verify"
+        if self.to_version is None:
+            return "health"
+        if self.apply:
+            return "upgrade"
+        return "plan"
+
+    @property
+    def target_url(self) -> str:
+        """The DTR base URL (https) of a real target."""
+        if self.target is None:
+            raise SettingsError("--target is required")
+        return normalise_url(self.target, "--target")
+
+    def public(self) -> dict[str, object]:
+        """The settings as plain JSON-able values, for result.json and the report."""
+        out: dict[str, object] = {}
+        for key, value in self.raw.items():
+            out[key] = str(value) if isinstance(value, Path | timedelta) else value
+        return out
+
+
+def normalise_url(value: str, option: str) -> str:
+    """Turn host, host:port or https://host[:port] into an https base URL without a slash."""
+    text = value.strip().rstrip("/")
+    if text.startswith("http://"):
+        raise SettingsError(f"{option} {value!r}: DTR and UCP are only reached over https")
+    if not text.startswith("https://"):
+        text = "https://" + text
+    host = text.removeprefix("https://")
+    if not host or "/" in host or " " in host:
+        raise SettingsError(f"{option} {value!r}: expected host[:port] or https://host[:port]")
+    if ":" in host.rsplit("]", 1)[-1]:
+        port = host.rsplit(":", 1)[1]
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"{option} {value!r}: the port must be a number from 1 to 65535")
+    return text
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: str, option: str) -> timedelta:
+    """Parse `90s`, `15m`, `24h`, `2d`, `1w` (a bare number is seconds)."""
+    match = _DURATION.match(value)
+    if not match:
+        raise SettingsError(f"{option} {value!r}: expected a duration such as 30s, 15m, 24h or 7d")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _parse_utc(text: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingsError(
+            f"{option}: {text!r} is not an ISO 8601 time such as 2026-11-27T22:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise SettingsError(f"{option}: {text!r} has no time zone; write it in UTC with a Z")
+    return moment.astimezone(UTC)
+
+
+def parse_window(value: str) -> Window:
+    """Parse START/END in ISO 8601 with a time zone."""
+    start, sep, end = value.partition("/")
+    if not sep:
+        raise SettingsError(
+            f"--window {value!r}: expected START/END, e.g. 2026-11-27T22:00Z/2026-11-28T02:00Z"
+        )
+    window = Window(_parse_utc(start, "--window"), _parse_utc(end, "--window"))
+    if window.end <= window.start:
+        raise SettingsError(f"--window {value!r}: the end must come after the start")
+    return window
+
+
+def _parse_replica_urls(values: list[str]) -> dict[str, str]:
+    urls: dict[str, str] = {}
+    for item in values:
+        rid, sep, url = item.partition("=")
+        if not sep or not re.fullmatch(r"[0-9a-f]{12}", rid):
+            raise SettingsError(
+                f"--replica-url {item!r}: expected RID=URL with a 12-hex replica ID"
+            )
+        urls[rid] = normalise_url(url, "--replica-url")
+    return urls
+
+
+def _convert(spec: OptionSpec, value: object) -> object:
+    """Convert one raw option value (string from env/ini, or parsed CLI value) to its kind."""
+    if value is None:
+        return None
+    if spec.kind == "flag":
+        if isinstance(value, bool):
+            return value
+        return str(value).strip().lower() in ("1", "true", "yes", "on")
+    if spec.kind == "list":
+        if isinstance(value, list):
+            return [str(v) for v in value]
+        return [v for v in str(value).split() if v]
+    text = str(value)
+    try:
+        match spec.kind:
+            case "int":
+                return int(text)
+            case "float":
+                return float(text)
+            case "duration":
+                return parse_duration(text, spec.name)
+            case "path":
+                return Path(text).expanduser()
+            case "csv":
+                return tuple(p.strip() for p in text.split(",") if p.strip())
+            case _:
+                return text
+    except ValueError as exc:
+        if isinstance(exc, SettingsError):
+            raise
+        raise SettingsError(f"{spec.name} {text!r}: expected a {spec.kind} value") from None
+
+
+def resolve(lookup: Lookup, environ: Mapping[str, str]) -> Settings:
+    """Resolve every option once: command line, then `DTR_UPGRADE_*`, then ini, then default.
+
+    `lookup(spec)` returns the command-line value if given, else the ini value, else None.
+    """
+    raw: dict[str, object] = {}
+    for spec in OPTIONS:
+        value = lookup(spec)
+        if value in (None, False, []) and spec.env in environ:
+            value = environ[spec.env]
+        if value in (None, []) and spec.default is not None:
+            value = spec.default
+        raw[spec.dest] = _convert(spec, value)
+    return _build(raw)
+
+
+def _build(raw: dict[str, object]) -> Settings:
+    def text(key: str) -> str | None:
+        value = raw[key]
+        return None if value is None else str(value)
+
+    to_version = None
+    if raw["to_version"] is not None:
+        try:
+            to_version = Version.parse(str(raw["to_version"]))
+        except VersionError as exc:
+            raise SettingsError(f"--to-version: {exc}") from None
+
+    phase = str(raw["phase"])
+    if phase not in PHASES:
+        raise SettingsError(f"--phase {phase!r}: expected one of {', '.join(PHASES)}")
+
+    target = text("target")
+    if target is not None and target != LAB:
+        normalise_url(target, "--target")
+    ucp_url = text("ucp_url")
+    if ucp_url is not None:
+        ucp_url = normalise_url(ucp_url, "--ucp-url")
+
+    for key in ("dtr_ca", "ucp_ca", "catalog", "waivers", "baseline"):
+        path = raw[key]
+        if isinstance(path, Path) and not path.is_file():
+            raise SettingsError(f"--{key.replace('_', '-')} {path}: no such file")
+
+    lab_version = str(raw["lab_version"])
+    try:
+        Version.parse(lab_version)
+    except VersionError as exc:
+        raise SettingsError(f"--lab-version: {exc}") from None
+    replicas = raw["lab_replicas"]
+    assert isinstance(replicas, int)
+    if not 1 <= replicas <= 9:
+        raise SettingsError(f"--lab-replicas {replicas}: the lab runs 1 to 9 replicas")
+
+    window_text = text("window")
+    min_cert_days = raw["min_cert_days"]
+    assert isinstance(min_cert_days, int)
+    max_backup_age = raw["max_backup_age"]
+    max_clock_skew = raw["max_clock_skew"]
+    assert isinstance(max_backup_age, timedelta)
+    assert isinstance(max_clock_skew, timedelta)
+    replica_urls = raw["replica_url"] or []
+    assert isinstance(replica_urls, list)
+
+    return Settings(
+        target=target,
+        to_version=to_version,
+        apply=bool(raw["apply"]),
+        phase=phase,
+        ucp_url=ucp_url,
+        dtr_ca=_path(raw["dtr_ca"]),
+        ucp_ca=_path(raw["ucp_ca"]),
+        insecure_tls=bool(raw["insecure_tls"]),
+        replica_urls=_parse_replica_urls(replica_urls),
+        backup=_path(raw["backup"]),
+        max_backup_age=max_backup_age,
+        catalog=_path(raw["catalog"]),
+        waivers=_path(raw["waivers"]),
+        window=parse_window(window_text) if window_text else None,
+        hosts=_tuple(raw["hosts"]),
+        min_free_memory_gb=_float(raw["min_free_memory_gb"]),
+        min_free_disk_gb=_float(raw["min_free_disk_gb"]),
+        min_engine_version=str(raw["min_engine_version"]),
+        max_clock_skew=max_clock_skew,
+        min_cert_days=min_cert_days,
+        offline=bool(raw["offline"]),
+        baseline=_path(raw["baseline"]),
+        change_id=text("change_id"),
+        operator=text("operator"),
+        approver=text("approver"),
+        report_dir=_path(raw["report_dir"]) or Path("reports"),
+        lab=LabOptions(
+            scenarios=_tuple(raw["lab_scenario"]) or ("healthy",),
+            replicas=replicas,
+            version=lab_version,
+            ucp_version=str(raw["lab_ucp_version"]),
+        ),
+        raw=raw,
+    )
+
+
+def _path(value: object) -> Path | None:
+    return value if isinstance(value, Path) else None
+
+
+def _tuple(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, tuple | list) else ()
+
+
+def _float(value: object) -> float:
+    assert isinstance(value, int | float)
+    return float(value)
+
+
+def spec(dest: str) -> OptionSpec:
+    """The specification of the option stored under `dest`."""
+    return _SPECS[dest]
