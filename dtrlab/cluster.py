@@ -1,0 +1,442 @@
+"""The lab's cluster state: replicas and their versions, UCP, settings, scanning, auth, and the
+upgrade operations the simulated bootstrapper drives (replica swaps, outages, hop migrations).
+
+Scenario effects live here, so every listener (replicas, load balancer, UCP) sees one truth.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dtrlab.catalogue import (
+    HOP_MIGRATIONS,
+    newest_of_line,
+    next_line,
+    parse_version,
+    ucp_too_old_for_next_minor,
+)
+from dtrlab.config import Credentials, LabConfig
+from dtrlab.errors import LabError
+from dtrlab.jobs import Job, JobRunner
+from dtrlab.listener import HTTPSListener
+from dtrlab.store import RegistryStore
+
+TOKEN_LIFETIME_S = 300
+SWAP_WAIT_MARGIN_S = 30.0
+UNHEALTHY_ERROR = "rethinkdb: cannot reach dtr-rethinkdb on this replica: connection refused"
+WARMING_ERROR = "registry: storage driver is not ready; waiting for rethinkdb tables"
+MIGRATION_ERROR = "failed to migrate blob links: rethinkdb: context deadline exceeded"
+VULN_DB_ERROR = (
+    "failed to download vulnerability database: Get https://dss-cve-updates.docker.com/: "
+    "dial tcp: i/o timeout"
+)
+
+
+@dataclass
+class Replica:
+    """One DTR replica: its 12-hex ID, version, listener and health."""
+
+    id: str
+    version: str
+    listener: HTTPSListener | None = None
+    state: str = "running"  # running | swapping | outage
+    warming_until: float = 0.0
+    unhealthy_error: str | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def health(self, now: float) -> tuple[bool, str]:
+        """(healthy, error) as this replica's /_ping reports it."""
+        if self.unhealthy_error:
+            return False, self.unhealthy_error
+        if now < self.warming_until:
+            return False, WARMING_ERROR
+        return True, ""
+
+
+@dataclass
+class UpgradeProgress:
+    """What the lab remembers about upgrades to one target version, across bootstrapper runs."""
+
+    target: str
+    from_version: str
+    attempts: int = 0
+    outage_done: bool = False
+    completed: bool = False
+    migration_jobs: list[str] = field(default_factory=list)
+    lost_tags: list[str] = field(default_factory=list)
+
+
+class Cluster:
+    """Everything the lab's listeners serve, behind one lock."""
+
+    def __init__(
+        self, config: LabConfig, credentials: Credentials, store: RegistryStore, job_time: float
+    ) -> None:
+        self.config = config
+        self.credentials = credentials
+        self.store = store
+        self.lock = threading.RLock()
+        self.clock: Callable[[], float] = time.monotonic
+        self.closing = threading.Event()
+        self.started_at = datetime.now(UTC)
+        self.replicas: dict[str, Replica] = {}
+        for _ in range(config.replicas):
+            rid = secrets.token_hex(6)
+            self.replicas[rid] = Replica(rid, config.version)
+        ids = list(self.replicas)
+        if config.has("mixed-versions"):
+            self.replicas[ids[-1]].version = config.mixed_version or (
+                newest_of_line(next_line(config.version)) or config.version
+            )
+        if config.has("replica-unhealthy"):
+            self.replicas[ids[-1]].unhealthy_error = UNHEALTHY_ERROR
+        self.ucp_version = (
+            ucp_too_old_for_next_minor(config.version)
+            if config.has("ucp-too-old")
+            else config.ucp_version
+        )
+        self.ucp_config_toml = _ucp_toml(config.has("content-trust-on"))
+        self.ucp_host = ""
+        self.dtr_host = ""
+        self.settings: dict[str, Any] = {
+            "createRepositoryOnPush": True,
+            "scanningEnabled": True,
+            "scanningSyncOnline": True,
+            "readOnlyRegistry": False,
+            "logLevel": "info",
+            "disableBackupWarning": False,
+        }
+        self.vuln_db_version = 1
+        self.vuln_db_updated_at = self.started_at - timedelta(days=2)
+        self.vuln_db_failed = False
+        migrated = parse_version(config.version).line >= (2, 6)
+        self.metadata_store_opted_in = migrated
+        self.online_gc_enabled = migrated
+        self.upgrades: dict[str, UpgradeProgress] = {}
+        self._bearer: dict[str, float] = {}
+        self._ucp_tokens: dict[str, float] = {}
+        self._lb_next = 0
+        self._swaps: dict[str, threading.Event] = {}
+        self.jobs = JobRunner(job_time, self.worker_ids, self._job_failure, self._job_observed)
+
+    # -- replicas and health -----------------------------------------------------------------
+
+    def replica_list(self) -> list[Replica]:
+        """Replicas in cluster order."""
+        with self.lock:
+            return list(self.replicas.values())
+
+    def healthy_replicas(self) -> list[Replica]:
+        """Replicas whose health check passes (listening and /_ping 200): the LB's pool."""
+        now = self.clock()
+        with self.lock:
+            return [
+                r
+                for r in self.replicas.values()
+                if r.state == "running"
+                and r.listener is not None
+                and r.listener.accepting
+                and r.health(now)[0]
+            ]
+
+    def pick_replica(self) -> Replica | None:
+        """Round-robin among healthy replicas, as a load balancer with health checks does."""
+        pool = self.healthy_replicas()
+        if not pool:
+            return None
+        with self.lock:
+            self._lb_next += 1
+            return pool[self._lb_next % len(pool)]
+
+    def worker_ids(self) -> list[str]:
+        """Replica IDs whose jobrunner can claim jobs."""
+        return [r.id for r in self.healthy_replicas()]
+
+    def replica_health_text(self, replica: Replica) -> str:
+        """The replica_health value cluster_status shows for `replica`."""
+        now = self.clock()
+        if replica.state != "running":
+            last_seen = _iso(datetime.now(UTC) - timedelta(seconds=30))
+            return f"Replica reported health too long ago: {last_seen}"
+        healthy, error = replica.health(now)
+        return "OK" if healthy else error
+
+    def replica_versions(self) -> dict[str, str]:
+        """Replica ID -> DTR version."""
+        with self.lock:
+            return {r.id: r.version for r in self.replicas.values()}
+
+    # -- auth --------------------------------------------------------------------------------
+
+    def check_password(self, username: str, secret: str) -> bool:
+        """DTR basic auth: the admin with its password or its access token."""
+        c = self.credentials
+        return secrets.compare_digest(username, c.username) and (
+            secrets.compare_digest(secret, c.password) or secrets.compare_digest(secret, c.token)
+        )
+
+    def issue_bearer(self) -> str:
+        """A registry bearer token from /auth/token, valid TOKEN_LIFETIME_S."""
+        token = secrets.token_urlsafe(32)
+        with self.lock:
+            self._bearer[token] = self.clock() + TOKEN_LIFETIME_S
+        return token
+
+    def check_bearer(self, token: str) -> bool:
+        """True for an unexpired token from /auth/token."""
+        with self.lock:
+            expiry = self._bearer.get(token)
+        return expiry is not None and expiry > self.clock()
+
+    def ucp_login(self, username: str, password: str) -> str | None:
+        """POST /auth/login: a UCP session token for the UCP admin, else None."""
+        c = self.credentials
+        if not (
+            secrets.compare_digest(username, c.ucp_username)
+            and secrets.compare_digest(password, c.ucp_password)
+        ):
+            return None
+        token = secrets.token_urlsafe(32)
+        with self.lock:
+            self._ucp_tokens[token] = self.clock() + 3600
+        return token
+
+    def check_ucp_token(self, token: str) -> bool:
+        """True for a session token from UCP's /auth/login."""
+        with self.lock:
+            expiry = self._ucp_tokens.get(token)
+        return expiry is not None and expiry > self.clock()
+
+    @property
+    def content_trust_required(self) -> bool:
+        """UCP's [trust_configuration] require_content_trust."""
+        import tomllib
+
+        with self.lock:
+            text = self.ucp_config_toml
+        try:
+            return bool(
+                tomllib.loads(text)
+                .get("trust_configuration", {})
+                .get("require_content_trust", False)
+            )
+        except tomllib.TOMLDecodeError:
+            return False
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def _job_failure(self, job: Job) -> str | None:
+        if job.action == "false":
+            return "the false action always fails"
+        if (
+            job.action == "metadatastoremigration"
+            and job.origin == "upgrade"
+            and self.config.has("migration-fails")
+        ):
+            return MIGRATION_ERROR
+        if job.action in ("update_vuln_db", "nautilus_update_db") and self.config.has(
+            "vuln-db-update-fails"
+        ):
+            return VULN_DB_ERROR
+        return None
+
+    def _job_observed(self, job: Job) -> None:
+        with self.lock:
+            if job.action == "metadatastoremigration" and job.status == "done":
+                self.metadata_store_opted_in = True
+                self.online_gc_enabled = True
+            elif job.action in ("update_vuln_db", "nautilus_update_db"):
+                if job.status == "done":
+                    self.vuln_db_version += 1
+                    self.vuln_db_updated_at = datetime.now(UTC)
+                    self.vuln_db_failed = False
+                elif job.status == "errored":
+                    self.vuln_db_failed = True
+
+    def start_background_jobs(self) -> None:
+        """Start the job runner and the jobs a scenario wants running from the start."""
+        self.jobs.start()
+        if self.config.has("gc-running"):
+            job = self.jobs.submit(
+                "gc", origin="cron", duration=float("inf"), deadline="15m", stop_timeout="30s"
+            )
+            self.jobs.claim_now(job.id)
+
+    def gc_lock_holder(self) -> str:
+        """The ID of the running gc/onlinegc job holding the GC lock, or ''."""
+        for job in self.jobs.all():
+            if job.action in ("gc", "onlinegc") and job.status == "running":
+                return job.id
+        return ""
+
+    def migration_running(self) -> bool:
+        """True while a metadatastoremigration job is waiting or running."""
+        return any(
+            j.action == "metadatastoremigration" and j.status in ("waiting", "running")
+            for j in self.jobs.all()
+        )
+
+    # -- the upgrade, as the bootstrapper drives it ------------------------------------------
+
+    def begin_attempt(self, target: str) -> dict[str, Any]:
+        """Record a bootstrapper run towards `target` and tell it whether this attempt crashes."""
+        with self.lock:
+            progress = self.upgrades.get(target)
+            if progress is None:
+                pending = [r.version for r in self.replicas.values() if r.version != target]
+                from_version = min(pending or [target], key=parse_version)
+                progress = self.upgrades[target] = UpgradeProgress(target, from_version)
+            progress.attempts += 1
+            crash: dict[str, Any] | None = None
+            ids = list(self.replicas)
+            crash_replica = ids[min(2, len(ids)) - 1]
+            message = (
+                "Failed to upgrade replica: dtr-phase2 container exited: connection reset by peer"
+            )
+            if self.config.has("upgrade-crash-always") or (
+                self.config.has("upgrade-crash") and progress.attempts == 1
+            ):
+                pending_ids = [r for r in ids if self.replicas[r].version != target]
+                crash = {
+                    "after_replica": crash_replica if crash_replica in pending_ids else None,
+                    "message": message,
+                }
+            return {
+                "attempt": progress.attempts,
+                "target": target,
+                "from_version": progress.from_version,
+                "crash": crash,
+                "replicas": [{"id": r.id, "version": r.version} for r in self.replicas.values()],
+            }
+
+    def replace_replica(self, replica_id: str, version: str) -> dict[str, Any]:
+        """Take a replica down for swap_time and bring it back on `version`; blocks until done.
+
+        The swap runs in the lab's own thread, so a bootstrapper killed mid-swap still leaves the
+        replica back up (on the new version) and a re-run skips it.
+        """
+        with self.lock:
+            replica = self.replicas.get(replica_id)
+            if replica is None:
+                raise LabError(f"no replica {replica_id}")
+            if replica.state == "swapping":
+                done = self._swaps[replica_id]
+            else:
+                done = threading.Event()
+                self._swaps[replica_id] = done
+                replica.state = "swapping"
+                threading.Thread(
+                    target=self._swap,
+                    args=(replica, version, done),
+                    name=f"swap-{replica_id}",
+                    daemon=True,
+                ).start()
+        done.wait(self.config.swap_time + SWAP_WAIT_MARGIN_S)
+        with self.lock:
+            return {"id": replica.id, "version": replica.version, "state": replica.state}
+
+    def _swap(self, replica: Replica, version: str, done: threading.Event) -> None:
+        try:
+            if replica.listener is not None:
+                replica.listener.stop()
+            progress = self.upgrades.get(version)
+            if progress is not None and self.config.has("data-loss") and not progress.lost_tags:
+                self._lose_a_tag(progress)
+            self.closing.wait(self.config.swap_time)
+            with self.lock:
+                replica.version = version
+                replica.unhealthy_error = None
+                replica.started_at = datetime.now(UTC)
+                last = all(r.version == version for r in self.replicas.values())
+                if last and self.config.has("slow-replica"):
+                    replica.warming_until = self.clock() + self.config.slow_replica_time
+                replica.state = "running"
+            if replica.listener is not None and not self.closing.is_set():
+                replica.listener.start()
+        finally:
+            done.set()
+
+    def _lose_a_tag(self, progress: UpgradeProgress) -> None:
+        for name in self.store.repository_names():
+            tags = self.store.tags(name)
+            if len(tags) > 1:
+                self.store.delete_tag(name, tags[-1].name)
+                progress.lost_tags.append(f"{name}:{tags[-1].name}")
+                return
+
+    def reconfigure(self, target: str) -> dict[str, Any]:
+        """The cluster-wide reconfiguration step: an interruption of `outage` seconds, once per
+        upgrade (every replica refuses connections and the load balancer has nobody to serve)."""
+        seconds = self.config.effective_outage
+        with self.lock:
+            progress = self.upgrades.get(target)
+            if progress is None or progress.outage_done or seconds <= 0:
+                return {"outage_s": 0.0}
+            progress.outage_done = True
+            replicas = list(self.replicas.values())
+            for r in replicas:
+                r.state = "outage"
+        for r in replicas:
+            if r.listener is not None:
+                r.listener.stop()
+        self.closing.wait(seconds)
+        with self.lock:
+            for r in replicas:
+                r.state = "running"
+        for r in replicas:
+            if r.listener is not None and not self.closing.is_set():
+                r.listener.start()
+        return {"outage_s": seconds}
+
+    def complete(self, target: str) -> dict[str, Any]:
+        """Every replica is on `target`: queue the hop's migration jobs (once)."""
+        with self.lock:
+            progress = self.upgrades.get(target)
+            if any(r.version != target for r in self.replicas.values()):
+                raise LabError(f"not every replica runs {target}: {self.replica_versions()}")
+            if progress is None or progress.completed:
+                return {"jobs": list(progress.migration_jobs) if progress else []}
+            progress.completed = True
+            source, dest = parse_version(progress.from_version), parse_version(target)
+            if source.line != dest.line:
+                for action in HOP_MIGRATIONS.get(dest.line, ()):
+                    job = self.jobs.submit(action, retries=2, origin="upgrade")
+                    progress.migration_jobs.append(job.id)
+                if dest.line >= (2, 6) and source.line < (2, 6):
+                    self.metadata_store_opted_in = False
+                    self.online_gc_enabled = False
+            return {"jobs": list(progress.migration_jobs)}
+
+    def lost_tags(self) -> list[str]:
+        """`repository:tag` names the data-loss scenario removed."""
+        with self.lock:
+            return [t for p in self.upgrades.values() for t in p.lost_tags]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ucp_toml(require_content_trust: bool) -> str:
+    flag = "true" if require_content_trust else "false"
+    return (
+        "[auth]\n"
+        '  default_new_user_role = "restrictedcontrol"\n'
+        '  backend = "managed"\n\n'
+        "[scheduling_configuration]\n"
+        "  enable_admin_ucp_scheduling = false\n"
+        '  default_orchestrator = "swarm"\n\n'
+        "[trust_configuration]\n"
+        f"  require_content_trust = {flag}\n"
+        "  require_signature_from = []\n\n"
+        "[cluster_config]\n"
+        "  controller_port = 443\n"
+        "  swarm_port = 2376\n"
+        "  kube_apiserver_port = 6443\n"
+    )

@@ -1,0 +1,47 @@
+"""Named fault scenarios: each makes one preflight, upgrade or post check fail for its reason."""
+
+from __future__ import annotations
+
+from dtrlab.errors import UnknownScenarioError
+
+SCENARIOS: dict[str, str] = {
+    "healthy": "nothing wrong: every check passes",
+    "content-trust-on": "UCP requires content trust; the bootstrapper refuses to upgrade",
+    "ucp-too-old": "UCP is older than the pairing of DTR's next minor (e.g. 3.0.7 with DTR 2.5)",
+    "no-backup": "no DTR backup is available",
+    "stale-backup": "the only DTR backup is 30 days old",
+    "replica-unhealthy": "one replica answers /_ping 503 and is not OK in cluster_status",
+    "mixed-versions": "one replica already runs a newer version (an unfinished earlier upgrade)",
+    "gc-running": "a garbage collection (gc) job is running",
+    "upgrade-crash": "the first upgrade attempt dies after the 2nd replica; a re-run resumes",
+    "upgrade-crash-always": "every upgrade attempt dies",
+    "migration-fails": "the hop's metadatastoremigration errors on all 3 attempts; a manual "
+    "POST /api/v0/jobs succeeds",
+    "vuln-db-update-fails": "update_vuln_db jobs error; imagescan/status lastDBUpdateFailed",
+    "long-outage": "an 8 s cluster-wide interruption during the upgrade",
+    "data-loss": "one tag vanishes during the upgrade",
+    "slow-replica": "the last replica replaced needs 20 s to report healthy after its swap",
+}
+
+
+def parse_scenarios(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Split `a,b` (or take a sequence) into known scenario names, in order, without repeats.
+
+    Raises UnknownScenarioError naming the unknown names and listing the valid ones.
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names: list[str] = []
+    for item in items:
+        name = item.strip()
+        if name and name not in names:
+            names.append(name)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise UnknownScenarioError(
+            f"unknown lab scenario(s) {', '.join(unknown)}; valid: {', '.join(SCENARIOS)}"
+        )
+    if not names:
+        return ("healthy",)
+    if len(names) > 1 and "healthy" in names:
+        names.remove("healthy")
+    return tuple(names)

@@ -1,0 +1,198 @@
+"""UCP as the lab serves it, plus the lab's private control endpoints under /_lab/.
+
+UCP: GET /_ping, POST /auth/login -> {"auth_token"}, GET /version (Bearer), GET/PUT
+/api/ucp/config-toml (Bearer), GET /ca.
+
+Control protocol (JSON, every call needs `Authorization: Bearer <UCP auth_token>`), used by the
+simulated bootstrapper the way the real one drives the cluster through UCP:
+
+- GET  /_lab/cluster                       -> {"replicas": [{"id", "version", "state", "healthy"}],
+                                               "dtr_host", "ucp_version", "known_versions"}
+- POST /_lab/upgrade/begin {"target"}      -> {"attempt", "target", "from_version", "replicas",
+                                               "crash": null | {"after_replica", "message"}}
+  (`after_replica` is a replica ID, or null to die before replacing any replica)
+- POST /_lab/replicas/{id}/replace {"version"} -> blocks for the swap; {"id", "version", "state"}
+- POST /_lab/upgrade/reconfigure {"target"} -> blocks for the cluster-wide outage; {"outage_s"}
+- POST /_lab/upgrade/complete {"target"}   -> queues the hop's migration jobs; {"jobs": [ids]}
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import uuid
+from collections.abc import Callable
+
+from dtrlab.auth import bearer_token
+from dtrlab.catalogue import KNOWN_VERSIONS
+from dtrlab.cluster import Cluster
+from dtrlab.errors import LabError
+from dtrlab.listener import Request, Response, error_response, json_response
+
+Handler = Callable[[Request, "re.Match[str]"], Response]
+
+
+class UCPAPI:
+    """The HTTP application of the lab's UCP listener."""
+
+    def __init__(self, cluster: Cluster, ca_pem: str) -> None:
+        self.cluster = cluster
+        self.ca_pem = ca_pem
+        self._routes: list[tuple[str, re.Pattern[str], Handler, bool]] = []
+        route = self._route
+        route("GET", r"/_ping", self.ping, auth=False)
+        route("GET", r"/ca", self.ca, auth=False)
+        route("POST", r"/auth/login", self.login, auth=False)
+        route("GET", r"/version", self.version)
+        route("GET", r"/api/ucp/config-toml", self.get_config)
+        route("PUT", r"/api/ucp/config-toml", self.put_config)
+        route("GET", r"/_lab/cluster", self.lab_cluster)
+        route("POST", r"/_lab/upgrade/begin", self.lab_begin)
+        route("POST", r"/_lab/replicas/(?P<id>[0-9a-f]{12})/replace", self.lab_replace)
+        route("POST", r"/_lab/upgrade/reconfigure", self.lab_reconfigure)
+        route("POST", r"/_lab/upgrade/complete", self.lab_complete)
+
+    def _route(self, method: str, pattern: str, handler: Handler, auth: bool = True) -> None:
+        self._routes.append((method, re.compile(pattern + "$"), handler, auth))
+
+    def __call__(self, request: Request) -> Response:
+        """Answer one request as UCP."""
+        for method, pattern, handler, auth in self._routes:
+            match = pattern.match(request.path)
+            if match is None or method != request.method:
+                continue
+            if auth:
+                token = bearer_token(request)
+                if token is None or not self.cluster.check_ucp_token(token):
+                    return error_response(
+                        401, "UNAUTHORIZED", "a UCP session token from POST /auth/login is required"
+                    )
+            try:
+                return handler(request, match)
+            except LabError as exc:
+                return error_response(409, "LAB_CONFLICT", str(exc))
+        return error_response(
+            404, "NOT_FOUND", f"no such UCP path: {request.method} {request.path}"
+        )
+
+    def ping(self, request: Request, match: re.Match[str]) -> Response:
+        """GET /_ping: 200 OK."""
+        return Response(200, b"OK", content_type="text/plain; charset=utf-8")
+
+    def ca(self, request: Request, match: re.Match[str]) -> Response:
+        """GET /ca: the PEM to pass as --ucp-ca."""
+        return Response(200, self.ca_pem.encode(), content_type="text/plain; charset=utf-8")
+
+    def login(self, request: Request, match: re.Match[str]) -> Response:
+        """POST /auth/login {"username", "password"} -> {"auth_token"}."""
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("username"), str)
+            or not isinstance(body.get("password"), str)
+        ):
+            return error_response(
+                400, "INVALID_JSON", 'the body must be {"username": ..., "password": ...}'
+            )
+        token = self.cluster.ucp_login(body["username"], body["password"])
+        if token is None:
+            return error_response(401, "UNAUTHORIZED", "Invalid username or password")
+        return json_response(
+            200,
+            {
+                "auth_token": token,
+                "token_id": str(uuid.uuid4()),
+                "user_agent": request.header("User-Agent") or "",
+            },
+        )
+
+    def version(self, request: Request, match: re.Match[str]) -> Response:
+        """GET /version: Docker-style version JSON with "Version": "ucp/X.Y.Z"."""
+        return json_response(
+            200,
+            {
+                "Version": f"ucp/{self.cluster.ucp_version}",
+                "ApiVersion": "1.37",
+                "MinAPIVersion": "1.20",
+                "GitCommit": "d7a0b7b",
+                "GoVersion": "go1.10.8",
+                "Os": "linux",
+                "Arch": "amd64",
+                "KernelVersion": "4.15.0",
+                "BuildTime": "2019-01-31T17:40:13.000000000+00:00",
+            },
+        )
+
+    def get_config(self, request: Request, match: re.Match[str]) -> Response:
+        """GET /api/ucp/config-toml: the UCP configuration file."""
+        with self.cluster.lock:
+            text = self.cluster.ucp_config_toml
+        return Response(200, text.encode(), content_type="application/toml")
+
+    def put_config(self, request: Request, match: re.Match[str]) -> Response:
+        """PUT /api/ucp/config-toml: replace the configuration with a valid TOML document."""
+        try:
+            text = request.body.decode("utf-8")
+            tomllib.loads(text)
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            return error_response(
+                400, "INVALID_CONFIG", f"the configuration is not valid TOML: {exc}"
+            )
+        with self.cluster.lock:
+            self.cluster.ucp_config_toml = text
+        return json_response(200, {"message": "Configuration updated"})
+
+    # -- the lab's control endpoints ---------------------------------------------------------
+
+    def _target(self, request: Request, key: str = "target") -> str:
+        try:
+            body = request.json()
+        except ValueError as exc:
+            raise LabError("the body is not JSON") from exc
+        if not isinstance(body, dict) or not isinstance(body.get(key), str):
+            raise LabError(f'the body must be {{"{key}": "<version>"}}')
+        value: str = body[key]
+        return value
+
+    def lab_cluster(self, request: Request, match: re.Match[str]) -> Response:
+        """GET /_lab/cluster: replicas, their versions and health."""
+        now = self.cluster.clock()
+        replicas = [
+            {
+                "id": r.id,
+                "version": r.version,
+                "state": r.state,
+                "healthy": r.state == "running" and r.health(now)[0],
+            }
+            for r in self.cluster.replica_list()
+        ]
+        return json_response(
+            200,
+            {
+                "replicas": replicas,
+                "dtr_host": self.cluster.dtr_host,
+                "ucp_version": self.cluster.ucp_version,
+                "known_versions": list(KNOWN_VERSIONS),
+            },
+        )
+
+    def lab_begin(self, request: Request, match: re.Match[str]) -> Response:
+        """POST /_lab/upgrade/begin: record an attempt; the answer says whether it crashes."""
+        return json_response(200, self.cluster.begin_attempt(self._target(request)))
+
+    def lab_replace(self, request: Request, match: re.Match[str]) -> Response:
+        """POST /_lab/replicas/{id}/replace: swap the replica's containers for `version`."""
+        return json_response(
+            200, self.cluster.replace_replica(match["id"], self._target(request, "version"))
+        )
+
+    def lab_reconfigure(self, request: Request, match: re.Match[str]) -> Response:
+        """POST /_lab/upgrade/reconfigure: the cluster-wide step (the configured outage)."""
+        return json_response(200, self.cluster.reconfigure(self._target(request)))
+
+    def lab_complete(self, request: Request, match: re.Match[str]) -> Response:
+        """POST /_lab/upgrade/complete: queue the hop's migration jobs."""
+        return json_response(200, self.cluster.complete(self._target(request)))
