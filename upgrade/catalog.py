@@ -151,8 +151,13 @@ class BootstrapperRule:
     user: bool = False
 
     def covers(self, version: Version) -> bool:
-        """True when `version` falls in this rule's range."""
-        return self.since <= version and (self.before is None or version < self.before)
+        """True when `version` falls in this rule's range.
+
+        A suffixed build is placed by its release: 2.7.0-tp1 belongs to 2.7.0's rule, not to a
+        rule that ends before 2.7.0.
+        """
+        release = version.release
+        return self.since <= release and (self.before is None or release < self.before)
 
 
 class Catalog:
