@@ -6,9 +6,6 @@ its own: which service, which endpoint, what it answered, and which option or va
 
 from __future__ import annotations
 
-# The names say what happened (TargetUnreachable, AuthenticationFailed) as the operator reads
-# them; an "Error" suffix would add nothing, hence the N818 exemptions.
-
 __all__ = [
     "APIError",
     "AuthenticationFailed",
@@ -39,7 +36,7 @@ class HarnessError(Exception):
         return str(self.args[0]) if self.args else ""
 
 
-class MissingCredentials(HarnessError):  # noqa: N818
+class MissingCredentials(HarnessError):
     """A credential environment variable the session needs is not set."""
 
     def __init__(self, service: str, variables: str) -> None:
@@ -51,7 +48,7 @@ class MissingCredentials(HarnessError):  # noqa: N818
         )
 
 
-class TargetUnreachable(HarnessError):  # noqa: N818
+class TargetUnreachable(HarnessError):
     """The host does not resolve, refuses the connection, or does not answer the connect."""
 
     def __init__(self, service: str, host: str, port: int, reason: str, fix: str) -> None:
@@ -62,7 +59,7 @@ class TargetUnreachable(HarnessError):  # noqa: N818
         super().__init__(f"cannot reach {service} at {host}:{port}: {reason}; {fix}")
 
 
-class RequestTimedOut(HarnessError):  # noqa: N818
+class RequestTimedOut(HarnessError):
     """The connection was made but the answer did not come within the read timeout."""
 
     def __init__(
@@ -78,7 +75,7 @@ class RequestTimedOut(HarnessError):  # noqa: N818
         )
 
 
-class TLSVerificationFailed(HarnessError):  # noqa: N818
+class TLSVerificationFailed(HarnessError):
     """The server certificate did not verify against the configured CA bundle."""
 
     def __init__(self, service: str, url: str, reason: str, ca_option: str) -> None:
@@ -92,7 +89,7 @@ class TLSVerificationFailed(HarnessError):  # noqa: N818
         )
 
 
-class AuthenticationFailed(HarnessError):  # noqa: N818
+class AuthenticationFailed(HarnessError):
     """The service answered 401: the credentials taken from the environment were rejected."""
 
     def __init__(self, service: str, used: str, check: str, detail: str = "") -> None:
@@ -103,7 +100,7 @@ class AuthenticationFailed(HarnessError):  # noqa: N818
         )
 
 
-class PermissionDenied(HarnessError):  # noqa: N818
+class PermissionDenied(HarnessError):
     """The service answered 403: the account is known but lacks the rights for the call."""
 
     def __init__(self, service: str, method: str, path: str, account: str, detail: str) -> None:
@@ -149,7 +146,7 @@ class APIError(HarnessError):
         )
 
 
-class BadResponse(HarnessError):  # noqa: N818
+class BadResponse(HarnessError):
     """The answer was not the JSON (or document) the endpoint is documented to return."""
 
     def __init__(self, service: str, endpoint: str, problem: str, excerpt: str) -> None:

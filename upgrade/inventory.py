@@ -39,7 +39,7 @@ DEFAULT_WORKERS = 16
 DEFAULT_TIMEOUT_S = 900.0
 
 
-class SnapshotTimedOut(HarnessError):  # noqa: N818 (named as errors.py names them)
+class SnapshotTimedOut(HarnessError):
     """The inventory was not complete within its time budget."""
 
     def __init__(self, done: int, total: int, timeout_s: float) -> None:
@@ -71,6 +71,7 @@ def snapshot(
     pool = concurrent.futures.ThreadPoolExecutor(
         max_workers=workers, thread_name_prefix="inventory"
     )
+    finished = False
     try:
         futures = {pool.submit(_tags_of, dtr, registry, repo): repo for repo in repositories}
         remaining = max(0.0, deadline - clock())
@@ -87,8 +88,10 @@ def snapshot(
             tags = future.result()
             if tags is not None:
                 inventory[repo.full_name] = tags
+        finished = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        # On failure, return at once: requests still in flight end within their read timeout.
+        pool.shutdown(wait=finished, cancel_futures=True)
     return dict(sorted(inventory.items()))
 
 
