@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from upgrade.baseline import Baseline
     from upgrade.catalog import Catalog
     from upgrade.nodes import NodeFacts
+    from upgrade.procedure import UpgradeRecord
+    from upgrade.session_upgrade import SessionUpgrade
     from upgrade.target import Target
     from upgrade.versions import Version
 
@@ -162,9 +164,10 @@ class Harness:
         self.header_lines: list[str] = []
         self._target: Target | None = None
         self._target_error: HarnessError | None = None
-        self._lab: Any = None
+        self.lab: Any = None
         self._catalog: Catalog | None = None
         self._node_facts: dict[str, NodeFacts] = {}
+        self.upgrade_runner: SessionUpgrade | None = None
 
     # -- the target ---------------------------------------------------------------------------
 
@@ -199,24 +202,64 @@ class Harness:
             return targets.from_settings(self.settings, os.environ)
         from upgrade import labtarget
 
-        self._lab, target = labtarget.start(self.settings, self.bundle.path)
+        self.lab, target = labtarget.start(self.settings, self.bundle.path)
         return target
+
+    # -- the upgrade --------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        """Write a progress line to the terminal now, even while output is captured."""
+        capman = self.config.pluginmanager.getplugin("capturemanager")
+        writer = self.config.get_terminal_writer()
+        if capman is None:
+            writer.line(text)
+            return
+        with capman.global_and_fixture_disabled():
+            writer.line(text)
+
+    def run_upgrade(self, current: Version) -> UpgradeRecord:
+        """Run the planned upgrade with the bootstrapper; record it and return the record."""
+        from upgrade.planner import plan
+
+        assert self.settings.to_version is not None
+        planned = plan(current, self.settings.to_version, self.catalog())
+        path = planned.path
+        if len(path) < 2:
+            raise HarnessError(
+                f"no upgrade path from {current} to {self.settings.to_version}: "
+                f"{planned.evaluation.reason}"
+            )
+        if len(path) > 2 and not self.settings.allow_multi_hop:
+            raise HarnessError(
+                "the plan has several hops (" + " -> ".join(map(str, path)) + "); pass "
+                "--allow-multi-hop to run them in one session"
+            )
+        from upgrade.session_upgrade import SessionUpgrade
+
+        runner = SessionUpgrade(self, planned)
+        self.upgrade_runner = runner
+        record = runner.run()
+        self.upgrade_state = record.state
+        self.upgrade_message = record.message
+        return record
 
     def lab_backup(self) -> Any:
         """The backup the lab provides for its scenario (None when the scenario has none)."""
-        if self._lab is None:
+        if self.lab is None:
             return None
         from upgrade import labtarget
 
-        return labtarget.backup(self._lab, self.bundle.path)
+        return labtarget.backup(self.lab, self.lab.directory)
 
     def close_target(self) -> None:
-        """Close the clients and stop the lab."""
+        """Stop the prober, close the clients and stop the lab."""
+        if self.upgrade_runner is not None:
+            self.upgrade_runner.close()
         if self._target is not None:
             self._target.close()
-        if self._lab is not None:
-            self._lab.__exit__(None, None, None)
-            self._lab = None
+        if self.lab is not None:
+            self.lab.__exit__(None, None, None)
+            self.lab = None
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         """Parametrize checks over replicas (`replica=5eb9459a7832`) and nodes (`host=SPEC`)."""
@@ -479,9 +522,9 @@ def current_version(harness: Harness, replica_versions: dict[str, str]) -> Versi
 
     distinct = sorted(set(replica_versions.values()))
     if len(distinct) != 1:
-        raise HarnessError(
-            f"replicas run different versions ({', '.join(distinct)}): an earlier upgrade is "
-            "unfinished; re-run the upgrade to resume it"
+        pytest.skip(
+            f"needs one running version; replicas run {', '.join(distinct)} "
+            "(see PRE-REPLICA-VERSIONS)"
         )
     version = Version.parse(distinct[0])
     harness.session_record.from_version = str(version)
@@ -532,3 +575,16 @@ def baseline(harness: Harness, settings: Settings, target: Target) -> Baseline:
     recorded = baselines.record(target, versions)
     recorded.save(harness.bundle.file("baseline.json"))
     return recorded
+
+
+@pytest.fixture(scope="session")
+def upgrade_run(
+    harness: Harness, settings: Settings, current_version: Version
+) -> UpgradeRecord | None:
+    """The upgrade of this session: runs once, after a passed gate, for the upgrade and post
+    checks. None with --phase=post: nothing runs and the post checks verify what is there."""
+    if settings.mode == "verify":
+        return None
+    if settings.mode != "upgrade":
+        pytest.skip("no upgrade in this session (--apply not given)")
+    return harness.run_upgrade(current_version)

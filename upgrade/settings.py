@@ -181,8 +181,59 @@ OPTIONS: tuple[OptionSpec, ...] = (
         kind="flag",
         ini=False,
     ),
-    OptionSpec("--baseline", "baseline.json of an earlier preflight bundle, compared against by "
-               "--phase=post", kind="path", metavar="FILE"),
+    OptionSpec(
+        "--allow-multi-hop",
+        "run every hop of a multi-hop plan (e.g. 2.4 -> 2.5 -> 2.6) "
+        "with a health gate between hops; without it such a plan is NO-GO",
+        kind="flag",
+        ini=False,
+    ),
+    OptionSpec(
+        "--upgrade-attempts",
+        "how many times to run the bootstrapper per hop (a re-run resumes a failed upgrade)",
+        kind="int",
+        default="3",
+        metavar="N",
+    ),
+    OptionSpec(
+        "--upgrade-timeout",
+        "bound on the whole upgrade, e.g. 60m",
+        kind="duration",
+        default="60m",
+        metavar="DURATION",
+    ),
+    OptionSpec(
+        "--upgrade-backoff",
+        "wait before the first re-run (doubles, capped at 60 s)",
+        kind="duration",
+        default="10s",
+        metavar="DURATION",
+    ),
+    OptionSpec(
+        "--dtr-image",
+        "bootstrapper image repository to use instead of the catalogue's "
+        "(e.g. registry.local/docker/dtr); the tag is the target version",
+        metavar="REPOSITORY",
+    ),
+    OptionSpec(
+        "--existing-replica-id",
+        "healthy replica the bootstrapper connects to; default: the first healthy replica",
+        metavar="RID",
+    ),
+    OptionSpec("--bootstrapper-debug", "pass --debug to the bootstrapper", kind="flag", ini=False),
+    OptionSpec(
+        "--probe-interval",
+        "seconds between availability samples during the upgrade",
+        kind="float",
+        default="0.1",
+        metavar="SECONDS",
+    ),
+    OptionSpec(
+        "--baseline",
+        "baseline.json of an earlier preflight bundle, compared against by --phase=post",
+        kind="path",
+        metavar="FILE",
+    ),
     OptionSpec("--change-id", "change request identifier, shown in the report", metavar="ID"),
     OptionSpec("--operator", "who runs the change, shown in the report", metavar="NAME"),
     OptionSpec("--approver", "who approved the change, shown in the report", metavar="NAME"),
@@ -260,6 +311,14 @@ class Settings:
     max_clock_skew: timedelta
     min_cert_days: int
     offline: bool
+    allow_multi_hop: bool
+    upgrade_attempts: int
+    upgrade_timeout: timedelta
+    upgrade_backoff: timedelta
+    dtr_image: str | None
+    existing_replica_id: str | None
+    bootstrapper_debug: bool
+    probe_interval: float
     baseline: Path | None
     change_id: str | None
     operator: str | None
@@ -484,6 +543,14 @@ def _build(raw: dict[str, object]) -> Settings:
         max_clock_skew=max_clock_skew,
         min_cert_days=min_cert_days,
         offline=bool(raw["offline"]),
+        allow_multi_hop=bool(raw["allow_multi_hop"]),
+        upgrade_attempts=_positive_int(raw["upgrade_attempts"], "--upgrade-attempts"),
+        upgrade_timeout=_timedelta(raw["upgrade_timeout"]),
+        upgrade_backoff=_timedelta(raw["upgrade_backoff"]),
+        dtr_image=text("dtr_image"),
+        existing_replica_id=text("existing_replica_id"),
+        bootstrapper_debug=bool(raw["bootstrapper_debug"]),
+        probe_interval=_interval(raw["probe_interval"]),
         baseline=_path(raw["baseline"]),
         change_id=text("change_id"),
         operator=text("operator"),
@@ -505,6 +572,25 @@ def _path(value: object) -> Path | None:
 
 def _tuple(value: object) -> tuple[str, ...]:
     return tuple(str(v) for v in value) if isinstance(value, tuple | list) else ()
+
+
+def _timedelta(value: object) -> timedelta:
+    assert isinstance(value, timedelta)
+    return value
+
+
+def _positive_int(value: object, option: str) -> int:
+    assert isinstance(value, int)
+    if value < 1:
+        raise SettingsError(f"{option} {value}: must be at least 1")
+    return value
+
+
+def _interval(value: object) -> float:
+    interval = _float(value)
+    if not 0.01 <= interval <= 10:
+        raise SettingsError(f"--probe-interval {interval:g}: expected 0.01 to 10 seconds")
+    return interval
 
 
 def _float(value: object) -> float:

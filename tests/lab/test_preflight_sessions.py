@@ -1,0 +1,143 @@
+"""Real preflight sessions against the lab: each fault scenario gives NO-GO for its reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def session(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, dict[str, Any]]:
+    """Run `pytest --target=lab ...` on the project's checks; return status, output, result."""
+    reports = tmp_path / "reports"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--target=lab",
+        f"--report-dir={reports}",
+        *args,
+    ]
+    proc = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    output = proc.stdout + proc.stderr
+    result_file = reports / "latest" / "result.json"
+    assert result_file.is_file(), f"no result.json written:\n{output}"
+    return proc.returncode, output, json.loads(result_file.read_text())
+
+
+def failed_ids(result: dict[str, Any]) -> set[str]:
+    return {c["id"] for c in result["checks"] if c["outcome"] in ("failed", "error")}
+
+
+def test_healthy_lab_is_go(tmp_path: Path) -> None:
+    status, output, result = session(tmp_path, "--to-version=2.6.4")
+    assert status == 0, output
+    assert result["verdict"] == "GO"
+    assert result["from_version"] == "2.5.11"
+    assert output.rstrip().splitlines()[-1].startswith("VERDICT: GO")
+    assert (tmp_path / "reports" / "latest" / "baseline.json").is_file()
+
+
+def test_without_to_version_is_a_health_check(tmp_path: Path) -> None:
+    status, _, result = session(tmp_path)
+    assert status == 0
+    assert result["verdict"] == "HEALTHY"
+    assert all(c["phase"] == "preflight" for c in result["checks"])
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected", "evidence_key"),
+    [
+        ("content-trust-on", {"PRE-CONTENT-TRUST"}, "content_trust"),
+        ("ucp-too-old", {"PRE-UCP-COMPAT"}, "compatibility"),
+        ("no-backup", {"PRE-BACKUP"}, None),
+        ("stale-backup", {"PRE-BACKUP"}, "age_hours"),
+        ("replica-unhealthy", {"PRE-REPLICA-PING", "PRE-CLUSTER-STATUS"}, "ping"),
+        ("mixed-versions", {"PRE-REPLICA-VERSIONS"}, "replica_versions"),
+        ("gc-running", {"PRE-BLOCKING-JOBS"}, "running_jobs"),
+    ],
+)
+def test_fault_scenario_is_no_go_for_its_reason(
+    tmp_path: Path, scenario: str, expected: set[str], evidence_key: str | None
+) -> None:
+    status, output, result = session(tmp_path, "--to-version=2.6.4", f"--lab-scenario={scenario}")
+    assert status == 1, output
+    assert result["verdict"] == "NO-GO"
+    assert failed_ids(result) == expected, output
+    check = next(c for c in result["checks"] if c["id"] in expected and c["outcome"] == "failed")
+    assert check["message"]
+    if evidence_key:
+        assert evidence_key in check["evidence"], check
+
+
+def test_mixed_versions_says_resume(tmp_path: Path) -> None:
+    _, _, result = session(tmp_path, "--to-version=2.6.4", "--lab-scenario=mixed-versions")
+    check = next(c for c in result["checks"] if c["id"] == "PRE-REPLICA-VERSIONS")
+    assert "re-run the upgrade to resume" in check["message"]
+
+
+def test_skip_minor_is_no_go_with_the_stops(tmp_path: Path) -> None:
+    _, _, result = session(tmp_path, "--to-version=2.7.1")
+    assert result["verdict"] == "NO-GO"
+    check = next(c for c in result["checks"] if c["id"] == "PRE-VERSION-PATH")
+    assert check["outcome"] == "failed"
+    assert check["evidence"]["evaluation"]["kind"] == "skip-minor"
+    assert check["evidence"]["path"][0] == "2.5.11"
+    assert check["evidence"]["path"][-1] == "2.7.1"
+    assert "upgrade in steps: 2.5.11 -> 2.6." in check["message"]
+
+
+def test_waiver_makes_go_but_never_for_version_path(tmp_path: Path) -> None:
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(
+        "- check: PRE-CONTENT-TRUST\n  reason: CHG-7 signed images only after the change\n"
+        "  approver: cab-chair\n  expires: 2999-01-01T00:00Z\n"
+    )
+    status, output, result = session(
+        tmp_path, "--to-version=2.6.4", "--lab-scenario=content-trust-on", f"--waivers={waivers}"
+    )
+    assert status == 0, output
+    assert result["verdict"] == "GO"
+    check = next(c for c in result["checks"] if c["id"] == "PRE-CONTENT-TRUST")
+    assert check["outcome"] == "waived"
+    assert check["waiver"]["approver"] == "cab-chair"
+    waivers.write_text(
+        "- check: PRE-VERSION-PATH\n  reason: x\n  approver: y\n  expires: 2999-01-01\n"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--target=lab",
+            "--to-version=2.7.1",
+            f"--waivers={waivers}",
+            f"--report-dir={tmp_path / 'r2'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 4
+    assert "PRE-VERSION-PATH cannot be waived" in proc.stderr
