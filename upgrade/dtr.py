@@ -264,14 +264,26 @@ class DTRClient:
         return f"DTRClient({self.base_url!r}, {self.credentials!r})"
 
     def ping(self, url: str | None = None) -> Ping:
-        """`GET /_ping` of one replica (or the load balancer): 503 is a result, not an error."""
-        response = self.http.request("GET", "/_ping", base=url, expect=(200, 503))
-        reader = self.http.json(response)
-        return Ping(
-            healthy=response.status_code == 200 and reader.get("Healthy", bool),
-            error=reader.get("Error", str, default=""),
-            status=response.status_code,
-        )
+        """`GET /_ping` of one replica (or the load balancer).
+
+        Any status is a result, not an error, and is not retried: 200 with `Healthy: true` is
+        healthy; 503 (with `Error` naming the failing service) or a proxy's 502 is unhealthy.
+        Only an unreachable replica raises (`TargetUnreachable`).
+        """
+        response = self.http.request("GET", "/_ping", base=url, expect=range(200, 600))
+        status = response.status_code
+        if status == 200:
+            reader = self.http.json(response)
+            healthy = reader.get("Healthy", bool)
+            return Ping(healthy=healthy, error=reader.get("Error", str, default=""), status=status)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        error = body.get("Error") if isinstance(body, dict) else None
+        if not isinstance(error, str) or not error:
+            error = self.http.excerpt(response.text) or f"HTTP {status}"
+        return Ping(healthy=False, error=self.http.redactor.redact(error), status=status)
 
     def version(self, url: str | None = None) -> str:
         """The DTR version of whichever replica serves `docs.json` (`info.version`)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import PASSWORD, FakeServer, Reply, Seen
-from upgrade.dtr import DTRClient, Job
+from upgrade.dtr import DTRClient, Job, Ping
 from upgrade.errors import APIError, AuthenticationFailed, BadResponse, HarnessError
 from upgrade.http import RetryPolicy
 from upgrade.secrets import DTRCredentials, Redactor
@@ -67,6 +67,18 @@ def test_ping_healthy_and_unhealthy_are_results(server: FakeServer, dtr: DTRClie
     sick = dtr.ping(url=server.url)
     assert (sick.healthy, sick.status, sick.error) == (False, 503, "rethinkdb: not reachable")
     assert len(server.seen("GET", "/_ping")) == 2, "a 503 ping is an answer, not retried"
+
+
+def test_ping_through_a_failing_proxy_is_unhealthy(server: FakeServer, dtr: DTRClient) -> None:
+    server.route("GET", "/_ping", Reply(502, "<html>502 Bad Gateway</html>"), Reply(503, ""))
+    assert dtr.ping() == Ping(False, "<html>502 Bad Gateway</html>", 502)
+    assert dtr.ping() == Ping(False, "HTTP 503", 503)
+
+
+def test_ping_200_without_json_is_a_bad_response(server: FakeServer, dtr: DTRClient) -> None:
+    server.route("GET", "/_ping", Reply(200, "OK"))
+    with pytest.raises(BadResponse, match="GET /_ping with invalid JSON"):
+        dtr.ping()
 
 
 def test_version_from_docs_json(server: FakeServer, dtr: DTRClient) -> None:
