@@ -297,7 +297,8 @@ class Cluster:
             ids = list(self.replicas)
             crash_replica = ids[min(2, len(ids)) - 1]
             message = (
-                "Failed to upgrade replica: dtr-phase2 container exited: connection reset by peer"
+                f"Failed to rejoin replica {crash_replica} to the RethinkDB cluster: "
+                "dtr-phase2 container exited: connection reset by peer"
             )
             if self.config.has("upgrade-crash-always") or (
                 self.config.has("upgrade-crash") and progress.attempts == 1

@@ -1,0 +1,423 @@
+"""The simulated DTR bootstrapper: `python -m dtrlab.bootstrapper --image-version V upgrade ...`.
+
+It behaves like `docker run --rm docker/dtr:V upgrade [flags]`: it finds the cluster only
+through `--ucp-url`, logs in to UCP with the admin's username and password (flag or
+$UCP_PASSWORD), verifies UCP's certificate with `--ucp-ca "<PEM text>"` or skips that with
+`--ucp-insecure-tls` (exactly one), refuses what the real one refuses, replaces the replicas one
+at a time and prints logrus lines (`INFO[0003] ...`) on stdout, one flushed line at a time. It
+ends with `Upgrade is complete` and status 0, or `ERRO[...] Upgrade has failed. Try running it
+again.`, a `FATA[...]` line and status 1. Progress lives in the lab, so a re-run resumes.
+
+The flags accepted are those of the target version's CLI reference (2.5: the UCP flags,
+--existing-replica-id, --debug, --help-extended; 2.6 adds --no-image-check; 2.9+ adds --nocolor
+and --max-wait). The lab is driven through its control endpoints on the UCP listener (see
+dtrlab.ucp_api), authenticated with the UCP session token.
+"""
+
+from __future__ import annotations
+
+import getpass
+import http.client
+import json
+import os
+import signal
+import ssl
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from dtrlab.catalogue import Release, is_known, parse_version
+from dtrlab.errors import LabConfigError
+
+CONTROL_TIMEOUT_S = 300.0
+PING_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One CLI flag: its name, environment variable and whether it takes a value."""
+
+    name: str
+    env: str
+    takes_value: bool
+
+
+def flags_for(version: Release) -> dict[str, Flag]:
+    """The `upgrade` flags of DTR `version` (dtr-facts 1.1)."""
+    replica_env = "MSR_REPLICA_ID" if version.line >= (2, 9) else "DTR_REPLICA_ID"
+    help_env = "MSR_EXTENDED_HELP" if version.line >= (2, 9) else "DTR_EXTENDED_HELP"
+    flags = [
+        Flag("debug", "DEBUG", False),
+        Flag("existing-replica-id", replica_env, True),
+        Flag("help-extended", help_env, False),
+        Flag("ucp-ca", "UCP_CA", True),
+        Flag("ucp-insecure-tls", "UCP_INSECURE_TLS", False),
+        Flag("ucp-password", "UCP_PASSWORD", True),
+        Flag("ucp-url", "UCP_URL", True),
+        Flag("ucp-username", "UCP_USERNAME", True),
+    ]
+    if version.line == (2, 6):
+        flags.append(Flag("no-image-check", "NO_IMAGE_CHECK", False))
+    if version.line >= (2, 9):
+        flags += [Flag("nocolor", "NOCOLOR", False), Flag("max-wait", "MAX_WAIT", True)]
+    return {f.name: f for f in flags}
+
+
+class UsageError(Exception):
+    """Bad command line: printed as `Incorrect Usage` with exit status 1."""
+
+
+class Fatal(Exception):
+    """The upgrade cannot go on: printed as a FATA line after the ERRO line, exit status 1."""
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGINT arrived."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class Log:
+    """logrus' text format: `INFO[0003] message`, seconds since the start, flushed per line."""
+
+    def __init__(self, debug: bool) -> None:
+        self.started = time.monotonic()
+        self.debug_enabled = debug
+
+    def _line(self, level: str, message: str) -> None:
+        elapsed = int(time.monotonic() - self.started)
+        sys.stdout.write(f"{level}[{elapsed:04d}] {message}\n")
+        sys.stdout.flush()
+
+    def info(self, message: str) -> None:
+        """An INFO line."""
+        self._line("INFO", message)
+
+    def warn(self, message: str) -> None:
+        """A WARN line."""
+        self._line("WARN", message)
+
+    def debug(self, message: str) -> None:
+        """A DEBU line, only with --debug."""
+        if self.debug_enabled:
+            self._line("DEBU", message)
+
+    def error(self, message: str) -> None:
+        """An ERRO line."""
+        self._line("ERRO", message)
+
+    def fatal(self, message: str) -> None:
+        """A FATA line."""
+        self._line("FATA", message)
+
+
+def parse_flags(
+    args: Sequence[str], flags: dict[str, Flag], environ: dict[str, str]
+) -> dict[str, Any]:
+    """urfave/cli-style parsing: `--flag value`, `--flag=value`, bool flags, env fallbacks."""
+    values: dict[str, Any] = {}
+    items = list(args)
+    while items:
+        arg = items.pop(0)
+        if not arg.startswith("-") or arg in ("-", "--"):
+            raise UsageError(f"unexpected argument {arg!r}")
+        name, eq, inline = arg.lstrip("-").partition("=")
+        if name in ("help", "h"):
+            values["help"] = True
+            continue
+        flag = flags.get(name)
+        if flag is None:
+            raise UsageError(f"flag provided but not defined: -{name}")
+        if flag.takes_value:
+            if eq:
+                values[name] = inline
+            elif items:
+                values[name] = items.pop(0)
+            else:
+                raise UsageError(f"flag needs an argument: -{name}")
+        else:
+            values[name] = inline.lower() not in ("false", "0") if eq else True
+    for flag in flags.values():
+        if flag.name not in values and environ.get(flag.env):
+            raw = environ[flag.env]
+            values[flag.name] = raw if flag.takes_value else raw.lower() not in ("false", "0", "")
+    return values
+
+
+class UCPSession:
+    """HTTPS calls to UCP (and the lab's control endpoints on it) with a session token."""
+
+    def __init__(self, url: str, context: ssl.SSLContext) -> None:
+        parts = urlsplit(url if "://" in url else f"https://{url}")
+        if parts.scheme != "https" or not parts.hostname:
+            raise Fatal(f"Invalid UCP URL {url!r}: expected https://host[:port]")
+        self.host = parts.hostname
+        self.port = parts.port or 443
+        self.context = context
+        self.token: str | None = None
+
+    def call(
+        self, method: str, path: str, body: Any = None, timeout: float = CONTROL_TIMEOUT_S
+    ) -> tuple[int, bytes]:
+        """One request on a fresh connection; returns (status, body)."""
+        conn = http.client.HTTPSConnection(
+            self.host, self.port, context=self.context, timeout=timeout
+        )
+        headers = {"Accept": "application/json", "User-Agent": "dtr-bootstrapper (lab)"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            conn.request(method, path, body=payload, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def json(
+        self, method: str, path: str, body: Any = None, timeout: float = CONTROL_TIMEOUT_S
+    ) -> Any:
+        """A control call that must answer 200 with JSON."""
+        status, data = self.call(method, path, body, timeout)
+        if status != 200:
+            raise Fatal(
+                f"UCP answered {status} to {method} {path}: {data[:200].decode(errors='replace')}"
+            )
+        return json.loads(data)
+
+
+def _tls_context(values: dict[str, Any]) -> ssl.SSLContext:
+    ca, insecure = values.get("ucp-ca"), bool(values.get("ucp-insecure-tls"))
+    if ca and insecure:
+        raise Fatal("--ucp-ca and --ucp-insecure-tls are mutually exclusive; give one")
+    if not ca and not insecure:
+        raise Fatal(
+            'UCP\'s CA is required: pass --ucp-ca "$(cat ca.pem)" (from https://<ucp>/ca) '
+            "or --ucp-insecure-tls"
+        )
+    if insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if "-----BEGIN CERTIFICATE-----" not in str(ca):
+        raise Fatal(
+            "Failed to parse --ucp-ca: it must be the PEM text of UCP's CA, not a file name"
+        )
+    try:
+        return ssl.create_default_context(cadata=str(ca))
+    except ssl.SSLError as exc:
+        raise Fatal(f"Failed to parse --ucp-ca: {exc}") from None
+
+
+def _complete_credentials(values: dict[str, Any], interactive: bool) -> None:
+    prompts = (
+        ("ucp-url", "ucp-url (The UCP URL including domain and port)"),
+        ("ucp-username", "ucp-username"),
+    )
+    for name, prompt in prompts:
+        if not values.get(name):
+            if not interactive:
+                raise Fatal(f"--{name} is required (no terminal to prompt for it)")
+            values[name] = input(f"{prompt}: ").strip()
+    if not values.get("ucp-password"):
+        if not interactive:
+            raise Fatal(
+                "--ucp-password or $UCP_PASSWORD is required (no terminal to prompt for it)"
+            )
+        values["ucp-password"] = getpass.getpass("ucp-password: ")
+
+
+def check_path(current: str, target: str) -> None:
+    """Raise Fatal unless `current` -> `target` is an upgrade this bootstrapper performs."""
+    src, dst = parse_version(current), parse_version(target)
+    if dst < src:
+        raise Fatal(f"Downgrades are not supported: a replica runs {current}, this is {target}")
+    if src.major != dst.major:
+        raise Fatal(
+            f"This version can only upgrade from {dst.major}.{dst.minor - 1}.x; found {current}"
+        )
+    if dst.minor not in (src.minor, src.minor + 1):
+        raise Fatal(
+            f"This version can only upgrade from {dst.major}.{dst.minor - 1}.x or "
+            f"{dst.major}.{dst.minor}.x; "
+            f"a replica runs {current}: upgrade to {src.major}.{src.minor + 1} first"
+        )
+
+
+def upgrade(target: str, args: Sequence[str], environ: dict[str, str], interactive: bool) -> int:
+    """The `upgrade` command; returns the exit status."""
+    release = parse_version(target)
+    values = parse_flags(args, flags_for(release), environ)
+    log = Log(bool(values.get("debug")))
+    if values.get("help") or values.get("help-extended"):
+        print(f"Upgrade DTR {release.major}.{release.minor - 1}.x cluster to this version")
+        print("Flags: " + " ".join(f"--{name}" for name in flags_for(release)))
+        return 0
+    try:
+        log.info("Beginning Docker Trusted Registry upgrade")
+        if not is_known(target):
+            raise Fatal(
+                f"DTR {target} is not a released version; no such image docker/dtr:{target}"
+            )
+        _complete_credentials(values, interactive)
+        log.info("Validating UCP cert")
+        session = UCPSession(str(values["ucp-url"]), _tls_context(values))
+        log.info("Connecting to UCP")
+        log.debug(f"UCP URL https://{session.host}:{session.port}, user {values['ucp-username']}")
+        _connect(session, values, log)
+        run_upgrade(session, target, values, log)
+        return 0
+    except Fatal as exc:
+        log.error("Upgrade has failed. Try running it again.")
+        log.fatal(str(exc))
+        return 1
+    except Interrupted as exc:
+        log.error("Upgrade has failed. Try running it again.")
+        log.fatal(f"Received signal {exc}: upgrade interrupted; re-run the same command to resume")
+        return 128 + exc.signum
+
+
+def _connect(session: UCPSession, values: dict[str, Any], log: Log) -> None:
+    try:
+        status, _ = session.call("GET", "/_ping", timeout=PING_TIMEOUT_S)
+    except ssl.SSLCertVerificationError as exc:
+        raise Fatal(f"Failed to connect to UCP: x509: {exc.verify_message}") from None
+    except OSError as exc:
+        raise Fatal(f"Failed to connect to UCP: {exc}") from None
+    log.info("health checking ucp")
+    if status != 200:
+        raise Fatal(f"UCP is not healthy: /_ping answered {status}")
+    status, body = session.call(
+        "POST",
+        "/auth/login",
+        {"username": values["ucp-username"], "password": values["ucp-password"]},
+    )
+    if status != 200:
+        raise Fatal("Failed to log in to UCP: invalid username or password")
+    session.token = json.loads(body)["auth_token"]
+
+
+def _content_trust_required(session: UCPSession) -> bool:
+    import tomllib
+
+    status, body = session.call("GET", "/api/ucp/config-toml")
+    if status != 200:
+        raise Fatal(f"Failed to read UCP's configuration: {status}")
+    config = tomllib.loads(body.decode())
+    return bool(config.get("trust_configuration", {}).get("require_content_trust", False))
+
+
+def run_upgrade(session: UCPSession, target: str, values: dict[str, Any], log: Log) -> None:
+    """Check the cluster, then replace every replica not yet on `target`, one at a time."""
+    if _content_trust_required(session):
+        raise Fatal(
+            "UCP enforces content trust ([trust_configuration] require_content_trust = true): "
+            "DTR's images are not signed by your teams; turn off 'Run only signed images' in UCP "
+            "and re-run"
+        )
+    cluster = session.json("GET", "/_lab/cluster")
+    replicas = cluster["replicas"]
+    log.info("Searching containers in UCP for DTR replicas")
+    log.info("This cluster contains the replicas: " + " ".join(r["id"] for r in replicas))
+    healthy = [r["id"] for r in replicas if r["healthy"]]
+    existing = values.get("existing-replica-id")
+    if existing:
+        if existing not in {r["id"] for r in replicas}:
+            raise Fatal(
+                f"Failed to pick existing replica: there is no replica {existing} in this cluster"
+            )
+        if existing not in healthy:
+            raise Fatal(f"Failed to pick existing replica: replica {existing} is not healthy")
+    elif not healthy:
+        raise Fatal("Failed to pick existing replica: no healthy replica to connect to")
+    existing = existing or healthy[0]
+    log.info(f"Using existing replica {existing}")
+    for replica in replicas:
+        if replica["version"] != target:
+            check_path(replica["version"], target)
+    plan = session.json("POST", "/_lab/upgrade/begin", {"target": target})
+    log.debug(f"Upgrade attempt {plan['attempt']} towards {target}")
+    crash = plan["crash"]
+    pending = [r for r in replicas if r["version"] != target]
+    if pending:
+        log.info(f"Upgrading DTR from {plan['from_version']} to {target}")
+        if parse_version(target).line == (2, 6) and not values.get("no-image-check"):
+            log.info("Checking for images with manifest schema v1")
+    if crash is not None and crash["after_replica"] is None:
+        raise Fatal(crash["message"])
+    reconfigured = False
+    for replica in replicas:
+        rid = replica["id"]
+        if replica["version"] == target:
+            log.info(f"Replica {rid} is already at {target}; skipping")
+            continue
+        log.info(f"Upgrading replica {rid}")
+        log.debug(f"Waiting for running dtr-phase2 container to finish on replica {rid}")
+        result = session.json("POST", f"/_lab/replicas/{rid}/replace", {"version": target})
+        if result["version"] != target:
+            raise Fatal(f"Failed to upgrade replica {rid}: it runs {result['version']}")
+        log.info(f"Replica {rid} upgraded to {target}")
+        if not reconfigured:
+            reconfigured = True
+            log.info("Reconfiguring the RethinkDB cluster")
+            outage = session.json("POST", "/_lab/upgrade/reconfigure", {"target": target})
+            log.debug(f"RethinkDB cluster reconfigured ({outage['outage_s']:.1f}s)")
+        if crash is not None and crash["after_replica"] == rid:
+            raise Fatal(crash["message"])
+    done = session.json("POST", "/_lab/upgrade/complete", {"target": target})
+    for job_id in done["jobs"]:
+        log.info(f"Migration job {job_id} queued")
+    if len(replicas) < 3:
+        log.info(
+            "Upgrade is complete. It may take a few moments for Docker Trusted Registry to "
+            "become available"
+        )
+    else:
+        log.info("Upgrade is complete")
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> NoReturn:
+    raise Interrupted(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`--image-version V <command> [flags]`; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        if len(args) < 2 or args[0] != "--image-version":
+            raise UsageError(
+                "usage: python -m dtrlab.bootstrapper --image-version VERSION upgrade [flags]"
+            )
+        version, command, rest = args[1], (args[2] if len(args) > 2 else ""), args[3:]
+        try:
+            parse_version(version)
+        except LabConfigError as exc:
+            raise UsageError(str(exc)) from None
+        if command != "upgrade":
+            raise UsageError(
+                f"command {command or '(none)'!r} is not one the lab's bootstrapper runs; "
+                "use upgrade"
+            )
+        return upgrade(version, rest, dict(os.environ), sys.stdin.isatty())
+    except UsageError as exc:
+        sys.stderr.write(f"Incorrect Usage: {exc}\n")
+        sys.stderr.flush()
+        return 1
+    except Interrupted as exc:
+        return 128 + exc.signum
+
+
+if __name__ == "__main__":
+    sys.exit(main())
