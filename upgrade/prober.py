@@ -1,0 +1,588 @@
+"""Availability prober: samples DTR's endpoints during the upgrade and measures every outage.
+
+The seed promises "at most a few seconds of interruption"; the prober measures it instead. Each
+target (the load-balanced `/_ping`, an authenticated registry `/v2/`, every replica's `/_ping`)
+is sampled in its own thread on a fixed grid of deadlines (default every 0.1 s), over a **fresh**
+connection (a new TCP connection and TLS handshake per sample: can a new client get in?) or a
+**kept-alive** one (one connection reused while it lasts: do existing clients survive?).
+
+Every sample is kept (monotonic time, UTC wall time, outcome, HTTP status, latency, error). A
+sample is ok when the answer is 2xx, and for `/_ping` when it is 200 with `"Healthy": true`; a
+401 from `/v2/` means the token was not accepted, which a registry client experiences as an
+outage, so it counts as one. Connect and read timeouts are short (0.5 s and 1 s by default) so a
+hung endpoint shows as an outage rather than as a slow sample.
+
+Scheduling: deadlines are `start + offset + k * interval`; a sample that overruns the next
+deadline (a hung endpoint) makes the thread skip the missed ticks (they are counted, never
+queued), so requests never pile up. The threads of different targets are spread over the
+interval so they do not all fire at once.
+
+Outage estimator. An outage is a maximal run of failed samples. Its true start lies between the
+answer of the last ok sample and the sending of the first failed one; its true end between the
+end of the last failed sample (a timed-out sample proves unavailability until it gave up) and
+the answer of the first ok sample after it. The prober takes the **midpoint of each bracket**.
+With regular sampling each bracket is one interval wide, so each end is off by at most half an
+interval and the duration by less than one interval, with zero mean error; the classic "first
+failure to first success" estimate has the same spread but places the outage late by half an
+interval on average and degrades when ticks were skipped. An outage that is still open when the
+prober stops ends at the stop time and is marked ongoing; one that is open at the first sample
+starts at that sample. Wall times of outages are derived from the monotonic clock anchored at
+`start()`, so a clock step during the change window cannot distort a duration.
+
+Connections use `http.client` with one shared `ssl.SSLContext` built once (the CA given by
+`verify`, hostname checked): at 10 samples per second per target this keeps the prober to a few
+percent of one core, where building a requests session or TLS context per sample would not.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Final, Literal, Self
+from urllib.parse import urlsplit
+
+from upgrade.errors import HarnessError, one_line
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT_S",
+    "DEFAULT_INTERVAL_S",
+    "DEFAULT_READ_TIMEOUT_S",
+    "EndpointSummary",
+    "Outage",
+    "ProbeResult",
+    "ProbeTarget",
+    "Prober",
+    "ProberError",
+    "Sample",
+    "derive_outages",
+    "endpoint_targets",
+    "summarise",
+]
+
+DEFAULT_INTERVAL_S: Final = 0.1
+DEFAULT_CONNECT_TIMEOUT_S: Final = 0.5
+DEFAULT_READ_TIMEOUT_S: Final = 1.0
+MAX_BODY_BYTES: Final = 65536
+USER_AGENT: Final = "dtr-upgrade-harness-prober"
+# stop() waits this long beyond one sample's worst case (connect + read timeout) for threads.
+STOP_MARGIN_S: Final = 1.0
+
+Check = Literal["ping", "status"]
+HeaderProvider = Callable[[], Mapping[str, str]]
+Verify = bool | str | ssl.SSLContext
+
+
+class ProberError(HarnessError):
+    """The prober was configured wrongly; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    """One named endpoint and how to sample it.
+
+    `check="ping"` wants 200 with `{"Healthy": true}`; `check="status"` wants any 2xx.
+    `headers` is called before each sample (for example to supply a bearer token that the
+    caller refreshes); its values never appear in samples or errors.
+    """
+
+    name: str
+    url: str
+    keep_alive: bool
+    check: Check = "ping"
+    headers: HeaderProvider | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ProberError(
+                f"probe target {self.name!r} has URL {self.url!r}; give an absolute "
+                "https://host[:port]/path URL"
+            )
+        if not self.name.strip():
+            raise ProberError(f"the probe target for {self.url} has an empty name")
+
+
+def endpoint_targets(
+    lb_url: str,
+    replicas: Mapping[str, str] | None = None,
+    *,
+    registry_headers: HeaderProvider | None = None,
+) -> list[ProbeTarget]:
+    """The standard set: the LB's `/_ping` and `/v2/`, and each replica's `/_ping`, both ways.
+
+    Names read `lb /_ping (fresh)`, `lb /v2/ (keep-alive)`, `replica 5eb9459a7832 /_ping
+    (fresh)`. `/v2/` is probed only when `registry_headers` (the authentication) is given,
+    because an unauthenticated `/v2/` always answers 401.
+    """
+    targets: list[ProbeTarget] = []
+    base = lb_url.rstrip("/")
+    for keep_alive in (False, True):
+        mode = "keep-alive" if keep_alive else "fresh"
+        targets.append(ProbeTarget(f"lb /_ping ({mode})", f"{base}/_ping", keep_alive))
+        if registry_headers is not None:
+            targets.append(
+                ProbeTarget(
+                    f"lb /v2/ ({mode})", f"{base}/v2/", keep_alive, "status", registry_headers
+                )
+            )
+        for replica_id, url in (replicas or {}).items():
+            targets.append(
+                ProbeTarget(
+                    f"replica {replica_id} /_ping ({mode})",
+                    f"{url.rstrip('/')}/_ping",
+                    keep_alive,
+                )
+            )
+    return targets
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One request: when it was sent (monotonic and UTC epoch seconds) and how it went."""
+
+    mono: float
+    wall_s: float
+    ok: bool
+    status: int | None
+    latency_s: float
+    error: str | None = None
+
+    @property
+    def wall(self) -> datetime:
+        """When the request was sent, as a UTC datetime."""
+        return datetime.fromtimestamp(self.wall_s, UTC)
+
+    @property
+    def done(self) -> float:
+        """Monotonic time the answer (or the failure) came."""
+        return self.mono + self.latency_s
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (for charts and raw evidence)."""
+        return {
+            "time": _iso(self.wall),
+            "ok": self.ok,
+            "status": self.status,
+            "latency_s": round(self.latency_s, 4),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A maximal run of failed samples, with estimated start and end (see the module doc)."""
+
+    start_mono: float
+    end_mono: float
+    start: datetime
+    end: datetime
+    failed_samples: int
+    ongoing: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        """The estimated length of the outage in seconds."""
+        return max(0.0, self.end_mono - self.start_mono)
+
+    def as_dict(self) -> dict[str, Any]:
+        """`{"start", "end", "duration_s"}` with UTC ISO 8601 times."""
+        return {
+            "start": _iso(self.start),
+            "end": _iso(self.end),
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+@dataclass(frozen=True)
+class EndpointSummary:
+    """What one endpoint went through: sample counts and its outages."""
+
+    name: str
+    samples: int
+    failed_samples: int
+    skipped_ticks: int
+    outages: tuple[Outage, ...]
+
+    @property
+    def longest_outage_s(self) -> float:
+        """The longest outage in seconds (0 when there was none)."""
+        return max((o.duration_s for o in self.outages), default=0.0)
+
+    @property
+    def total_outage_s(self) -> float:
+        """The sum of all outages in seconds."""
+        return sum(o.duration_s for o in self.outages)
+
+    def as_dict(self) -> dict[str, Any]:
+        """`{"samples", "longest_outage_s", "total_outage_s", "outages"}`."""
+        return {
+            "samples": self.samples,
+            "longest_outage_s": round(self.longest_outage_s, 3),
+            "total_outage_s": round(self.total_outage_s, 3),
+            "outages": [o.as_dict() for o in self.outages],
+        }
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Everything the prober measured, per endpoint; `as_dict()` is the result.json form."""
+
+    interval_s: float
+    started_at: datetime | None
+    stopped_at: datetime | None
+    endpoints: Mapping[str, EndpointSummary]
+    cpu_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """`{"interval_s", "endpoints": {NAME: {...}}}`, exactly as result.json holds it."""
+        return {
+            "interval_s": self.interval_s,
+            "endpoints": {name: e.as_dict() for name, e in self.endpoints.items()},
+        }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def derive_outages(
+    samples: Sequence[Sample], *, until: float | None, to_wall: Callable[[float], datetime]
+) -> list[Outage]:
+    """The outages in `samples` (in sending order), with the midpoint estimator.
+
+    `until` is the monotonic stop time that ends an outage still open at the last sample
+    (None: end it at the last failed sample's end).
+    """
+    outages: list[Outage] = []
+    last_ok: Sample | None = None
+    first_fail: Sample | None = None
+    last_fail: Sample | None = None
+    count = 0
+    for sample in samples:
+        if not sample.ok:
+            if first_fail is None:
+                first_fail = sample
+                count = 0
+            last_fail = sample
+            count += 1
+            continue
+        if first_fail is not None and last_fail is not None:
+            start = _start_estimate(last_ok, first_fail)
+            end = max(start, (last_fail.done + sample.done) / 2)
+            outages.append(Outage(start, end, to_wall(start), to_wall(end), count))
+            first_fail = last_fail = None
+        last_ok = sample
+    if first_fail is not None and last_fail is not None:
+        start = _start_estimate(last_ok, first_fail)
+        end = max(start, last_fail.done if until is None else max(until, last_fail.mono))
+        outages.append(Outage(start, end, to_wall(start), to_wall(end), count, ongoing=True))
+    return outages
+
+
+def _start_estimate(last_ok: Sample | None, first_fail: Sample) -> float:
+    if last_ok is None:
+        return first_fail.mono
+    return min(first_fail.mono, (last_ok.done + first_fail.mono) / 2)
+
+
+def summarise(
+    name: str,
+    samples: Sequence[Sample],
+    *,
+    until: float | None,
+    to_wall: Callable[[float], datetime],
+    skipped_ticks: int = 0,
+) -> EndpointSummary:
+    """Counts and outages of one endpoint's samples."""
+    return EndpointSummary(
+        name=name,
+        samples=len(samples),
+        failed_samples=sum(1 for s in samples if not s.ok),
+        skipped_ticks=skipped_ticks,
+        outages=tuple(derive_outages(samples, until=until, to_wall=to_wall)),
+    )
+
+
+def _ssl_context(verify: Verify) -> ssl.SSLContext:
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is True:
+        return ssl.create_default_context()
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    try:
+        return ssl.create_default_context(cafile=verify)
+    except (OSError, ssl.SSLError) as exc:
+        raise ProberError(
+            f"cannot load the CA bundle {verify} for the prober: {exc}; pass a readable PEM "
+            "file with --dtr-ca"
+        ) from None
+
+
+class _Worker:
+    """Samples one target; owns its connection (only its own thread touches it)."""
+
+    def __init__(self, prober: Prober, target: ProbeTarget, offset: float) -> None:
+        self.prober = prober
+        self.target = target
+        self.offset = offset
+        parts = urlsplit(target.url)
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if self.https else 80)
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.samples: list[Sample] = []
+        self.skipped = 0
+        self.cpu_s = 0.0
+        self.thread = threading.Thread(target=self.loop, name=f"prober {target.name}", daemon=True)
+        self._conn: http.client.HTTPConnection | None = None
+
+    def loop(self) -> None:
+        prober = self.prober
+        interval = prober.interval
+        origin = prober.origin + self.offset
+        tick = 0
+        try:
+            while not prober.stopping.is_set():
+                delay = origin + tick * interval - prober.clock()
+                if delay > 0 and prober.stopping.wait(delay):
+                    break
+                self.samples.append(self.sample())
+                behind = math.floor((prober.clock() - origin) / interval) + 1
+                tick += 1
+                if behind > tick:
+                    self.skipped += behind - tick
+                    tick = behind
+                self.cpu_s = time.thread_time()
+        finally:
+            self._close()
+            self.cpu_s = time.thread_time()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        prober = self.prober
+        conn: http.client.HTTPConnection
+        if self.https:
+            conn = http.client.HTTPSConnection(
+                self.host, self.port, timeout=prober.connect_timeout, context=prober.ssl_context
+            )
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=prober.connect_timeout)
+        try:
+            conn.connect()
+            assert conn.sock is not None
+            conn.sock.settimeout(prober.read_timeout)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def sample(self) -> Sample:
+        prober = self.prober
+        target = self.target
+        sent = prober.clock()
+        wall_s = prober.wall().timestamp()
+        status: int | None = None
+        phase = "connect"
+        try:
+            headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+            if not target.keep_alive:
+                headers["Connection"] = "close"
+            if target.headers is not None:
+                phase = "headers"
+                headers.update(target.headers())
+            if self._conn is None:
+                phase = "connect"
+                self._conn = self._connect()
+            phase = "read"
+            self._conn.request("GET", self.path, headers=headers)
+            response = self._conn.getresponse()
+            body = response.read(MAX_BODY_BYTES + 1)
+            status = response.status
+            if not target.keep_alive or response.will_close or len(body) > MAX_BODY_BYTES:
+                self._close()
+            error = _judge(target.check, status, body)
+        except Exception as exc:  # every failure of a sample is data, not a crash
+            self._close()
+            error = prober.redact(_describe(exc, phase, prober))
+        return Sample(sent, wall_s, error is None, status, prober.clock() - sent, error)
+
+
+def _judge(check: Check, status: int, body: bytes) -> str | None:
+    if not 200 <= status < 300:
+        reason = http.client.responses.get(status, "")
+        return one_line(f"HTTP {status} {reason}")
+    if check == "status":
+        return None
+    if status != 200:
+        return f"HTTP {status} (a healthy /_ping answers 200)"
+    try:
+        healthy = json.loads(body.decode("utf-8")).get("Healthy")
+    except (ValueError, AttributeError):
+        return "HTTP 200 but the body is not /_ping's JSON"
+    return None if healthy is True else 'HTTP 200 without "Healthy": true'
+
+
+def _describe(exc: Exception, phase: str, prober: Prober) -> str:
+    if phase == "headers":
+        return f"the authentication header provider failed: {type(exc).__name__}"
+    if isinstance(exc, TimeoutError):
+        if phase == "connect":
+            return f"no connection within {prober.connect_timeout:g} s"
+        return f"no answer within {prober.read_timeout:g} s"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return one_line(f"TLS verification failed: {exc.verify_message or exc}")
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, http.client.RemoteDisconnected | ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return "connection closed by the server without an answer"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return "connection reset"
+    return one_line(f"{type(exc).__name__}: {exc}") or type(exc).__name__
+
+
+class Prober:
+    """Samples `targets` in background threads from `start()` to `stop()`.
+
+    `verify` is True (system CAs), a CA bundle path, an `ssl.SSLContext`, or False (insecure,
+    an explicit operator choice). `redact` scrubs known secrets from error texts. `clock` is
+    monotonic and drives the schedule; `wall` gives the UTC time `start()` anchors to.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[ProbeTarget],
+        interval: float = DEFAULT_INTERVAL_S,
+        *,
+        verify: Verify = True,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        redact: Callable[[str], str] = lambda text: text,
+    ) -> None:
+        if not targets:
+            raise ProberError("the prober needs at least one target")
+        names = [t.name for t in targets]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ProberError(f"probe target names must be unique: {', '.join(duplicates)}")
+        if not 0.01 <= interval <= 60:
+            raise ProberError(
+                f"the probe interval must be between 0.01 and 60 s (--probe-interval), got "
+                f"{interval:g}"
+            )
+        if connect_timeout <= 0 or read_timeout <= 0:
+            raise ProberError("the prober's connect and read timeouts must be positive")
+        self.targets = tuple(targets)
+        self.interval = float(interval)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.clock = clock
+        self.wall = wall
+        self.redact = redact
+        self.ssl_context = _ssl_context(verify)
+        self.stopping = threading.Event()
+        self.origin = 0.0
+        self._anchor: tuple[float, datetime] | None = None
+        self._stopped_at: float | None = None
+        self._lock = threading.Lock()
+        spread = self.interval / len(self.targets)
+        self._workers = [_Worker(self, t, i * spread) for i, t in enumerate(self.targets)]
+
+    def start(self) -> None:
+        """Start sampling (once); the first samples go out at once."""
+        with self._lock:
+            if self._anchor is not None:
+                raise ProberError("this prober was already started; create a new one")
+            self.origin = self.clock()
+            self._anchor = (self.origin, self.wall())
+            for worker in self._workers:
+                worker.thread.start()
+
+    def stop(self) -> None:
+        """Stop sampling and wait (bounded) for the threads; connections are closed by them."""
+        with self._lock:
+            if self._anchor is None or self._stopped_at is not None:
+                return
+            self._stopped_at = self.clock()
+            self.stopping.set()
+        deadline = time.monotonic() + self.connect_timeout + self.read_timeout + STOP_MARGIN_S
+        for worker in self._workers:
+            worker.thread.join(max(0.0, deadline - time.monotonic()))
+
+    @property
+    def running(self) -> bool:
+        """Whether sampling is under way."""
+        return self._anchor is not None and self._stopped_at is None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def to_wall(self, mono: float) -> datetime:
+        """The UTC time of a monotonic instant, anchored at `start()`."""
+        if self._anchor is None:
+            return self.wall()
+        origin, wall = self._anchor
+        return wall + timedelta(seconds=mono - origin)
+
+    def samples(self, name: str) -> list[Sample]:
+        """A copy of every sample of endpoint `name` so far, in sending order."""
+        for worker in self._workers:
+            if worker.target.name == name:
+                return list(worker.samples)
+        raise ProberError(f"no probe target is named {name!r}")
+
+    def latest(self) -> dict[str, Sample | None]:
+        """The most recent sample of each endpoint (for live progress)."""
+        return {w.target.name: (w.samples[-1] if w.samples else None) for w in self._workers}
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU time the sampling threads have used (thread time, summed)."""
+        return sum(worker.cpu_s for worker in self._workers)
+
+    def result(self) -> ProbeResult:
+        """Per-endpoint outages so far; an outage open now (or at stop) is ongoing."""
+        until = self._stopped_at if self._stopped_at is not None else self.clock()
+        endpoints = {
+            w.target.name: summarise(
+                w.target.name,
+                list(w.samples),
+                until=until,
+                to_wall=self.to_wall,
+                skipped_ticks=w.skipped,
+            )
+            for w in self._workers
+        }
+        return ProbeResult(
+            interval_s=self.interval,
+            started_at=None if self._anchor is None else self._anchor[1],
+            stopped_at=None if self._stopped_at is None else self.to_wall(self._stopped_at),
+            endpoints=endpoints,
+            cpu_s=self.cpu_s,
+        )
