@@ -172,13 +172,23 @@ class Catalog:
         bootstrapper_rules: Iterable[BootstrapperRule] = (),
         files: tuple[str, ...] = (),
     ) -> None:
-        self._lines: dict[Line, ReleaseLine] = {entry.line: entry for entry in lines}
+        self._lines: dict[Line, ReleaseLine] = {}
+        for entry in lines:
+            strays = [str(v) for v in entry.versions if v.minor_line != entry.line]
+            if strays:
+                raise CatalogError(
+                    f"release line {entry.name} lists versions of other lines: {', '.join(strays)}"
+                )
+            self._lines[entry.line] = replace(entry, versions=tuple(sorted(set(entry.versions))))
         self._migrations = tuple(sorted(migrations, key=lambda item: item.hop))
         self._refused = tuple(refused)
         self._ucp: dict[Line, UCPPairing] = {entry.dtr_line: entry for entry in ucp_pairings}
         self._bootstrapper = tuple(bootstrapper_rules)
         self.files = files
         """The catalogue files this catalogue was read from, shipped file first."""
+
+    def __repr__(self) -> str:
+        return f"Catalog(files={self.files!r}, lines={len(self._lines)})"
 
     @classmethod
     def load(cls, user_file: Path | None = None) -> Catalog:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from upgrade.catalog import Catalog, CatalogError
+from upgrade.catalog import Catalog, CatalogError, ReleaseLine
 from upgrade.versions import Version
 
 
@@ -351,3 +351,13 @@ def test_missing_directory_and_binary_user_files_are_catalogue_errors(tmp_path: 
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(CatalogError, match="is not UTF-8 text"):
         Catalog.load(binary)
+
+
+def test_a_catalogue_built_in_code_sorts_lines_and_refuses_stray_versions() -> None:
+    line = ReleaseLine((4, 0), (v("4.0.2"), v("4.0.0"), v("4.0.2")), True, "test", "confirmed")
+    assert Catalog([line]).known_versions("4.0") == (v("4.0.0"), v("4.0.2"))
+    stray = ReleaseLine((4, 0), (v("4.1.0"),), True, "test", "confirmed")
+    with pytest.raises(
+        CatalogError, match=r"release line 4\.0 lists versions of other lines: 4\.1\.0"
+    ):
+        Catalog([stray])
