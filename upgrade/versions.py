@@ -75,7 +75,8 @@ ALLOWED_KINDS: Final[frozenset[Kind]] = frozenset(
 """The kinds the guide's table allows."""
 
 _EXPECTED: Final = "expected MAJOR.MINOR.PATCH with an optional -suffix, e.g. 2.6.4"
-_NUMBER: Final = r"(0|[1-9][0-9]*)"
+# Nine digits at most: enough for any release, and int() never sees a huge digit string.
+_NUMBER: Final = r"(0|[1-9][0-9]{0,8})"
 _VERSION_RE: Final = re.compile(
     rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-([0-9A-Za-z][0-9A-Za-z.-]*))?", re.ASCII
 )
@@ -137,7 +138,9 @@ class Version:
             number = getattr(self, name)
             if type(number) is not int or number < 0:
                 raise VersionError(f"{self.major}.{self.minor}.{self.patch}")
-        if self.suffix and not _VERSION_RE.fullmatch(f"0.0.0-{self.suffix}"):
+        if type(self.suffix) is not str or (
+            self.suffix and not _VERSION_RE.fullmatch(f"0.0.0-{self.suffix}")
+        ):
             raise VersionError(f"{self.major}.{self.minor}.{self.patch}-{self.suffix}")
         key = (self.major, self.minor, self.patch, 0 if self.suffix else 1, self.suffix)
         object.__setattr__(self, "_key", key)

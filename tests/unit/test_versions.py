@@ -72,6 +72,8 @@ def test_parse_keeps_every_part_and_round_trips(
         "-2.6.4",
         "\u0662.\u0666.\u0664",  # Arabic-Indic digits are digits to \d, not to DTR
         "ucp/3.0.2",
+        "2.6.1234567890",
+        pytest.param("9" * 5000 + ".0.0", id="5000-digit-major"),
     ],
 )
 def test_parse_refuses_malformed_text_naming_value_and_form(text: str) -> None:
@@ -90,7 +92,8 @@ def test_parse_refuses_a_value_that_is_not_text() -> None:
 
 
 @pytest.mark.parametrize(
-    "fields", [(-1, 0, 0, ""), (2, -6, 4, ""), (2, 6, True, ""), (2, 6, 4, "bad suffix")]
+    "fields",
+    [(-1, 0, 0, ""), (2, -6, 4, ""), (2, 6, True, ""), (2, 6, 4, "bad suffix"), (2, 6, 4, None)],
 )
 def test_constructor_refuses_what_parse_would_refuse(fields: tuple[int, int, int, str]) -> None:
     with pytest.raises(VersionError):
