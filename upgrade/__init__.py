@@ -1,3 +1,3 @@
-"""DTR upgrade verification harness: the upgrade rules, API clients, executor, prober and evidence."""
+"""DTR upgrade verification harness: upgrade rules, API clients, executor, prober, evidence."""
 
 __version__ = "0.1.0"

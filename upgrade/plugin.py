@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from upgrade.baseline import Baseline
     from upgrade.catalog import Catalog
+    from upgrade.health import Settled
     from upgrade.nodes import NodeFacts
     from upgrade.procedure import UpgradeRecord
     from upgrade.session_upgrade import SessionUpgrade
@@ -211,6 +212,8 @@ class Harness:
         """Write a progress line to the terminal now, even while output is captured."""
         capman = self.config.pluginmanager.getplugin("capturemanager")
         writer = self.config.get_terminal_writer()
+        if writer.width_of_current_line:
+            text = "\n" + text
         if capman is None:
             writer.line(text)
             return
@@ -588,3 +591,17 @@ def upgrade_run(
     if settings.mode != "upgrade":
         pytest.skip("no upgrade in this session (--apply not given)")
     return harness.run_upgrade(current_version)
+
+
+@pytest.fixture(scope="session")
+def settled(
+    harness: Harness, settings: Settings, target: Target, upgrade_run: UpgradeRecord | None
+) -> Settled:
+    """The cluster after the upgrade, polled until healthy or --settle-timeout; availability
+    sampling stops here, once post-upgrade health is reached."""
+    from upgrade.health import wait_healthy
+
+    result = wait_healthy(target, settings.settle_timeout.total_seconds())
+    if harness.upgrade_runner is not None:
+        harness.upgrade_runner.stop_prober()
+    return result

@@ -126,6 +126,12 @@ class RegistryClient:
         response = self._call("GET", "/v2/", "")
         return response.headers.get("Docker-Distribution-API-Version", "registry/2.0")
 
+    def auth_headers(self) -> dict[str, str]:
+        """The Authorization header `GET /v2/` needs, obtained on first use (for probes)."""
+        if not self._auth_header(""):
+            self.ping()
+        return self._auth_header("")
+
     def catalog(
         self, *, page_size: int = DEFAULT_PAGE_SIZE, max_pages: int = MAX_PAGES
     ) -> list[str]:

@@ -229,6 +229,20 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="SECONDS",
     ),
     OptionSpec(
+        "--settle-timeout",
+        "how long post checks wait for the cluster to become healthy after the upgrade",
+        kind="duration",
+        default="120s",
+        metavar="DURATION",
+    ),
+    OptionSpec(
+        "--downtime-budget",
+        "longest acceptable interruption of the load-balanced endpoint during the upgrade",
+        kind="duration",
+        default="5s",
+        metavar="DURATION",
+    ),
+    OptionSpec(
         "--baseline",
         "baseline.json of an earlier preflight bundle, compared against by --phase=post",
         kind="path",
@@ -319,6 +333,8 @@ class Settings:
     existing_replica_id: str | None
     bootstrapper_debug: bool
     probe_interval: float
+    settle_timeout: timedelta
+    downtime_budget: timedelta
     baseline: Path | None
     change_id: str | None
     operator: str | None
@@ -551,6 +567,8 @@ def _build(raw: dict[str, object]) -> Settings:
         existing_replica_id=text("existing_replica_id"),
         bootstrapper_debug=bool(raw["bootstrapper_debug"]),
         probe_interval=_interval(raw["probe_interval"]),
+        settle_timeout=_timedelta(raw["settle_timeout"]),
+        downtime_budget=_timedelta(raw["downtime_budget"]),
         baseline=_path(raw["baseline"]),
         change_id=text("change_id"),
         operator=text("operator"),

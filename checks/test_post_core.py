@@ -1,0 +1,102 @@
+"""Post-upgrade: every replica on the target, the cluster healthy again, the interruption
+within budget, and every repository, tag and digest of the baseline still there."""
+
+from __future__ import annotations
+
+import pytest
+
+from upgrade.baseline import Baseline
+from upgrade.evidence import CheckRecord
+from upgrade.health import Settled
+from upgrade.inventory import compare, snapshot
+from upgrade.plugin import Harness
+from upgrade.settings import Settings
+from upgrade.target import Target
+
+pytestmark = pytest.mark.post
+
+SHOWN = 50
+
+
+@pytest.mark.check("POST-REPLICA-VERSIONS")
+def test_replica_on_target_version(
+    target: Target, replica: str, settings: Settings, settled: Settled, evidence: CheckRecord
+) -> None:
+    """The replica reports the target version itself (docs.json info.version, read from the
+    replica directly, not through the load balancer)."""
+    url = target.replica_urls()[replica]
+    version = target.dtr().version(url)
+    evidence.attach("url", url)
+    evidence.attach("version", version)
+    expected = str(settings.to_version) if settings.to_version else None
+    if expected is None:
+        pytest.skip("no --to-version: nothing to compare the replica's version with")
+    assert version == expected, (
+        f"replica {replica} runs {version}, not {expected}; re-run the upgrade to resume it"
+    )
+
+
+@pytest.mark.check("POST-CLUSTER-HEALTH")
+def test_cluster_healthy_again(settled: Settled, settings: Settings, evidence: CheckRecord) -> None:
+    """Every replica's /_ping is healthy and cluster_status is OK with no issues and all tables
+    ready, within --settle-timeout of the upgrade's end (the evidence shows how long it took)."""
+    evidence.attach("settle_s", round(settled.waited_s, 2))
+    evidence.attach("looks", settled.looks)
+    evidence.attach("health", settled.report)
+    assert settled.report.healthy, (
+        f"the cluster was not healthy within {settings.settle_timeout.total_seconds():g} s "
+        f"(--settle-timeout): {'; '.join(settled.report.problems[:5])}"
+    )
+
+
+@pytest.mark.check("POST-DOWNTIME")
+def test_interruption_within_budget(
+    harness: Harness, settings: Settings, settled: Settled, evidence: CheckRecord
+) -> None:
+    """The longest interruption of the load-balanced endpoint, measured by sampling it every
+    --probe-interval during the whole upgrade, is within --downtime-budget (the guide promises
+    "at most a few seconds of interruption")."""
+    availability = harness.session_record.extra.get("availability")
+    if availability is None:
+        pytest.skip("no availability data: this session did not run the upgrade")
+    budget = settings.downtime_budget.total_seconds()
+    lb = {name: data for name, data in availability["endpoints"].items() if name.startswith("lb ")}
+    worst_name, worst = max(lb.items(), key=lambda item: item[1]["longest_outage_s"])
+    evidence.attach("interval_s", availability["interval_s"])
+    evidence.attach("load_balancer", lb)
+    evidence.attach("longest_outage_s", worst["longest_outage_s"])
+    assert worst["longest_outage_s"] <= budget, (
+        f"the load-balanced endpoint ({worst_name}) was interrupted for "
+        f"{worst['longest_outage_s']:.2f} s, over the {budget:g} s budget (--downtime-budget); "
+        f"outages: {worst['outages'][:5]}"
+    )
+
+
+@pytest.mark.check("POST-DATA-INTACT")
+def test_data_intact(
+    target: Target, baseline: Baseline, settled: Settled, evidence: CheckRecord
+) -> None:
+    """Every repository, tag and manifest digest of the preflight baseline is still there and
+    unchanged (additions are listed but allowed)."""
+    current = snapshot(target.dtr(), target.registry())
+    diff = compare(baseline.inventory, current)
+    evidence.attach(
+        "baseline", {"repositories": len(baseline.inventory), "tags": baseline.tag_count}
+    )
+    evidence.attach("now", {"repositories": len(current), "tags": sum(map(len, current.values()))})
+    evidence.attach("missing_repositories", list(diff.missing_repositories[:SHOWN]))
+    evidence.attach("missing_tags", list(diff.missing_tags[:SHOWN]))
+    evidence.attach("changed_tags", [list(c) for c in diff.changed_tags[:SHOWN]])
+    evidence.attach("added_repositories", list(diff.added_repositories[:SHOWN]))
+    evidence.attach("added_tags", list(diff.added_tags[:SHOWN]))
+    problems = []
+    if diff.missing_repositories:
+        problems.append(f"repositories missing: {', '.join(diff.missing_repositories[:5])}")
+    if diff.missing_tags:
+        problems.append(f"tags missing: {', '.join(diff.missing_tags[:5])}")
+    if diff.changed_tags:
+        problems.append(
+            "tags pointing at another digest: "
+            + ", ".join(f"{t} ({a} -> {b})" for t, a, b in diff.changed_tags[:3])
+        )
+    assert not problems, "data changed by the upgrade: " + "; ".join(problems)
