@@ -307,3 +307,13 @@ def test_bad_names_are_refused_before_any_request(
     with pytest.raises(HarnessError, match=r"is not a repository name|neither a tag nor a digest"):
         registry.manifest_digest(repo, reference)
     assert server.requests == []
+
+
+def test_auth_headers_for_probes_fetch_the_token_once(
+    server: FakeServer, registry_server: TokenRegistry, registry: RegistryClient
+) -> None:
+    server.route("GET", "/v2/", registry_server.protect("", Reply(200, {})))
+    first = registry.auth_headers()
+    assert first["Authorization"].removeprefix("Bearer ") in registry_server.issued
+    assert registry.auth_headers() == first
+    assert len(server.seen("GET", "/auth/token")) == 1
