@@ -48,7 +48,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             parser.addini(f"dtr_{spec.dest}", spec.help, default=None)
         if not spec.register:
             continue
-        kwargs: dict[str, Any] = {"dest": spec.dest, "help": spec.help}
+        shown = f" (default: {spec.default})" if spec.default is not None else ""
+        kwargs: dict[str, Any] = {"dest": spec.dest, "help": spec.help + shown}
         if spec.kind == "flag":
             kwargs.update(action="store_true", default=False)
         elif spec.kind == "list":
