@@ -17,17 +17,19 @@ deadline (a hung endpoint) makes the thread skip the missed ticks (they are coun
 queued), so requests never pile up. The threads of different targets are spread over the
 interval so they do not all fire at once.
 
-Outage estimator. An outage is a maximal run of failed samples. Its true start lies between the
-answer of the last ok sample and the sending of the first failed one; its true end between the
-end of the last failed sample (a timed-out sample proves unavailability until it gave up) and
-the answer of the first ok sample after it. The prober takes the **midpoint of each bracket**.
-With regular sampling each bracket is one interval wide, so each end is off by at most half an
-interval and the duration by less than one interval, with zero mean error; the classic "first
-failure to first success" estimate has the same spread but places the outage late by half an
-interval on average and degrades when ticks were skipped. An outage that is still open when the
-prober stops ends at the stop time and is marked ongoing; one that is open at the first sample
-starts at that sample. Wall times of outages are derived from the monotonic clock anchored at
-`start()`, so a clock step during the change window cannot distort a duration.
+Outage estimator. Availability at time t means: a request sent at t succeeds. An outage is a
+maximal run of failed samples; its true start lies between the sending of the last ok sample and
+of the first failed one, its true end between the sending of the last failed sample and of the
+first ok one. The prober takes the **midpoint of each bracket**. With regular sampling each
+bracket is one interval wide, so each end is off by at most half an interval and the duration by
+less than one interval, with zero mean error; the classic "first failure to first success"
+estimate has the same spread but places the outage late by half an interval on average, and
+degrades when ticks were skipped. Send times are used rather than answer times because the first
+answer after an outage often carries a new connection's handshake (tens of milliseconds) that
+says nothing about when service resumed. An outage still open when the prober stops ends at the
+stop time and is marked ongoing; one open at the first sample starts at that sample. Wall times
+of outages are derived from the monotonic clock anchored at `start()`, so a clock step during the
+change window cannot distort a duration.
 
 Connections use `http.client` with one shared `ssl.SSLContext` built once (the CA given by
 `verify`, hostname checked): at 10 samples per second per target this keeps the prober to a few
@@ -276,13 +278,13 @@ def derive_outages(
             continue
         if first_fail is not None and last_fail is not None:
             start = _start_estimate(last_ok, first_fail)
-            end = max(start, (last_fail.done + sample.done) / 2)
+            end = max(start, (last_fail.mono + sample.mono) / 2)
             outages.append(Outage(start, end, to_wall(start), to_wall(end), count))
             first_fail = last_fail = None
         last_ok = sample
     if first_fail is not None and last_fail is not None:
         start = _start_estimate(last_ok, first_fail)
-        end = max(start, last_fail.done if until is None else max(until, last_fail.mono))
+        end = max(start, last_fail.done if until is None else max(until, last_fail.done))
         outages.append(Outage(start, end, to_wall(start), to_wall(end), count, ongoing=True))
     return outages
 
@@ -290,7 +292,7 @@ def derive_outages(
 def _start_estimate(last_ok: Sample | None, first_fail: Sample) -> float:
     if last_ok is None:
         return first_fail.mono
-    return min(first_fail.mono, (last_ok.done + first_fail.mono) / 2)
+    return (last_ok.mono + first_fail.mono) / 2
 
 
 def summarise(
