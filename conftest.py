@@ -1,3 +1,3 @@
-"""Root conftest: loads the harness plugin so `pytest --target=...` and `pytest tests` both see it."""
+"""Root conftest: loads the harness plugin for `pytest --target=...` and for `pytest tests`."""
 
 pytest_plugins = ["upgrade.plugin"]

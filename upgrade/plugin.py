@@ -201,7 +201,14 @@ class Harness:
         from upgrade import target as targets
 
         if not self.settings.is_lab:
-            return targets.from_settings(self.settings, os.environ)
+            target = targets.from_settings(self.settings, os.environ)
+            # One handshake first: an unreachable or untrusted target then fails every check
+            # at once with the same one-line cause instead of after each check's retries.
+            from upgrade.http import DTR
+            from upgrade.tls import peer_certificate
+
+            peer_certificate(target.dtr_url, target.dtr_verify, DTR)
+            return target
         from upgrade import labtarget
 
         self.lab, target = labtarget.start(self.settings, self.bundle.path)

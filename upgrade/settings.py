@@ -229,6 +229,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="SECONDS",
     ),
     OptionSpec(
+        "--api-attempts",
+        "attempts per idempotent API call on connection errors and 5xx answers (with backoff)",
+        kind="int",
+        default="4",
+        metavar="N",
+    ),
+    OptionSpec(
         "--settle-timeout",
         "how long post checks wait for the cluster to become healthy after the upgrade",
         kind="duration",
@@ -251,6 +258,19 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("--change-id", "change request identifier, shown in the report", metavar="ID"),
     OptionSpec("--operator", "who runs the change, shown in the report", metavar="NAME"),
     OptionSpec("--approver", "who approved the change, shown in the report", metavar="NAME"),
+    OptionSpec(
+        "--sign-key",
+        "SSH private key (or its .pub with the key in ssh-agent) that signs the bundle's "
+        "SHA256SUMS (ssh-keygen -Y sign, namespace dtr-upgrade-bundle)",
+        kind="path",
+        metavar="FILE",
+    ),
+    OptionSpec(
+        "--compare-with",
+        "an earlier bundle folder, or 'latest', whose phase durations, longest outage and "
+        "failed checks the report shows beside this run's",
+        metavar="DIR",
+    ),
     OptionSpec(
         "--report-dir",
         "where evidence bundles are written",
@@ -333,6 +353,7 @@ class Settings:
     existing_replica_id: str | None
     bootstrapper_debug: bool
     probe_interval: float
+    api_attempts: int
     settle_timeout: timedelta
     downtime_budget: timedelta
     baseline: Path | None
@@ -342,6 +363,8 @@ class Settings:
     report_dir: Path
     lab: LabOptions
     raw: Mapping[str, object] = field(default_factory=dict, compare=False)
+    sign_key: Path | None = None
+    compare_with: str | None = None
 
     @property
     def is_lab(self) -> bool:
@@ -567,6 +590,7 @@ def _build(raw: dict[str, object]) -> Settings:
         existing_replica_id=text("existing_replica_id"),
         bootstrapper_debug=bool(raw["bootstrapper_debug"]),
         probe_interval=_interval(raw["probe_interval"]),
+        api_attempts=_positive_int(raw["api_attempts"], "--api-attempts"),
         settle_timeout=_timedelta(raw["settle_timeout"]),
         downtime_budget=_timedelta(raw["downtime_budget"]),
         baseline=_path(raw["baseline"]),
@@ -574,6 +598,8 @@ def _build(raw: dict[str, object]) -> Settings:
         operator=text("operator"),
         approver=text("approver"),
         report_dir=_path(raw["report_dir"]) or Path("reports"),
+        sign_key=_path(raw["sign_key"]),
+        compare_with=text("compare_with"),
         lab=LabOptions(
             scenarios=_tuple(raw["lab_scenario"]) or ("healthy",),
             replicas=replicas,

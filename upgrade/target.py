@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from upgrade.dtr import DTRClient
 from upgrade.errors import HarnessError
-from upgrade.http import DTR, UCP, Verify, tls_verify
+from upgrade.http import DTR, UCP, RetryPolicy, Verify, tls_verify
 from upgrade.registry import RegistryClient
 from upgrade.secrets import DTRCredentials, Redactor, UCPCredentials
 from upgrade.settings import Settings
@@ -44,8 +44,10 @@ class Target:
         *,
         insecure_tls: bool = False,
         redactor: Redactor | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.endpoints = endpoints
+        self.retry = retry
         self.dtr_credentials = dtr_credentials
         self.ucp_credentials = ucp_credentials
         self.insecure_tls = insecure_tls
@@ -87,6 +89,7 @@ class Target:
                     self.dtr_credentials,
                     verify=self.dtr_verify,
                     redactor=self.redactor,
+                    retry=self.retry,
                 )
             return self._dtr
 
@@ -99,6 +102,7 @@ class Target:
                     self.dtr_credentials,
                     verify=self.dtr_verify,
                     redactor=self.redactor,
+                    retry=self.retry,
                 )
             return self._registry
 
@@ -123,7 +127,11 @@ class Target:
             client = self._ucp
         if client is None:
             client = UCPClient(
-                self.ucp_url(), self.ucp_credentials, verify=self.ucp_verify, redactor=self.redactor
+                self.ucp_url(),
+                self.ucp_credentials,
+                verify=self.ucp_verify,
+                redactor=self.redactor,
+                retry=self.retry,
             )
             client.login()
             with self._lock:
@@ -179,4 +187,5 @@ def from_settings(
         ucp_credentials,
         insecure_tls=settings.insecure_tls,
         redactor=redactor,
+        retry=RetryPolicy(attempts=settings.api_attempts),
     )

@@ -43,7 +43,13 @@ class Verdict:
 def _names(outcomes: Sequence[Outcome]) -> str:
     ids = sorted({o.check_id for o in outcomes})
     shown = ", ".join(ids[:6])
-    return shown + (f" and {len(ids) - 6} more" if len(ids) > 6 else "")
+    names = shown + (f" and {len(ids) - 6} more" if len(ids) > 6 else "")
+    causes = {o.message for o in outcomes}
+    if len(outcomes) > 1 and len(causes) == 1 and causes != {""}:
+        # Many checks failing for one reason (an unreachable target, rejected credentials):
+        # the reason is what the operator must fix.
+        names += f" - all because {next(iter(causes))}"
+    return names
 
 
 def blocking(outcomes: Sequence[Outcome], phase: str) -> list[Outcome]:
