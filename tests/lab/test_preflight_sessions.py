@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,37 +9,13 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.lab.sessions import ROOT, run_session
 
 
-def session(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
-) -> tuple[int, str, dict[str, Any]]:
-    """Run `pytest --target=lab ...` on the project's checks; return status, output, result."""
-    reports = tmp_path / "reports"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "--target=lab",
-        f"--report-dir={reports}",
-        *args,
-    ]
-    proc = subprocess.run(
-        command,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-    output = proc.stdout + proc.stderr
-    result_file = reports / "latest" / "result.json"
-    assert result_file.is_file(), f"no result.json written:\n{output}"
-    return proc.returncode, output, json.loads(result_file.read_text())
+def session(tmp_path: Path, *args: str) -> tuple[int, str, dict[str, Any]]:
+    """Run `pytest --target=lab ...`; return status, output and result.json."""
+    run = run_session(tmp_path, *args)
+    return run.status, run.output, run.result
 
 
 def failed_ids(result: dict[str, Any]) -> set[str]:

@@ -1,0 +1,73 @@
+"""Run real harness sessions (`pytest --target=...` on the project's checks) in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SESSION_TIMEOUT_S = 240
+
+
+@dataclass(frozen=True)
+class Session:
+    """A finished harness session: exit status, terminal output and its bundle."""
+
+    status: int
+    output: str
+    bundle: Path
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The bundle's result.json."""
+        data = json.loads((self.bundle / "result.json").read_text())
+        assert isinstance(data, dict)
+        return data
+
+    @property
+    def last_line(self) -> str:
+        """The last terminal line (the verdict)."""
+        return self.output.rstrip().splitlines()[-1]
+
+    def checks(self, check_id: str) -> list[dict[str, Any]]:
+        """Every recorded item of one check ID."""
+        return [c for c in self.result["checks"] if c["id"] == check_id]
+
+    def failed_ids(self) -> set[str]:
+        """Check IDs that failed or errored."""
+        return {c["id"] for c in self.result["checks"] if c["outcome"] in ("failed", "error")}
+
+
+def run_session(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, target: str = "lab"
+) -> Session:
+    """Run one session with its bundle under `tmp_path/reports`; the bundle must exist."""
+    reports = tmp_path / "reports"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        f"--target={target}",
+        f"--report-dir={reports}",
+        *args,
+    ]
+    proc = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SESSION_TIMEOUT_S,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    output = proc.stdout + proc.stderr
+    latest = reports / "latest"
+    assert (latest / "result.json").is_file(), f"no result.json written:\n{output}"
+    return Session(proc.returncode, output, latest.resolve())
