@@ -91,6 +91,11 @@ def pytest_configure(config: pytest.Config) -> None:
     harness = Harness(config, settings, waivers, now)
     config.stash[harness_key] = harness
     config.pluginmanager.register(harness, "dtr-upgrade-harness")
+    from upgrade.report import ReportPlugin
+
+    # Registered after pytest-html and junitxml were loaded, so its pytest_configure runs now,
+    # before theirs, and can point their output into the bundle.
+    config.pluginmanager.register(ReportPlugin(harness), "dtr-upgrade-report")
 
 
 def _refuse_unsafe(config: pytest.Config, settings: Settings) -> None:
@@ -451,6 +456,9 @@ class Harness:
         record.verdict_reason = self.final.reason
         record.finished_at = utc_now()
         write_json(self.bundle.file("result.json"), record.as_dict())
+        from upgrade.report import seal_bundle
+
+        seal_bundle(self)
         self.bundle.finalise(record.from_version, record.to_version)
 
     def _print_verdict(self) -> None:
