@@ -250,6 +250,48 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="DURATION",
     ),
     OptionSpec(
+        "--canary-repo",
+        "an existing repository (NAMESPACE/REPO) the DTR account may push to: post checks push "
+        "a tiny image there, pull it back by digest, verify it and delete its tag",
+        metavar="NS/REPO",
+    ),
+    OptionSpec(
+        "--retrigger-migrations",
+        "when a hop's migration job failed all its attempts, re-trigger it once with "
+        "POST /api/v0/jobs (the guide's remedy) instead of only printing the request",
+        kind="flag",
+        ini=False,
+    ),
+    OptionSpec(
+        "--migration-timeout",
+        "how long post checks wait for a hop's migration job (retries and re-trigger included)",
+        kind="duration",
+        default="30m",
+        metavar="DURATION",
+    ),
+    OptionSpec(
+        "--update-vuln-db",
+        "vulnerability database after the upgrade: auto (update online when this session "
+        "upgraded and scanning syncs online, else check), online, check, or a .tar FILE to "
+        "upload as the offline database",
+        default="auto",
+        metavar="auto|online|check|FILE",
+    ),
+    OptionSpec(
+        "--vuln-db-timeout",
+        "how long to follow a triggered vulnerability database update job",
+        kind="duration",
+        default="30m",
+        metavar="DURATION",
+    ),
+    OptionSpec(
+        "--expect-content-trust",
+        "the change turns UCP content trust back on after the upgrade: post checks verify "
+        "require_content_trust is true again",
+        kind="flag",
+        ini=False,
+    ),
+    OptionSpec(
         "--baseline",
         "baseline.json of an earlier preflight bundle, compared against by --phase=post",
         kind="path",
@@ -365,6 +407,13 @@ class Settings:
     raw: Mapping[str, object] = field(default_factory=dict, compare=False)
     sign_key: Path | None = None
     compare_with: str | None = None
+    canary_repo: str | None = None
+    retrigger_migrations: bool = False
+    migration_timeout: timedelta = timedelta(minutes=30)
+    update_vuln_db: str = "auto"
+    vuln_db_file: Path | None = None
+    vuln_db_timeout: timedelta = timedelta(minutes=30)
+    expect_content_trust: bool = False
 
     @property
     def is_lab(self) -> bool:
@@ -600,6 +649,13 @@ def _build(raw: dict[str, object]) -> Settings:
         report_dir=_path(raw["report_dir"]) or Path("reports"),
         sign_key=_path(raw["sign_key"]),
         compare_with=text("compare_with"),
+        canary_repo=_canary_repo(text("canary_repo")),
+        retrigger_migrations=bool(raw["retrigger_migrations"]),
+        migration_timeout=_timedelta(raw["migration_timeout"]),
+        update_vuln_db=_vuln_db_mode(str(raw["update_vuln_db"])),
+        vuln_db_file=_vuln_db_file(str(raw["update_vuln_db"])),
+        vuln_db_timeout=_timedelta(raw["vuln_db_timeout"]),
+        expect_content_trust=bool(raw["expect_content_trust"]),
         lab=LabOptions(
             scenarios=_tuple(raw["lab_scenario"]) or ("healthy",),
             replicas=replicas,
@@ -608,6 +664,33 @@ def _build(raw: dict[str, object]) -> Settings:
         ),
         raw=raw,
     )
+
+
+_CANARY_REPO = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*/[a-z0-9]+(?:[._-][a-z0-9]+)*")
+
+
+def _canary_repo(value: str | None) -> str | None:
+    if value is not None and not _CANARY_REPO.fullmatch(value):
+        raise SettingsError(
+            f"--canary-repo {value!r}: expected NAMESPACE/REPO in lower case, e.g. admin/canary"
+        )
+    return value
+
+
+def _vuln_db_mode(value: str) -> str:
+    return value if value in VULN_DB_MODES else "file"
+
+
+def _vuln_db_file(value: str) -> Path | None:
+    if value in VULN_DB_MODES:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise SettingsError(
+            f"--update-vuln-db {value!r}: expected auto, online, check, or the offline "
+            "vulnerability database .tar file (no such file)"
+        )
+    return path
 
 
 def _path(value: object) -> Path | None:
