@@ -2,6 +2,7 @@
 
     dtr-upgrade plan --from 2.4.3 --to 2.6.4 [--catalog FILE] [--json]
     dtr-upgrade lab [LAB ARGUMENTS...]
+    dtr-upgrade verify-bundle DIR [--allowed-signers FILE | --public-key FILE]
 
 Every subcommand is one `Command` in `COMMANDS`; adding a subcommand means adding an entry
 there. Usage errors print one line on stderr and exit 2, never a traceback.
@@ -205,6 +206,46 @@ def _run_lab(args: argparse.Namespace) -> int:
     return int(run_lab(list(cast(Sequence[str], args.rest))))
 
 
+# verify-bundle
+
+
+def _verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", type=Path, metavar="DIR", help="an evidence bundle folder")
+    signer = parser.add_mutually_exclusive_group()
+    signer.add_argument(
+        "--allowed-signers",
+        type=Path,
+        metavar="FILE",
+        help="OpenSSH allowed-signers file: SHA256SUMS.sig must be by one of them",
+    )
+    signer.add_argument(
+        "--public-key",
+        type=Path,
+        metavar="FILE",
+        help="the signer's SSH public key (.pub): SHA256SUMS.sig must be by this key",
+    )
+
+
+def _run_verify_bundle(args: argparse.Namespace) -> int:
+    from upgrade import integrity
+
+    bundle: Path = args.bundle
+    if not bundle.is_dir():
+        return _fail("verify-bundle", f"{bundle}: no such bundle directory")
+    try:
+        found = integrity.verify(
+            bundle, allowed_signers=args.allowed_signers, public_key=args.public_key
+        )
+    except integrity.SigningError as exc:
+        return _fail("verify-bundle", str(exc))
+    except integrity.IntegrityError as exc:
+        print(f"{PROG} verify-bundle: FAILED: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    for line in found.lines():
+        print(line)
+    return EXIT_ALLOWED if found.ok else EXIT_REFUSED
+
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         name="plan",
@@ -217,6 +258,13 @@ COMMANDS: tuple[Command, ...] = (
         help="run the built-in lab (a simulated DTR + UCP cluster); arguments go to the lab",
         run=_run_lab,
         pass_through=True,
+    ),
+    Command(
+        name="verify-bundle",
+        help="check an evidence bundle against its SHA256SUMS (and signature): OK, or each "
+        "file changed, added or removed",
+        run=_run_verify_bundle,
+        add_arguments=_verify_arguments,
     ),
 )
 """Every `dtr-upgrade` subcommand, in the order `--help` lists them."""
