@@ -29,6 +29,8 @@ from dtrlab.store import RegistryStore
 
 TOKEN_LIFETIME_S = 300
 SWAP_WAIT_MARGIN_S = 30.0
+RESTART_ATTEMPTS = 20
+RESTART_RETRY_S = 0.1
 UNHEALTHY_ERROR = "rethinkdb: cannot reach dtr-rethinkdb on this replica: connection refused"
 WARMING_ERROR = "registry: storage driver is not ready; waiting for rethinkdb tables"
 MIGRATION_ERROR = "failed to migrate blob links: rethinkdb: context deadline exceeded"
@@ -82,6 +84,7 @@ class Cluster:
         self.credentials = credentials
         self.store = store
         self.lock = threading.RLock()
+        self._changed = threading.Condition(self.lock)
         self.clock: Callable[[], float] = time.monotonic
         self.closing = threading.Event()
         self.started_at = datetime.now(UTC)
@@ -275,13 +278,6 @@ class Cluster:
                 return job.id
         return ""
 
-    def migration_running(self) -> bool:
-        """True while a metadatastoremigration job is waiting or running."""
-        return any(
-            j.action == "metadatastoremigration" and j.status in ("waiting", "running")
-            for j in self.jobs.all()
-        )
-
     # -- the upgrade, as the bootstrapper drives it ------------------------------------------
 
     def begin_attempt(self, target: str) -> dict[str, Any]:
@@ -346,6 +342,7 @@ class Cluster:
         try:
             if replica.listener is not None:
                 replica.listener.stop()
+            self._notify()
             progress = self.upgrades.get(version)
             if progress is not None and self.config.has("data-loss") and not progress.lost_tags:
                 self._lose_a_tag(progress)
@@ -358,10 +355,30 @@ class Cluster:
                 if last and self.config.has("slow-replica"):
                     replica.warming_until = self.clock() + self.config.slow_replica_time
                 replica.state = "running"
-            if replica.listener is not None and not self.closing.is_set():
-                replica.listener.start()
+            self._restart(replica)
         finally:
             done.set()
+            self._notify()
+
+    def _restart(self, replica: Replica) -> None:
+        """Listen again on the replica's port (bounded retries while the port is released)."""
+        for _ in range(RESTART_ATTEMPTS):
+            if replica.listener is None or self.closing.is_set():
+                return
+            try:
+                replica.listener.start()
+                return
+            except OSError:
+                self.closing.wait(RESTART_RETRY_S)
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until `predicate()` holds after a replica changed state, at most `timeout` s."""
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
 
     def _lose_a_tag(self, progress: UpgradeProgress) -> None:
         for name in self.store.repository_names():
@@ -386,13 +403,14 @@ class Cluster:
         for r in replicas:
             if r.listener is not None:
                 r.listener.stop()
+        self._notify()
         self.closing.wait(seconds)
         with self.lock:
             for r in replicas:
                 r.state = "running"
         for r in replicas:
-            if r.listener is not None and not self.closing.is_set():
-                r.listener.start()
+            self._restart(r)
+        self._notify()
         return {"outage_s": seconds}
 
     def complete(self, target: str) -> dict[str, Any]:

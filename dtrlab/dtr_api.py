@@ -322,7 +322,7 @@ class ReplicaAPI:
         running = (request.arg("running", "any") or "any").lower()
         if running not in ("any", "true", "false"):
             return error_response(400, "INVALID_PARAMETERS", "running must be any, true or false")
-        jobs = self.cluster.jobs.list(
+        jobs = self.cluster.jobs.query(
             request.arg("action", "any") or "any",
             request.arg("worker", "any") or "any",
             running,

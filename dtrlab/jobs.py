@@ -219,7 +219,7 @@ class JobRunner:
         with self._cond:
             return self._jobs.get(job_id)
 
-    def list(
+    def query(
         self,
         action: str = "any",
         worker: str = "any",

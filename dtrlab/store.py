@@ -291,8 +291,8 @@ class RegistryStore:
             repo = self._require(full_name)
             if reference.startswith("sha256:"):
                 digest = reference
-                for record in repo.tags.values():
-                    self._materialise(repo, record)
+                for existing in repo.tags.values():
+                    self._materialise(repo, existing)
             else:
                 record = repo.tags.get(reference)
                 if record is None:

@@ -161,7 +161,7 @@ def test_lab_sigterm_mid_swap_leaves_a_resumable_lab(lab: Lab) -> None:
             process.communicate()
     assert process.returncode == 128 + signal.SIGTERM
     assert "FATA[" in output
-    assert lab.cluster.jobs.wait(
+    assert lab.cluster.wait(
         lambda: all(r.state == "running" for r in lab.cluster.replica_list()), 10
     )
     assert all(r.listener is not None and r.listener.accepting for r in lab.cluster.replica_list())
