@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from upgrade import containers
 from upgrade.baseline import Baseline
 from upgrade.evidence import CheckRecord
 from upgrade.health import Settled
@@ -33,6 +34,41 @@ def test_replica_on_target_version(
         pytest.skip("no --to-version: nothing to compare the replica's version with")
     assert version == expected, (
         f"replica {replica} runs {version}, not {expected}; re-run the upgrade to resume it"
+    )
+
+
+@pytest.mark.check("POST-REPLICA-CONTAINERS")
+def test_replica_containers_on_target_version(
+    target: Target, replica: str, settings: Settings, settled: Settled, evidence: CheckRecord
+) -> None:
+    """Every DTR container of the replica (dtr-<service>-<replica ID>) is running and
+    labelled com.docker.dtr.version = the target version, as the Docker engine reports it
+    (DOCKER_HOST, e.g. a UCP client bundle)."""
+    if settings.is_lab:
+        pytest.skip("the lab has no Docker engine: container labels were not checked")
+    if not containers.engine_configured():
+        pytest.skip("no Docker engine configured (DOCKER_HOST): container labels were not checked")
+    if settings.to_version is None:
+        pytest.skip("no --to-version: nothing to compare the container labels with")
+    expected = str(settings.to_version)
+    found = containers.replica_containers(replica)
+    evidence.attach("containers", found)
+    problems = [
+        f"{c.name} is {c.status} with {containers.VERSION_LABEL}={c.version or '(none)'}"
+        for c in found
+        if c.status != "running" or c.version != expected
+    ]
+    services = {c.service for c in found}
+    missing = [s for s in containers.EXPECTED_SERVICES if s not in services]
+    if missing and (settings.to_version.major, settings.to_version.minor) >= (2, 6):
+        problems.append(f"no container for {', '.join(f'dtr-{s}-{replica}' for s in missing)}")
+    assert found, (
+        f"the engine at DOCKER_HOST shows no DTR container of replica {replica}: point "
+        "DOCKER_HOST at the cluster (a UCP client bundle), not at a single other node"
+    )
+    assert not problems, (
+        f"replica {replica} is not fully on {expected}: {'; '.join(problems)}; re-run the "
+        "upgrade to resume it"
     )
 
 

@@ -27,11 +27,13 @@ if TYPE_CHECKING:
     from upgrade.baseline import Baseline
     from upgrade.catalog import Catalog
     from upgrade.health import Settled
+    from upgrade.jobs import MigrationOutcome
     from upgrade.nodes import NodeFacts
     from upgrade.procedure import UpgradeRecord
     from upgrade.session_upgrade import SessionUpgrade
     from upgrade.target import Target
     from upgrade.versions import Version
+    from upgrade.vulndb import VulnDBOutcome
 
 PHASES = ("preflight", "upgrade", "post")
 GROUP = "dtr-upgrade"
@@ -621,3 +623,107 @@ def settled(
     if harness.upgrade_runner is not None:
         harness.upgrade_runner.stop_prober()
     return result
+
+
+# -- post-upgrade follow-ups ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def upgrade_began(request: pytest.FixtureRequest, upgrade_run: UpgradeRecord | None) -> datetime:
+    """When the upgrade began, for "since the upgrade" comparisons: this session's upgrade
+    start, or with --phase=post the moment the --baseline was taken (skipped without one)."""
+    if upgrade_run is not None and upgrade_run.started_at is not None:
+        return upgrade_run.started_at
+    baseline: Baseline = request.getfixturevalue("baseline")
+    return baseline.taken_at
+
+
+@pytest.fixture(scope="session")
+def upgrade_hops(
+    request: pytest.FixtureRequest, upgrade_run: UpgradeRecord | None, current_version: Version
+) -> list[tuple[Version, Version]]:
+    """The hops the upgrade crossed: this session's plan, or with --phase=post from the
+    --baseline's oldest replica version to the running one (skipped without a baseline)."""
+    from upgrade.versions import Version
+
+    if upgrade_run is not None:
+        return [
+            (Version.parse(h.from_version), Version.parse(h.to_version)) for h in upgrade_run.hops
+        ]
+    baseline: Baseline = request.getfixturevalue("baseline")
+    before = sorted(Version.parse(v) for v in baseline.replica_versions.values())
+    return [(before[0], current_version)] if before and before[0] < current_version else []
+
+
+@pytest.fixture(scope="session")
+def migrations(
+    settings: Settings,
+    target: Target,
+    catalog: Catalog,
+    upgrade_hops: list[tuple[Version, Version]],
+    upgrade_began: datetime,
+    settled: Settled,
+) -> list[MigrationOutcome]:
+    """The catalogue's migration jobs of every hop crossed, each followed to its end within
+    --migration-timeout (re-triggered once with --retrigger-migrations)."""
+    from upgrade.jobs import curl_submit_job, follow_migration
+
+    dtr = target.dtr()
+    outcomes = []
+    for source, dest in upgrade_hops:
+        for migration in catalog.migrations(source, dest):
+            request = curl_submit_job(
+                target.dtr_url,
+                migration.job,
+                target.dtr_credentials.secret_variable,
+                target.endpoints.dtr_ca,
+            )
+            outcomes.append(
+                follow_migration(
+                    dtr,
+                    migration.job,
+                    f"{migration.from_line} -> {migration.to_line}",
+                    upgrade_began,
+                    settings.migration_timeout.total_seconds(),
+                    request=request,
+                    retrigger=settings.retrigger_migrations,
+                    expected_attempts=migration.attempts,
+                    slack=settings.max_clock_skew,
+                )
+            )
+    return outcomes
+
+
+@pytest.fixture(scope="session")
+def vuln_db(
+    settings: Settings,
+    target: Target,
+    upgrade_run: UpgradeRecord | None,
+    upgrade_began: datetime,
+    settled: Settled,
+) -> VulnDBOutcome | None:
+    """The vulnerability database after the update --update-vuln-db asks for (followed within
+    --vuln-db-timeout); None when scanning is disabled."""
+    from upgrade import vulndb
+
+    dtr = target.dtr()
+    dtr_settings = dtr.settings()
+    if not dtr_settings.scanning_enabled:
+        return None
+    plan = vulndb.choose(
+        settings.update_vuln_db,
+        settings.vuln_db_file,
+        ran_upgrade=upgrade_run is not None and upgrade_run.state == "passed",
+        sync_online=dtr_settings.scanning_sync_online,
+    )
+    fix = vulndb.fix_for(
+        plan, target.dtr_url, target.dtr_credentials.secret_variable, target.endpoints.dtr_ca
+    )
+    return vulndb.update_and_verify(
+        dtr,
+        plan,
+        upgrade_began,
+        settings.vuln_db_timeout.total_seconds(),
+        fix=fix,
+        slack=settings.max_clock_skew,
+    )
