@@ -24,4 +24,5 @@ def test_bootstrapper_upgrade_completed(
             evidence.note(
                 f"{hop.from_version} -> {hop.to_version} needed {len(hop.attempts)} attempts"
             )
-    assert upgrade_run.state == "passed", f"upgrade {upgrade_run.state}: {upgrade_run.message}"
+    if upgrade_run.state != "passed":
+        pytest.fail(f"upgrade {upgrade_run.state}: {upgrade_run.message}", pytrace=False)
