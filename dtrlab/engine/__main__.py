@@ -1,0 +1,7 @@
+"""`python -m dtrlab.engine`."""
+
+import sys
+
+from dtrlab.engine.cli import main
+
+sys.exit(main())
