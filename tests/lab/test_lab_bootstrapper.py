@@ -64,10 +64,10 @@ def test_lab_upgrade_replaces_one_replica_at_a_time(make_lab: Callable[..., Lab]
         for _ in range(MAX_SAMPLES):
             if process.poll() is not None:
                 break
-            now = time.monotonic()
             for rid, url in lab.replica_urls.items():
+                sampled_at = time.monotonic()
                 if not ping(url, context):
-                    down[rid].append(now)
+                    down[rid].append(sampled_at)
             lb_failures += not ping(lab.url, context)
         output, _ = process.communicate(timeout=BOOTSTRAPPER_TIMEOUT_S)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -185,3 +186,26 @@ def test_lab_jobs_filter_and_page(lab: Lab, api: requests.Session) -> None:
     assert running == []
     done = api.get(lab.url + "/api/v0/jobs", params={"running": "false", "limit": 0}, timeout=10)
     assert len(done.json()["jobs"]) == 4
+
+
+def test_lab_cluster_status_during_a_swap_matches_contract(make_lab: Callable[..., Lab]) -> None:
+    """While a replica is being replaced, cluster_status still fits the contract and shows that
+    replica not OK, disconnected in RethinkDB's current_issues and tables not all ready."""
+    lab = make_lab(swap_time=5.0)
+    rid = next(iter(lab.replica_urls))
+    swap = threading.Thread(target=lab.cluster.replace_replica, args=(rid, "2.6.4"))
+    swap.start()
+    try:
+        assert lab.cluster.wait(lambda: lab.cluster.replicas[rid].state == "swapping", 5)
+        with session_for(lab) as api:
+            status = api.get(lab.url + "/api/v0/meta/cluster_status", timeout=10).json()
+        validate_both(status, "responses.ClusterStatus")
+        assert status["replica_health"][rid].startswith("Replica reported health too long ago")
+        issues = status["rethink_system_tables"]["current_issues"]
+        assert [i["info"]["disconnected_server"] for i in issues] == [f"dtr_rethinkdb_{rid}"]
+        tables = status["rethink_system_tables"]["table_status"]
+        assert not any(t["status"]["all_replicas_ready"] for t in tables)
+        assert all(t["status"]["ready_for_writes"] for t in tables)
+    finally:
+        lab.cluster.closing.set()
+        swap.join(10)
