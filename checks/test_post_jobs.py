@@ -41,6 +41,8 @@ def test_migration_jobs_done(
         pytest.skip(f"no migration job for {_hops(upgrade_hops)}: the catalogue lists none")
     evidence.attach("migrations", [outcome.evidence() for outcome in migrations])
     for outcome in migrations:
+        if outcome.note:
+            evidence.note(outcome.note)
         if outcome.manual is not None:
             evidence.note(
                 f"{outcome.action} was re-triggered by hand (job {outcome.manual.id}) after "

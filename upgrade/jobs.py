@@ -37,6 +37,7 @@ __all__ = [
     "find_chain",
     "follow_migration",
     "log_tail",
+    "readable",
     "wait_for_chain",
     "wait_for_job",
 ]
@@ -257,7 +258,19 @@ def log_tail(dtr: JobsAPI, job: Job, lines: int = LOG_TAIL_LINES) -> list[str]:
         log = dtr.job_logs(job.id)
     except HarnessError as exc:
         return [f"(log not readable: {exc})"]
-    return [entry.data for entry in log[-lines:]]
+    return [readable(entry.data) for entry in log[-lines:]]
+
+
+def readable(line: str) -> str:
+    """A job log line for people: `level: msg` from DTR's JSON lines, other lines as they are."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(data, dict) or not isinstance(data.get("msg"), str):
+        return line
+    level = data.get("level")
+    return f"{level}: {data['msg']}" if isinstance(level, str) else data["msg"]
 
 
 def errored_since(
@@ -332,6 +345,7 @@ class MigrationOutcome:
     request: str
     logs: dict[str, list[str]]
     problem: str | None
+    note: str = ""
 
     @property
     def done(self) -> bool:
@@ -350,6 +364,7 @@ class MigrationOutcome:
             "manual_attempt": manual,
             "log_tails": self.logs,
             "manual_request": self.request,
+            "note": self.note,
         }
 
 
@@ -363,6 +378,7 @@ def follow_migration(
     request: str,
     retrigger: bool,
     expected_attempts: int | None = None,
+    done_without_job: Callable[[], str | None] | None = None,
     option: str = "--migration-timeout",
     slack: timedelta = timedelta(0),
     interval_s: float = DEFAULT_INTERVAL_S,
@@ -374,6 +390,10 @@ def follow_migration(
 
     `request` is the exact call an operator makes instead, shown when the migration is not done.
     The whole follow-up, manual attempt included, is bounded by `timeout_s`.
+
+    `done_without_job`, when given, is asked once if no job of `action` is on record since
+    `since` (job history is compacted, so an upgrade done by hand long ago may have left none):
+    it returns what shows the migration done anyway (e.g. a feature flag), or None.
     """
     deadline = clock() + timeout_s
 
@@ -384,6 +404,13 @@ def follow_migration(
     logs: dict[str, list[str]] = {}
     chain: JobChain | None = None
     manual: Job | None = None
+    if done_without_job is not None and find_chain(dtr, action, since, slack=slack) is None:
+        shown = done_without_job()
+        if shown:
+            note = f"no {action} job on record since {iso(since)}; {shown}"
+            return MigrationOutcome(
+                action, hop, expected_attempts, None, None, request, logs, None, note
+            )
     try:
         chain = wait_for_chain(dtr, action, since, remaining(), option=option, slack=slack, **waits)
     except JobTimedOut as exc:

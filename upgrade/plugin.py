@@ -261,6 +261,12 @@ class Harness:
         self.upgrade_message = record.message
         return record
 
+    def lab_knows(self, version: Version) -> bool:
+        """Whether the lab has a bootstrapper for `version`."""
+        from dtrlab.catalogue import is_known
+
+        return is_known(str(version))
+
     def lab_backup(self) -> Any:
         """The backup the lab provides for its scenario (None when the scenario has none)."""
         if self.lab is None:
@@ -662,6 +668,7 @@ def migrations(
     catalog: Catalog,
     upgrade_hops: list[tuple[Version, Version]],
     upgrade_began: datetime,
+    upgrade_run: UpgradeRecord | None,
     settled: Settled,
 ) -> list[MigrationOutcome]:
     """The catalogue's migration jobs of every hop crossed, each followed to its end within
@@ -669,6 +676,12 @@ def migrations(
     from upgrade.jobs import curl_submit_job, follow_migration
 
     dtr = target.dtr()
+
+    def shown_done() -> str | None:
+        if dtr.features().metadata_store_opted_in:
+            return "features.metadataStoreOptedIn is true, which the migration sets"
+        return None
+
     outcomes = []
     for source, dest in upgrade_hops:
         for migration in catalog.migrations(source, dest):
@@ -688,6 +701,10 @@ def migrations(
                     request=request,
                     retrigger=settings.retrigger_migrations,
                     expected_attempts=migration.attempts,
+                    # Only metadatastoremigration has an outcome flag (features).
+                    done_without_job=shown_done
+                    if upgrade_run is None and migration.job == "metadatastoremigration"
+                    else None,
                     slack=settings.max_clock_skew,
                 )
             )
