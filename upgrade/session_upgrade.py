@@ -23,6 +23,7 @@ from upgrade.executor import (
     SubprocessExecutor,
 )
 from upgrade.health import look, wait_healthy
+from upgrade.images import bootstrapper_image
 from upgrade.prober import Prober, ProbeTarget, endpoint_targets
 from upgrade.procedure import Limits, UpgradeProcedure, UpgradeRecord
 from upgrade.versions import Version
@@ -58,9 +59,7 @@ class SessionUpgrade:
         """The bootstrapper image of a version: --dtr-image, the lab's, or the catalogue's."""
         if self.settings.is_lab:
             return f"dtrlab/dtr:{version}"
-        if self.settings.dtr_image:
-            return f"{self.settings.dtr_image}:{version}"
-        return self.harness.catalog().image_for(version)
+        return bootstrapper_image(version, self.harness.catalog(), self.settings.dtr_image)
 
     def _ucp_ca(self) -> str | None:
         if self.settings.insecure_tls:
