@@ -115,3 +115,17 @@ def test_waiver_makes_go_but_never_for_version_path(tmp_path: Path) -> None:
     )
     assert proc.returncode == 4
     assert "PRE-VERSION-PATH cannot be waived" in proc.stderr
+
+
+def test_node_checks_run_through_testinfra(tmp_path: Path) -> None:
+    _, _, result = session(
+        tmp_path, "--to-version=2.6.4", "--hosts=local://", "--min-free-memory-gb=100000"
+    )
+    checks = {c["id"]: c for c in result["checks"] if c["id"].startswith("PRE-NODE-")}
+    assert checks["PRE-NODE-MEMORY"]["outcome"] == "failed"
+    assert "needs 100000 GB" in checks["PRE-NODE-MEMORY"]["message"]
+    assert checks["PRE-NODE-CLOCK"]["outcome"] == "passed"
+    assert checks["PRE-NODE-DISK"]["outcome"] == "passed"
+    facts = checks["PRE-NODE-CLOCK"]["evidence"]["node"]
+    assert facts["spec"] == "local://"
+    assert facts["mem_available_bytes"] > 0

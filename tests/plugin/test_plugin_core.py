@@ -236,3 +236,10 @@ def test_interrupted_session_still_writes_bundle(pytester: pytest.Pytester) -> N
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert result.outlines[-1].startswith("VERDICT: INTERRUPTED")
     assert result_json(pytester)["verdict"] == "INTERRUPTED"
+
+
+def test_apply_under_xdist_is_refused(pytester: pytest.Pytester) -> None:
+    make_checks(pytester)
+    result = run(pytester, "--target=dtr.example.com", "--to-version=2.6.4", "--apply", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--apply cannot run under pytest-xdist*"])
