@@ -24,7 +24,11 @@ PLOT_W: Final = 560
 FIGURE_W: Final = 150
 ROW_H: Final = 16
 ROW_GAP: Final = 6
-TOP: Final = 26
+MARKER_LEVELS: Final = 3
+LABEL_LINE: Final = 11
+TOP: Final = 14 + MARKER_LEVELS * LABEL_LINE
+# A marker label is assumed this wide when deciding whether two labels would overlap.
+MARKER_LABEL_W: Final = 100
 AXIS_H: Final = 34
 MIN_BLOCK_W: Final = 1.5
 MAX_TICKS: Final = 8
@@ -119,7 +123,7 @@ def availability_svg(
         f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
         'font-family="sans-serif" font-size="11">',
         "<title>Availability of each probed endpoint during the upgrade (times in UTC)</title>",
-        f'<text x="{LABEL_W + PLOT_W + 6}" y="{TOP - 8}" font-weight="bold">longest / total</text>',
+        f'<text x="{LABEL_W + PLOT_W + 6}" y="{TOP - 4}" font-weight="bold">longest / total</text>',
     ]
     total_s = (span[1] - span[0]).total_seconds() if span else 0.0
 
@@ -177,15 +181,21 @@ def availability_svg(
                 f"{_clock(moment, step)}</text>"
             )
             tick += step
-        for marker in markers:
-            if not span[0] <= marker.at <= span[1]:
-                continue
+        shown = sorted((m for m in markers if span[0] <= m.at <= span[1]), key=lambda m: m.at)
+        level_end = [float("-inf")] * MARKER_LEVELS
+        for number, marker in enumerate(shown):
             x = x_of(marker.at)
+            # the first level where the label does not run into the previous one
+            level = next((n for n, end in enumerate(level_end) if x >= end), number % MARKER_LEVELS)
+            level_end[level] = x + MARKER_LABEL_W
+            right = x > LABEL_W + PLOT_W - MARKER_LABEL_W
+            anchor = ' text-anchor="end"' if right else ""
+            label_x = x - 2 if right else x + 2
             parts.append(
-                f'<g class="dtr-marker"><line x1="{x:.2f}" y1="{TOP - 4}" x2="{x:.2f}" '
-                f'y2="{axis_y}" stroke="#333" stroke-dasharray="3,2"/>'
-                f'<text x="{x + 2:.2f}" y="{TOP - 8}" font-size="10">{escape(marker.label)}'
-                "</text></g>"
+                f'<g class="dtr-marker"><line x1="{x:.2f}" y1="{4 + level * LABEL_LINE}" '
+                f'x2="{x:.2f}" y2="{axis_y}" stroke="#333" stroke-dasharray="3,2"/>'
+                f'<text x="{label_x:.2f}" y="{12 + level * LABEL_LINE}" font-size="10"{anchor}>'
+                f"{escape(marker.label)}</text></g>"
             )
         caption = (
             f"UTC, {_clock(span[0], 1)} to {_clock(span[1], 1)} on "
