@@ -21,7 +21,7 @@ from upgrade.http import (
     JsonReader,
     Ping,
     RetryPolicy,
-    ServiceSession,
+    ServiceClient,
     Timeout,
     Verify,
 )
@@ -214,12 +214,14 @@ class Tag:
     updated_at: datetime | None
 
 
-class DTRClient:
+class DTRClient(ServiceClient):
     """Client of one DTR cluster's API, reached at `base_url` (the load-balanced address).
 
     Methods taking `url` may be pointed at one replica's own address instead. Use as a context
     manager or call `close()`.
     """
+
+    service = DTR
 
     def __init__(
         self,
@@ -230,10 +232,9 @@ class DTRClient:
         timeout: Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         redactor: Redactor | None = None,
-        pool_size: int = 32,
+        pool_size: int | None = None,
     ) -> None:
-        self.http = ServiceSession(
-            DTR,
+        super().__init__(
             base_url,
             credentials,
             verify=verify,
@@ -244,24 +245,6 @@ class DTRClient:
         )
         self.http.session.auth = (credentials.username, credentials.secret)
         self.credentials = credentials
-
-    @property
-    def base_url(self) -> str:
-        """The address every call goes to unless told otherwise."""
-        return self.http.base_url
-
-    def __enter__(self) -> DTRClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the pooled connections."""
-        self.http.close()
-
-    def __repr__(self) -> str:
-        return f"DTRClient({self.base_url!r}, {self.credentials!r})"
 
     def ping(self, url: str | None = None) -> Ping:
         """`GET /_ping` of one replica (or the load balancer).

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from os import PathLike
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -487,6 +487,57 @@ class ServiceSession:
         return HarnessError(
             f"{name} request {method} {shown_url} failed: {self.excerpt(str(error))}; {fix}"
         )
+
+
+class ServiceClient:
+    """Base of the API clients: one `ServiceSession`, usable as a context manager.
+
+    A subclass names its `service` (for messages and CA options) and may change the default
+    connection pool size; its `repr` shows the address and who logs in, never a secret.
+    """
+
+    service: ClassVar[Service]
+    default_pool_size: ClassVar[int] = 32
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        verify: Verify = True,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        redactor: Redactor | None = None,
+        pool_size: int | None = None,
+    ) -> None:
+        self.http = ServiceSession(
+            self.service,
+            base_url,
+            credentials,
+            verify=verify,
+            timeout=timeout,
+            retry=retry,
+            redactor=redactor,
+            pool_size=pool_size or self.default_pool_size,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The address every call goes to unless told otherwise."""
+        return self.http.base_url
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.http.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r}, {self.http.credentials!r})"
 
 
 class JsonReader:

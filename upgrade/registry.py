@@ -27,7 +27,7 @@ from upgrade.http import (
     REGISTRY,
     JsonReader,
     RetryPolicy,
-    ServiceSession,
+    ServiceClient,
     Timeout,
     Verify,
 )
@@ -73,8 +73,10 @@ class _Challenge:
     params: dict[str, str]
 
 
-class RegistryClient:
+class RegistryClient(ServiceClient):
     """Client of DTR's `/v2/` API at `base_url`, with token auth and verified content."""
+
+    service = REGISTRY
 
     def __init__(
         self,
@@ -85,10 +87,9 @@ class RegistryClient:
         timeout: Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         redactor: Redactor | None = None,
-        pool_size: int = 32,
+        pool_size: int | None = None,
     ) -> None:
-        self.http = ServiceSession(
-            REGISTRY,
+        super().__init__(
             base_url,
             credentials,
             verify=verify,
@@ -102,24 +103,6 @@ class RegistryClient:
         self._tokens_by_scope: dict[str, str] = {}
         self._scope_of: dict[str, str] = {}
         self._basic: set[str] = set()
-
-    @property
-    def base_url(self) -> str:
-        """The registry address every call goes to."""
-        return self.http.base_url
-
-    def __enter__(self) -> RegistryClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the pooled connections."""
-        self.http.close()
-
-    def __repr__(self) -> str:
-        return f"RegistryClient({self.base_url!r}, {self.credentials!r})"
 
     def ping(self) -> str:
         """`GET /v2/` (authenticated); the `Docker-Distribution-API-Version` it reports."""

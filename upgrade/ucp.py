@@ -19,7 +19,7 @@ from upgrade.http import (
     UCP,
     Ping,
     RetryPolicy,
-    ServiceSession,
+    ServiceClient,
     Timeout,
     Verify,
 )
@@ -38,8 +38,11 @@ class ContentTrust:
     signers: tuple[str, ...]
 
 
-class UCPClient:
+class UCPClient(ServiceClient):
     """Client of one UCP cluster's API at `base_url`; logs in on first use, again once on 401."""
+
+    service = UCP
+    default_pool_size = 4
 
     def __init__(
         self,
@@ -51,37 +54,12 @@ class UCPClient:
         retry: RetryPolicy | None = None,
         redactor: Redactor | None = None,
     ) -> None:
-        self.http = ServiceSession(
-            UCP,
-            base_url,
-            credentials,
-            verify=verify,
-            timeout=timeout,
-            retry=retry,
-            redactor=redactor,
-            pool_size=4,
+        super().__init__(
+            base_url, credentials, verify=verify, timeout=timeout, retry=retry, redactor=redactor
         )
         self.credentials = credentials
         self._token: str | None = None
         self._lock = threading.Lock()
-
-    @property
-    def base_url(self) -> str:
-        """The UCP address every call goes to."""
-        return self.http.base_url
-
-    def __enter__(self) -> UCPClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the pooled connections."""
-        self.http.close()
-
-    def __repr__(self) -> str:
-        return f"UCPClient({self.base_url!r}, {self.credentials!r})"
 
     def login(self) -> None:
         """`POST /auth/login`; keeps the `auth_token` for the following calls.
