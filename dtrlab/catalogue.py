@@ -44,12 +44,14 @@ def _patches(major: int, minor: int, patches: range | tuple[int, ...]) -> tuple[
     return tuple(f"{major}.{minor}.{p}" for p in patches)
 
 
+# Releases the sources confirm (dtr-facts 5.2): 2.5.4 was never published, and only some 2.6
+# and 2.7 patches are on record.
 KNOWN_VERSIONS: tuple[str, ...] = (
     *_patches(2, 3, range(12)),
     *_patches(2, 4, range(13)),
     *_patches(2, 5, (0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11)),
-    *_patches(2, 6, range(16)),
-    *_patches(2, 7, range(9)),
+    *_patches(2, 6, (0, 1, 2, 3, 4, 5, 6, 15)),
+    *_patches(2, 7, (0, 1, 5, 8)),
     *_patches(2, 8, range(14)),
     *_patches(2, 9, range(31)),
     *_patches(2, 10, range(4)),

@@ -480,7 +480,8 @@ class DockerExecutor(Executor):
 
     `client_factory` builds the docker SDK client (`docker.from_env` reads `DOCKER_HOST`,
     `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`); `offline=True` never pulls and requires the
-    image to be present; `on_progress` receives pull progress events.
+    image to be present; `on_progress` receives pull progress events; `network_mode` (`host`)
+    is `docker run --network`, for a UCP only the engine's host can reach (the lab's loopback).
 
     The container is the equivalent of `docker run -i --rm IMAGE upgrade ...`: no TTY (the log
     then comes in logrus' `level=...` form), stdin closed so nothing can prompt, labelled so a
@@ -494,6 +495,7 @@ class DockerExecutor(Executor):
         *,
         offline: bool = False,
         on_progress: Callable[[PullProgress], None] | None = None,
+        network_mode: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(clock=clock)
@@ -502,6 +504,7 @@ class DockerExecutor(Executor):
         self._client_lock = threading.Lock()
         self.offline = offline
         self._on_progress = on_progress
+        self.network_mode = network_mode
 
     @property
     def engine(self) -> str:
@@ -597,10 +600,12 @@ class DockerExecutor(Executor):
 
     def _start(self, request: BootstrapperRequest) -> _Attempt:
         client = self._docker()
+        network = {"network_mode": self.network_mode} if self.network_mode else {}
         try:
             container = client.containers.run(
                 request.image,
                 command=["upgrade", *bootstrapper_args(request)],
+                **network,
                 environment=request.environment(),
                 detach=True,
                 stdin_open=False,

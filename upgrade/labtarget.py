@@ -28,7 +28,7 @@ def start(settings: Settings, workdir: Path) -> tuple[Any, Target]:
             ucp_version=settings.lab.ucp_version,
             scenarios=settings.lab.scenarios,
         )
-        lab = Lab(config)
+        lab = Lab(config) if settings.lab.engine != "docker" else _engine_lab(config)
         lab.__enter__()
     except (LabError, ValueError, OSError) as exc:
         raise HarnessError(f"the lab did not start: {exc}") from None
@@ -48,6 +48,19 @@ def start(settings: Settings, workdir: Path) -> tuple[Any, Target]:
         redactor=redactor,
     )
     return lab, target
+
+
+def _engine_lab(config: Any) -> Any:
+    """The lab with its replicas as containers on the Docker engine (`--lab-engine=docker`)."""
+    from dtrlab.engine.lab import EngineLab
+
+    return EngineLab(config)
+
+
+def engine_evidence(lab: Any) -> dict[str, Any] | None:
+    """The engine lab's containers and replacements (old and new IDs and images), else None."""
+    evidence = getattr(lab, "engine_evidence", None)
+    return evidence() if callable(evidence) else None
 
 
 def backup(lab: Any, directory: Path) -> Path | None:

@@ -58,6 +58,8 @@ class SessionUpgrade:
     def image_for(self, version: Version) -> str:
         """The bootstrapper image of a version: --dtr-image, the lab's, or the catalogue's."""
         if self.settings.is_lab:
+            if self.settings.lab.engine == "docker":
+                return str(self.harness.lab.bootstrapper_image(str(version)))
             return f"dtrlab/dtr:{version}"
         return bootstrapper_image(version, self.harness.catalog(), self.settings.dtr_image)
 
@@ -99,10 +101,13 @@ class SessionUpgrade:
     def executor_for(self, version: Version) -> Executor:
         """The lab's bootstrapper program for the lab; one docker SDK executor otherwise."""
         lab = self.harness.lab
-        if lab is not None:
+        engine_lab = lab is not None and self.settings.lab.engine == "docker"
+        if lab is not None and not engine_lab:
             return SubprocessExecutor(lab.bootstrapper_argv(str(version)))
         if self._docker is None:
-            self._docker = DockerExecutor(offline=self.settings.offline)
+            # The engine lab's UCP listens on the host's loopback only.
+            network = "host" if engine_lab else None
+            self._docker = DockerExecutor(offline=self.settings.offline, network_mode=network)
         return self._docker
 
     # -- log and progress ---------------------------------------------------------------------
@@ -204,8 +209,19 @@ class SessionUpgrade:
             raise
         finally:
             self.harness.session_record.extra["upgrade"] = procedure.record.as_dict()
+            self._record_engine()
             self.on_event(f"upgrade {procedure.record.state}: {procedure.record.message}")
         return self.record
+
+    def _record_engine(self) -> None:
+        """With --lab-engine=docker: every replica's old and new containers, into the record."""
+        if self.harness.lab is None or self.settings.lab.engine != "docker":
+            return
+        from upgrade import labtarget
+
+        evidence = labtarget.engine_evidence(self.harness.lab)
+        if evidence is not None:
+            self.harness.session_record.extra["engine"] = evidence
 
     def close(self) -> None:
         """Stop the prober and close what was opened."""

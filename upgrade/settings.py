@@ -20,6 +20,7 @@ from upgrade.versions import Version, VersionError
 LAB = "lab"
 PHASES = ("all", "preflight", "post")
 VULN_DB_MODES = ("auto", "online", "check")
+LAB_ENGINES = ("process", "docker")
 
 Kind = Literal["str", "flag", "int", "float", "duration", "path", "list", "csv"]
 
@@ -334,6 +335,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "--lab-ucp-version", "UCP version the lab reports", default="3.1.6", metavar="VERSION"
     ),
+    OptionSpec(
+        "--lab-engine",
+        "where the lab runs the upgrade: 'process' (the bootstrapper as a local program) or "
+        "'docker' (replicas as containers, the bootstrapper image pulled from the lab's registry "
+        "and run on the Docker engine of DOCKER_HOST; start both with scripts/engine-up)",
+        default="process",
+        metavar="ENGINE",
+    ),
 )
 
 _SPECS = {spec.dest: spec for spec in OPTIONS}
@@ -360,6 +369,7 @@ class LabOptions:
     replicas: int
     version: str
     ucp_version: str
+    engine: str = "process"
 
 
 @dataclass(frozen=True)
@@ -596,6 +606,11 @@ def _build(raw: dict[str, object]) -> Settings:
         raise SettingsError(f"--lab-version: {exc}") from None
     replicas = raw["lab_replicas"]
     assert isinstance(replicas, int)
+    lab_engine = str(raw.get("lab_engine") or "process")
+    if lab_engine not in LAB_ENGINES:
+        raise SettingsError(
+            f"--lab-engine {lab_engine!r}: expected one of {', '.join(LAB_ENGINES)}"
+        )
     if not 1 <= replicas <= 9:
         raise SettingsError(f"--lab-replicas {replicas}: the lab runs 1 to 9 replicas")
 
@@ -661,6 +676,7 @@ def _build(raw: dict[str, object]) -> Settings:
             replicas=replicas,
             version=lab_version,
             ucp_version=str(raw["lab_ucp_version"]),
+            engine=lab_engine,
         ),
         raw=raw,
     )

@@ -31,7 +31,13 @@ import docker.errors
 import requests
 
 import dtrlab
-from dtrlab.engine.settings import LAB_LABEL, SERVICES, VERSION_LABEL, EngineError, EngineSettings
+from dtrlab.engine.settings import (
+    LAB_LABEL,
+    VERSION_LABEL,
+    EngineError,
+    EngineSettings,
+    services_for,
+)
 
 DEBOOTSTRAP_PACKAGES = ("python3", "python3-cffi-backend", "python3-trustme", "ca-certificates")
 DEBOOTSTRAP_TIMEOUT_S = 1200.0
@@ -228,7 +234,7 @@ def build_version(client: Any, settings: EngineSettings, version: str, say: Say 
     bootstrapper = settings.bootstrapper_image(version)
     _build(client, _context(version_dockerfile(app, version)), bootstrapper)
     image = client.images.get(bootstrapper)
-    for service in SERVICES:
+    for service in services_for(version):
         repository, tag = settings.service_image(service, version).rsplit(":", 1)
         if not image.tag(repository, tag):
             raise EngineError(f"cannot tag {bootstrapper} as {repository}:{tag}")
@@ -264,7 +270,7 @@ def publish(
         began = time.monotonic()
         bootstrapper = build_version(client, settings, version, say)
         digest = push(client, bootstrapper)
-        services = tuple(settings.service_image(s, version) for s in SERVICES)
+        services = tuple(settings.service_image(s, version) for s in services_for(version))
         for reference in services:
             push(client, reference)
         say(f"published {bootstrapper} ({digest}) in {time.monotonic() - began:.1f} s")

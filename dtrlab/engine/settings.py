@@ -15,13 +15,33 @@ DEFAULT_CACHE = "/var/cache/dtrlab"
 DEFAULT_STATE = "/var/lib/dtrlab"
 DEBIAN_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-# The DTR services the lab runs per replica (the containers the checks inspect).
-SERVICES = ("api", "nginx", "registry", "rethinkdb")
+# The containers of a DTR replica (the architecture page of 2.6 to 2.9); 2.5 had no
+# scanningstore (scanning data lived in RethinkDB).
+SERVICES = (
+    "api",
+    "garant",
+    "jobrunner",
+    "nginx",
+    "notary-server",
+    "notary-signer",
+    "registry",
+    "rethinkdb",
+    "scanningstore",
+)
 # Labels and environment a DTR container carries.
 VERSION_LABEL = "com.docker.dtr.version"
 REPLICA_LABEL = "com.docker.dtr.replica"
 # Every container and image the lab makes carries this label, so they can be found and removed.
 LAB_LABEL = "com.docker.dtr.lab"
+
+
+def services_for(version: str) -> tuple[str, ...]:
+    """The service containers a replica of DTR `version` runs."""
+    from dtrlab.catalogue import parse_version
+
+    if parse_version(version).line < (2, 6):
+        return tuple(s for s in SERVICES if s != "scanningstore")
+    return SERVICES
 
 
 class EngineError(LabError):

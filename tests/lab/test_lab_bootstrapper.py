@@ -303,3 +303,15 @@ def test_lab_patch_upgrade_and_multi_hop(make_lab: Callable[..., Lab]) -> None:
     again = run_bootstrapper(lab, "2.6.5")
     assert again.returncode == 0
     assert "already at 2.6.5; skipping" in again.stdout
+
+
+def test_lab_bootstrapper_debug_lines_and_no_secret(lab: Lab) -> None:
+    """--debug adds DEBU lines; no run ever prints the UCP password."""
+    quiet = run_bootstrapper(lab, "2.6.4", "--ucp-insecure-tls", ca=False)
+    assert quiet.returncode == 0
+    assert "DEBU[" not in quiet.stdout
+    debug = run_bootstrapper(lab, "2.6.5", "--debug")
+    assert debug.returncode == 0
+    assert "DEBU[" in debug.stdout
+    for output in (quiet.stdout + quiet.stderr, debug.stdout + debug.stderr):
+        assert lab.credentials.ucp_password not in output

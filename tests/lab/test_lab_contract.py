@@ -209,3 +209,19 @@ def test_lab_cluster_status_during_a_swap_matches_contract(make_lab: Callable[..
     finally:
         lab.cluster.closing.set()
         swap.join(10)
+
+
+def test_lab_settings_update_turns_scanning_off(lab: Lab, api: requests.Session) -> None:
+    """POST /meta/settings answers 202; with scanning off imagescan/status is 400
+    SCANNING_NOT_ENABLED and features says so."""
+    response = api.post(
+        lab.url + "/api/v0/meta/settings", json={"scanningEnabled": False}, timeout=10
+    )
+    assert response.status_code == 202
+    validate_both(response.json(), "responses.Settings")
+    status = api.get(lab.url + "/api/v0/imagescan/status", timeout=10)
+    assert status.status_code == 400
+    assert status.json()["errors"][0]["code"] == "SCANNING_NOT_ENABLED"
+    assert api.get(lab.url + "/api/v0/meta/features", timeout=10).json()["scanningEnabled"] is False
+    bad = api.post(lab.url + "/api/v0/meta/settings", json={"scanningEnabled": "no"}, timeout=10)
+    assert bad.status_code == 400
