@@ -72,6 +72,7 @@ body>#title{order:-3}body>p{order:-2}body>.summary{order:-1}
 .dtr-message{font-weight:bold}.dtr-waiver{background:#fff3cd;padding:4px 8px}
 .col-description{font-size:12px;max-width:32em}
 .dtr-env-off{color:#b21f2d;font-weight:bold}
+.logwrapper:not(:has(.log)){display:none}
 """
 
 
@@ -267,6 +268,11 @@ class ReportPlugin:
             # pytest-html's documented way: a list of extras on the report object
             setattr(report, "extras", [*getattr(report, "extras", []), *added])  # noqa: B010
         return report
+
+    def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
+        """Drop pytest-html's "No log output captured." box: it says nothing, on every row."""
+        if data == ["No log output captured."]:
+            data.clear()
 
     def pytest_html_report_title(self, report: Any) -> None:
         """Title: what was checked, where, from which version to which."""
