@@ -24,6 +24,7 @@ import signal
 import ssl
 import sys
 import time
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType
@@ -308,8 +309,6 @@ def _connect(session: UCPSession, values: dict[str, Any], log: Log) -> None:
 
 
 def _content_trust_required(session: UCPSession) -> bool:
-    import tomllib
-
     status, body = session.call("GET", "/api/ucp/config-toml")
     if status != 200:
         raise Fatal(f"Failed to read UCP's configuration: {status}")

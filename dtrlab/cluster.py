@@ -126,6 +126,7 @@ class Cluster:
         self._ucp_tokens: dict[str, float] = {}
         self._lb_next = 0
         self._swaps: dict[str, threading.Event] = {}
+        self._swap_threads: list[threading.Thread] = []
         self.jobs = JobRunner(job_time, self.worker_ids, self._job_failure, self._job_observed)
 
     # -- replicas and health -----------------------------------------------------------------
@@ -215,22 +216,6 @@ class Cluster:
         with self.lock:
             expiry = self._ucp_tokens.get(token)
         return expiry is not None and expiry > self.clock()
-
-    @property
-    def content_trust_required(self) -> bool:
-        """UCP's [trust_configuration] require_content_trust."""
-        import tomllib
-
-        with self.lock:
-            text = self.ucp_config_toml
-        try:
-            return bool(
-                tomllib.loads(text)
-                .get("trust_configuration", {})
-                .get("require_content_trust", False)
-            )
-        except tomllib.TOMLDecodeError:
-            return False
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -328,12 +313,14 @@ class Cluster:
                 done = threading.Event()
                 self._swaps[replica_id] = done
                 replica.state = "swapping"
-                threading.Thread(
+                thread = threading.Thread(
                     target=self._swap,
                     args=(replica, version, done),
                     name=f"swap-{replica_id}",
                     daemon=True,
-                ).start()
+                )
+                self._swap_threads.append(thread)
+                thread.start()
         done.wait(self.config.swap_time + SWAP_WAIT_MARGIN_S)
         with self.lock:
             return {"id": replica.id, "version": replica.version, "state": replica.state}
@@ -359,6 +346,13 @@ class Cluster:
         finally:
             done.set()
             self._notify()
+
+    def join_swaps(self) -> None:
+        """Wait (bounded) for swap threads; call after `closing` is set, so they end at once."""
+        with self.lock:
+            threads, self._swap_threads = self._swap_threads, []
+        for thread in threads:
+            thread.join(SWAP_WAIT_MARGIN_S)
 
     def _restart(self, replica: Replica) -> None:
         """Listen again on the replica's port (bounded retries while the port is released)."""

@@ -99,7 +99,8 @@ class Lab:
         self.cluster.closing.set()
         self.cluster.jobs.stop()
         for listener in self._listeners:
-            listener.stop()
+            listener.close()
+        self.cluster.join_swaps()
         self._tmp.cleanup()
         self._started = False
 

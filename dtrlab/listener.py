@@ -176,6 +176,7 @@ class HTTPSListener:
         self._accept_thread: threading.Thread | None = None
         self._connections: dict[threading.Thread, socket.socket] = {}
         self.accepting = False
+        self._closed = False
 
     @property
     def port(self) -> int:
@@ -190,7 +191,7 @@ class HTTPSListener:
     def start(self) -> None:
         """Bind (the same port as before, if any), listen and accept in a background thread."""
         with self._lock:
-            if self._sock is not None:
+            if self._sock is not None or self._closed:
                 return
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -207,6 +208,12 @@ class HTTPSListener:
                 target=self._accept_loop, args=(sock,), name=f"{self.name}-accept", daemon=True
             )
             self._accept_thread.start()
+
+    def close(self) -> None:
+        """Stop for good: a later start() (a swap finishing as the lab shuts down) does nothing."""
+        with self._lock:
+            self._closed = True
+        self.stop()
 
     def stop(self) -> None:
         """Close the listening socket and reset every open connection; wait for the threads."""
