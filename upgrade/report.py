@@ -269,11 +269,13 @@ class ReportPlugin:
             setattr(report, "extras", [*getattr(report, "extras", []), *added])  # noqa: B010
         return report
 
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
         """Drop pytest-html's "No log output captured." box: it says nothing, on every row."""
         if data == ["No log output captured."]:
             data.clear()
 
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
         """Title: what was checked, where, from which version to which."""
         self._title_report = report
@@ -290,6 +292,7 @@ class ReportPlugin:
             f" ({record.from_version})" if record.from_version else ""
         )
 
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         """Check ID, phase and description columns after the result."""
         cells[1:1] = [
@@ -298,8 +301,11 @@ class ReportPlugin:
             "<th>Description</th>",
         ]
 
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         """The check's ID, phase and docstring; the harness's outcome (Waived) as the result."""
+        if not cells:  # another plugin removed the row
+            return
         record = self.harness.records.get(report.nodeid)
         if record is None:
             cells[1:1] = [
@@ -417,6 +423,7 @@ class ReportPlugin:
             table["TLS verification"] = "on (certificates verified)"
         return table
 
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
     ) -> None:

@@ -362,3 +362,15 @@ def test_unusable_sign_key_is_refused_before_anything_runs(pytester: pytest.Pyte
     result = run(pytester, "--sign-key=missing-key")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--sign-key missing-key: no such file*"])
+
+
+def test_without_pytest_html_the_session_still_writes_a_sealed_bundle(
+    pytester: pytest.Pytester,
+) -> None:
+    project(pytester, fails=False)
+    result = run(pytester, "-p", "no:html")
+    assert result.ret == 0
+    folder = bundle(pytester)
+    assert not (folder / "report.html").exists()
+    assert {"result.json", "junit.xml", "SHA256SUMS"} <= {p.name for p in folder.iterdir()}
+    assert integrity.verify(folder).ok
