@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.client
 import itertools
+import os
+import pty
+import select
 import signal
 import ssl
 import subprocess
@@ -315,3 +318,57 @@ def test_lab_bootstrapper_debug_lines_and_no_secret(lab: Lab) -> None:
     assert "DEBU[" in debug.stdout
     for output in (quiet.stdout + quiet.stderr, debug.stdout + debug.stderr):
         assert lab.credentials.ucp_password not in output
+
+
+def test_lab_bootstrapper_prompts_on_a_terminal(lab: Lab) -> None:
+    """With a terminal on stdin, missing credentials are asked for (the password without echo)
+    instead of failing, as the interactive `docker run -it` upgrade does."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UCP_")}
+    argv = [
+        *lab.bootstrapper_argv("2.6.4"),
+        "upgrade",
+        "--ucp-url",
+        lab.ucp_url,
+        "--ucp-ca",
+        lab.ca_pem,
+    ]
+    process = subprocess.Popen(
+        argv,
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    answers = [
+        (b"ucp-username: ", lab.credentials.ucp_username),
+        (b"ucp-password: ", lab.credentials.ucp_password),
+    ]
+    seen = b""
+    try:
+        assert process.stdout is not None
+        for _ in range(MAX_SAMPLES):
+            if not answers:
+                break
+            ready, _, _ = select.select([process.stdout], [], [], BOOTSTRAPPER_TIMEOUT_S)
+            if not ready:
+                break
+            chunk = os.read(process.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+            if seen.endswith(answers[0][0]):
+                os.write(master, (answers.pop(0)[1] + "\n").encode())
+        rest, _ = process.communicate(timeout=BOOTSTRAPPER_TIMEOUT_S)
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    output = (seen + rest).decode()
+    assert answers == [], output
+    assert process.returncode == 0, output
+    assert lab.credentials.ucp_password not in output
+    assert set(lab.replica_versions().values()) == {"2.6.4"}
