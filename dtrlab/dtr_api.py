@@ -355,9 +355,12 @@ class ReplicaAPI:
             not isinstance(parameters, dict)
             or not isinstance(capacity, dict)
             or not isinstance(retries, int)
+            or not all(isinstance(v, int) for v in capacity.values())
         ):
             return error_response(
-                400, "INVALID_JOB", "parameters and capacityMap must be objects, retries an integer"
+                400,
+                "INVALID_JOB",
+                "parameters and capacityMap (of integers) must be objects, retries an integer",
             )
         job = self.cluster.jobs.submit(
             body["action"],

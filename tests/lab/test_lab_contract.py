@@ -109,6 +109,7 @@ def test_lab_errors_use_dtr_error_body(lab: Lab, api: requests.Session) -> None:
         (requests.get, "/api/v0/meta/cluster_status", None, 401, "NOT_AUTHENTICATED"),
         (api.get, "/api/v0/jobs/no-such-job", None, 404, "NO_SUCH_JOB"),
         (api.post, "/api/v0/jobs", {"action": "no-such-action"}, 400, "INVALID_JOB_ACTION"),
+        (api.post, "/api/v0/jobs", {"action": "gc", "capacityMap": {"x": "1"}}, 400, "INVALID_JOB"),
         (api.get, "/api/v0/repositories/admin/missing", None, 404, "NO_SUCH_REPOSITORY"),
         (api.get, "/api/v0/repositories?pageStart=not-an-id", None, 400, "INVALID_PARAMETERS"),
         (api.delete, "/api/v0/meta/settings", None, 405, "NOT_ALLOWED"),
