@@ -282,6 +282,11 @@ def upgrade(target: str, args: Sequence[str], environ: dict[str, str], interacti
         log.error("Upgrade has failed. Try running it again.")
         log.fatal(str(exc))
         return 1
+    except (OSError, ValueError, KeyError) as exc:
+        # The connection to UCP broke, or UCP answered something unreadable, mid-upgrade.
+        log.error("Upgrade has failed. Try running it again.")
+        log.fatal(f"Lost the connection to UCP: {type(exc).__name__}: {exc}")
+        return 1
     except Interrupted as exc:
         log.error("Upgrade has failed. Try running it again.")
         log.fatal(f"Received signal {exc}: upgrade interrupted; re-run the same command to resume")

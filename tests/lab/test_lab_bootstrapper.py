@@ -372,3 +372,24 @@ def test_lab_bootstrapper_prompts_on_a_terminal(lab: Lab) -> None:
     assert process.returncode == 0, output
     assert lab.credentials.ucp_password not in output
     assert set(lab.replica_versions().values()) == {"2.6.4"}
+
+
+def test_lab_bootstrapper_reports_a_lost_ucp_as_fatal(make_lab: Callable[..., Lab]) -> None:
+    """UCP going away mid-upgrade ends in ERRO + FATA and status 1, not a traceback."""
+    lab = make_lab(swap_time=1.0)
+    process = start(lab, "2.6.4")
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "Upgrading replica" in line:
+                lab.ucp_listener.stop()
+                break
+        output, _ = process.communicate(timeout=BOOTSTRAPPER_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 1, output
+    assert output.splitlines()[-1].startswith("FATA[")
+    assert "Lost the connection to UCP" in output
+    assert "Traceback" not in output
