@@ -15,6 +15,7 @@ from tests.support.servers import FakeClock
 from upgrade.canary import CANARY_FILE, SCHEMA2, build_image, round_trip
 from upgrade.errors import APIError
 from upgrade.registry import DIGEST, TAG, Manifest, sha256_digest
+from upgrade.settings import SettingsError, resolve
 
 NOW = datetime(2026, 11, 26, 20, 0, 5, tzinfo=UTC)
 REPO = "admin/canary"
@@ -137,3 +138,11 @@ def test_a_tag_left_listed_after_the_delete_fails() -> None:
     registry.keep_tag = True
     result = round_trip(registry, REPO, image=build_image(NOW, "c0ffee000003"))
     assert "is still listed after its manifest was deleted" in result.error
+
+
+@pytest.mark.parametrize("value", ["canary", "Admin/Canary", "admin/canary/extra", "admin/"])
+def test_canary_repo_option_wants_namespace_and_repository(value: str) -> None:
+    with pytest.raises(SettingsError, match="expected NAMESPACE/REPO in lower case"):
+        resolve(lambda spec: value if spec.dest == "canary_repo" else None, {})
+    settings = resolve(lambda spec: "admin/canary" if spec.dest == "canary_repo" else None, {})
+    assert settings.canary_repo == "admin/canary"

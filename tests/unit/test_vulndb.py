@@ -12,6 +12,7 @@ import pytest
 from tests.support.servers import FakeClock
 from tests.unit.fakejobs import T0, FakeDTR, make_job
 from upgrade.errors import APIError, HarnessError
+from upgrade.settings import Settings, SettingsError, resolve
 from upgrade.vulndb import UpdatePlan, VulnDBOutcome, choose, fix_for, judge, update_and_verify
 
 DOWNLOAD_ERROR = '{"level":"error","msg":"failed to download vulnerability database","time":"x"}'
@@ -186,3 +187,22 @@ def test_fix_texts_fit_the_plan() -> None:
     offline = fix_for(UpdatePlan("check", "x", sync_online=False), "https://d", "DTR_TOKEN")
     assert "--update-vuln-db=FILE" in offline
     assert "--update-vuln-db=online" in fix_for(UpdatePlan("check", "x"), "https://d", "DTR_TOKEN")
+
+
+# -- the option ---------------------------------------------------------------------------------
+
+
+def resolved(**values: str) -> Settings:
+    return resolve(lambda spec: values.get(spec.dest), {})
+
+
+def test_update_vuln_db_option_takes_a_mode_or_a_tar_file(tmp_path: Path) -> None:
+    assert (resolved().update_vuln_db, resolved().vuln_db_file) == ("auto", None)
+    assert resolved(update_vuln_db="check").update_vuln_db == "check"
+    tar = tmp_path / "cve.tar"
+    tar.write_bytes(b"")
+    settings = resolved(update_vuln_db=str(tar))
+    assert (settings.update_vuln_db, settings.vuln_db_file) == ("file", tar)
+    with pytest.raises(SettingsError, match="expected auto, online, check, or the offline"):
+        resolved(update_vuln_db=str(tmp_path / "missing.tar"))
+    assert resolved(vuln_db_timeout="90s").vuln_db_timeout == timedelta(seconds=90)
