@@ -4,7 +4,9 @@ simulated bootstrapper run as a real process."""
 from __future__ import annotations
 
 import os
+import select
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -85,3 +87,50 @@ def run_bootstrapper(
         timeout=BOOTSTRAPPER_TIMEOUT_S,
         check=False,
     )
+
+
+class LineReader:
+    """Reads a child process's merged output line by line, every read bounded by a deadline
+    (select on the pipe), so a silent child fails the test instead of hanging it."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        self.process = process
+        self._fd = process.stdout.fileno()
+        self._pending = b""
+        self.lines: list[str] = []
+
+    def until(
+        self, predicate: Callable[[str], bool], timeout: float = BOOTSTRAPPER_TIMEOUT_S
+    ) -> str:
+        """Read lines until one satisfies `predicate`; return it (AssertionError otherwise)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self._pending:
+                raw, self._pending = self._pending.split(b"\n", 1)
+                line = raw.decode(errors="replace")
+                self.lines.append(line)
+                if predicate(line):
+                    return line
+            remaining = deadline - time.monotonic()
+            ready = select.select([self._fd], [], [], max(remaining, 0))[0] if remaining > 0 else []
+            chunk = os.read(self._fd, 65536) if ready else b""
+            if not chunk:
+                raise AssertionError(
+                    f"no expected line within {timeout} s; output so far: {self.lines}"
+                )
+            self._pending += chunk
+
+    def rest(self, timeout: float = BOOTSTRAPPER_TIMEOUT_S) -> str:
+        """Wait for the process to end and return everything not yet read."""
+        out, _ = self.process.communicate(timeout=timeout)
+        text = (self._pending + out).decode(errors="replace")
+        self._pending = b""
+        self.lines += text.splitlines()
+        return text
+
+    def close(self) -> None:
+        """Kill the process if it is still running and reap it."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()

@@ -20,6 +20,7 @@ import trustme
 from dtrlab import Lab
 from tests.lab.conftest import (
     BOOTSTRAPPER_TIMEOUT_S,
+    LineReader,
     bootstrapper_cmd,
     bootstrapper_env,
     run_bootstrapper,
@@ -43,7 +44,7 @@ def ping(url: str, context: ssl.SSLContext) -> bool:
         conn.close()
 
 
-def start(lab: Lab, target: str, *extra: str) -> subprocess.Popen[str]:
+def start(lab: Lab, target: str, *extra: str) -> subprocess.Popen[bytes]:
     """Start an upgrade attempt whose log can be read as it is written."""
     return subprocess.Popen(
         bootstrapper_cmd(lab, target, *extra),
@@ -51,7 +52,6 @@ def start(lab: Lab, target: str, *extra: str) -> subprocess.Popen[str]:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
     )
 
 
@@ -72,7 +72,7 @@ def test_lab_upgrade_replaces_one_replica_at_a_time(make_lab: Callable[..., Lab]
                 if not ping(url, context):
                     down[rid].append(sampled_at)
             lb_failures += not ping(lab.url, context)
-        output, _ = process.communicate(timeout=BOOTSTRAPPER_TIMEOUT_S)
+        output = process.communicate(timeout=BOOTSTRAPPER_TIMEOUT_S)[0].decode()
     finally:
         if process.poll() is None:
             process.kill()
@@ -93,23 +93,15 @@ def test_lab_upgrade_replaces_one_replica_at_a_time(make_lab: Callable[..., Lab]
 def test_lab_log_lines_stream_as_they_happen(lab: Lab) -> None:
     """A replica's "Upgrading replica" line is readable while its swap is still in progress, and
     every line is logrus text format with elapsed seconds."""
-    process = start(lab, "2.6.4")
-    lines: list[str] = []
+    reader = LineReader(start(lab, "2.6.4"))
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.rstrip("\n"))
-            if line.startswith("INFO") and "Upgrading replica" in line:
-                assert process.poll() is None
-                rid = line.split()[-1]
-                assert lab.cluster.replicas[rid].version == "2.5.11"
-                break
-        rest, _ = process.communicate(timeout=BOOTSTRAPPER_TIMEOUT_S)
+        line = reader.until(lambda text: text.startswith("INFO") and "Upgrading replica" in text)
+        assert reader.process.poll() is None
+        assert lab.cluster.replicas[line.split()[-1]].version == "2.5.11"
+        reader.rest()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    lines += rest.splitlines()
+        reader.close()
+    lines = reader.lines
     assert lines[0].startswith("INFO[0000] Beginning Docker Trusted Registry upgrade")
     assert all(
         line[:4] in ("INFO", "DEBU", "WARN") and line[4] == "[" and line[9:11] == "] "
@@ -150,18 +142,13 @@ def test_lab_sigterm_mid_swap_leaves_a_resumable_lab(lab: Lab) -> None:
     """SIGTERM while a replica is being replaced: the replica comes back (on the target), the
     bootstrapper exits non-zero with a FATA line, and a re-run completes."""
     ids = list(lab.replica_urls)
-    process = start(lab, "2.6.4")
+    reader = LineReader(process := start(lab, "2.6.4"))
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if f"Upgrading replica {ids[1]}" in line:
-                process.send_signal(signal.SIGTERM)
-                break
-        output, _ = process.communicate(timeout=BOOTSTRAPPER_TIMEOUT_S)
+        reader.until(lambda line: f"Upgrading replica {ids[1]}" in line)
+        process.send_signal(signal.SIGTERM)
+        output = reader.rest()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        reader.close()
     assert process.returncode == 128 + signal.SIGTERM
     assert "FATA[" in output
     assert lab.cluster.wait(
@@ -377,18 +364,13 @@ def test_lab_bootstrapper_prompts_on_a_terminal(lab: Lab) -> None:
 def test_lab_bootstrapper_reports_a_lost_ucp_as_fatal(make_lab: Callable[..., Lab]) -> None:
     """UCP going away mid-upgrade ends in ERRO + FATA and status 1, not a traceback."""
     lab = make_lab(swap_time=1.0)
-    process = start(lab, "2.6.4")
+    reader = LineReader(process := start(lab, "2.6.4"))
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if "Upgrading replica" in line:
-                lab.ucp_listener.stop()
-                break
-        output, _ = process.communicate(timeout=BOOTSTRAPPER_TIMEOUT_S)
+        reader.until(lambda line: "Upgrading replica" in line)
+        lab.ucp_listener.stop()
+        output = "\n".join(reader.lines) + "\n" + reader.rest()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        reader.close()
     assert process.returncode == 1, output
     assert output.splitlines()[-1].startswith("FATA[")
     assert "Lost the connection to UCP" in output

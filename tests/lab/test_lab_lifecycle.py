@@ -18,7 +18,7 @@ import trustme
 
 from dtrlab import Lab, LabConfig, LabConfigError, LabError, parse_scenarios
 from dtrlab.config import Credentials
-from tests.lab.conftest import session_for
+from tests.lab.conftest import LineReader, session_for
 
 CLI_TIMEOUT_S = 30
 
@@ -153,7 +153,7 @@ def test_lab_replica_refuses_connections_while_swapped(make_lab: Callable[..., L
     assert lab.replica_versions()[rid] == "2.6.4"
 
 
-def test_lab_cli_runs_until_interrupted(tmp_path: object) -> None:
+def test_lab_cli_runs_until_interrupted() -> None:
     """`python -m dtrlab` prints the URL, CA path and the variables to export, serves until
     SIGINT, then stops with status 0; a bad scenario is a usage error."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DTR_", "UCP_"))}
@@ -161,16 +161,12 @@ def test_lab_cli_runs_until_interrupted(tmp_path: object) -> None:
         [sys.executable, "-m", "dtrlab", "--replicas", "2", "--scenario", "gc-running"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
         env=env,
     )
-    lines: list[str] = []
+    reader = LineReader(process)
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.strip())
-            if line.startswith("Press Ctrl-C"):
-                break
+        reader.until(lambda line: line.startswith("Press Ctrl-C"), CLI_TIMEOUT_S)
+        lines = [line.strip() for line in reader.lines]
         text = "\n".join(lines)
         url = next(line.split()[-1] for line in lines if line.startswith("DTR (load balanced):"))
         ca_path = next(line.split()[-1] for line in lines if line.startswith("CA certificate:"))
@@ -186,11 +182,9 @@ def test_lab_cli_runs_until_interrupted(tmp_path: object) -> None:
             )
         assert response.status_code == 200
         process.send_signal(signal.SIGINT)
-        rest, _ = process.communicate(timeout=CLI_TIMEOUT_S)
+        rest = reader.rest(CLI_TIMEOUT_S)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        reader.close()
     assert process.returncode == 0
     assert "DTR lab stopped." in rest
     bad = subprocess.run(
