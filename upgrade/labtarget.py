@@ -7,6 +7,7 @@ extra flags), otherwise the ones the lab generated.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,17 @@ def start(settings: Settings, workdir: Path) -> tuple[Any, Target]:
 
 
 def _engine_lab(config: Any) -> Any:
-    """The lab with its replicas as containers on the Docker engine (`--lab-engine=docker`)."""
+    """The lab with its replicas as containers on the Docker engine (`--lab-engine=docker`).
+
+    The session then talks to the lab's engine as to a cluster whose client bundle is loaded:
+    DOCKER_HOST is set to it when unset, so the executor, the container checks and testinfra's
+    docker backend all reach the engine the replicas run on.
+    """
     from dtrlab.engine.lab import EngineLab
 
-    return EngineLab(config)
+    lab = EngineLab(config)
+    os.environ.setdefault("DOCKER_HOST", lab.engine.docker_host)
+    return lab
 
 
 def engine_evidence(lab: Any) -> dict[str, Any] | None:
