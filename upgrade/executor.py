@@ -309,9 +309,12 @@ class Executor(abc.ABC):
             exit_code = attempt.exit_code()
             finished = True
         finally:
-            if not finished:
-                attempt.terminate()
-            attempt.cleanup()
+            # Nested so that a second Ctrl-C during the stop still reaps the bootstrapper.
+            try:
+                if not finished:
+                    attempt.terminate()
+            finally:
+                attempt.cleanup()
         return AttemptResult(
             exit_code=exit_code,
             fatal=None if fatal is None else request.scrub(fatal),

@@ -647,3 +647,70 @@ def test_a_missing_program_is_an_executor_error(tmp_path: Path) -> None:
     executor = SubprocessExecutor([str(tmp_path / "no-such-program")])
     with pytest.raises(ExecutorError, match="cannot start the bootstrapper"):
         executor.run(make_request(), lambda _: None, timeout_s=5)
+
+
+# ------------------------------------------------------------------------------------------
+# SubprocessExecutor with the lab's own bootstrapper
+
+
+@pytest.fixture
+def lab_factory() -> Iterator[Callable[..., Any]]:
+    from dtrlab.config import LabConfig
+    from dtrlab.lab import Lab
+
+    labs: list[Lab] = []
+
+    def make(*scenarios: str) -> Lab:
+        lab = Lab(LabConfig(scenarios=scenarios or ("healthy",), swap_time=0.2, job_time=0.1))
+        labs.append(lab)
+        return lab.start()
+
+    yield make
+    for lab in labs:
+        lab.close()
+
+
+def lab_request(lab: Any, version: str = "2.6.4") -> BootstrapperRequest:
+    return make_request(
+        image=f"dtrlab/dtr:{version}",
+        target_version=version,
+        ucp_url=lab.ucp_url,
+        ucp_username=lab.credentials.ucp_username,
+        ucp_password=lab.credentials.ucp_password,
+        ucp_ca_pem=lab.ca_pem,
+        existing_replica_id=None,
+    )
+
+
+def test_the_lab_bootstrapper_fails_fatally_then_resumes(lab_factory: Callable[..., Any]) -> None:
+    lab = lab_factory("upgrade-crash")
+    request = lab_request(lab)
+    executor = SubprocessExecutor(lab.bootstrapper_argv("2.6.4"))
+    assert executor.prepare(request).digest_source == "lab-source"
+    lines: list[str] = []
+    first = executor.run(request, lines.append, timeout_s=60)
+    assert not first.ok
+    assert first.exit_code == 1
+    assert first.fatal is not None
+    assert first.fatal.startswith("FATA[")
+    assert not any(lab.credentials.ucp_password in line for line in lines)
+    second = executor.run(request, lines.append, timeout_s=60)
+    assert second.ok, second.describe()
+    assert set(lab.replica_versions().values()) == {"2.6.4"}
+
+
+def test_a_stopped_lab_upgrade_resumes_when_run_again(lab_factory: Callable[..., Any]) -> None:
+    lab = lab_factory()
+    request = lab_request(lab)
+    executor = SubprocessExecutor(lab.bootstrapper_argv("2.6.4"))
+
+    def on_line(line: str) -> None:
+        if "Upgrading replica" in line:
+            threading.Thread(target=executor.stop).start()
+
+    stopped = executor.run(request, on_line, timeout_s=60)
+    assert stopped.interrupted
+    assert not stopped.ok
+    again = SubprocessExecutor(lab.bootstrapper_argv("2.6.4")).run(request, lambda _: None, 60)
+    assert again.ok, again.describe()
+    assert set(lab.replica_versions().values()) == {"2.6.4"}
