@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -53,6 +54,11 @@ def engine_version(docker_host: str, timeout_s: float = 5.0) -> str | None:
     import docker.errors
     import requests
 
+    if docker_host.startswith("unix://") and not _unix_socket_accepts(
+        docker_host.removeprefix("unix://"), timeout_s
+    ):
+        # Asked first: the SDK leaks its socket when the connection is refused.
+        return None
     try:
         client = docker.DockerClient(base_url=docker_host, timeout=int(max(1, timeout_s)))
     except docker.errors.DockerException:
@@ -65,6 +71,16 @@ def engine_version(docker_host: str, timeout_s: float = 5.0) -> str | None:
         client.close()
     version = answer.get("Version") if isinstance(answer, dict) else None
     return str(version) if version else None
+
+
+def _unix_socket_accepts(path: str, timeout_s: float) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(timeout_s)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def registry_answers(registry: str, timeout_s: float = 3.0) -> bool:

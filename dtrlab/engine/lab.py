@@ -57,8 +57,14 @@ class EngineLab(Lab):
         import docker.errors
         import requests
 
+        from dtrlab.engine.daemon import engine_version
         from dtrlab.engine.replicas import ReplicaContainers
 
+        if engine_version(self.engine.docker_host) is None:
+            raise EngineError(
+                f"no Docker engine answers at {self.engine.docker_host}; start it and publish "
+                "the lab's images with scripts/engine-up (as root), or set DOCKER_HOST"
+            )
         try:
             self._client = docker.DockerClient(
                 base_url=self.engine.docker_host, timeout=CLIENT_TIMEOUT_S
