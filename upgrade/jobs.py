@@ -45,6 +45,7 @@ __all__ = [
 DEFAULT_INTERVAL_S = 0.5
 JOB_LIST_LIMIT = 200
 LOG_TAIL_LINES = 5
+RETRY_GRACE_S = 30.0
 
 
 class JobsAPI(Protocol):
@@ -413,6 +414,16 @@ def follow_migration(
             )
     try:
         chain = wait_for_chain(dtr, action, since, remaining(), option=option, slack=slack, **waits)
+        # A job runner that reports no retry left before the documented number of attempts
+        # may still schedule one: give it a grace period per missing attempt (bounded).
+        for _ in range(expected_attempts or 0):
+            if chain is None or chain.done or len(chain.attempts) >= (expected_attempts or 0):
+                break
+            if not _grew(dtr, action, since, chain, min(RETRY_GRACE_S, remaining()), slack, waits):
+                break
+            chain = wait_for_chain(
+                dtr, action, since, remaining(), option=option, slack=slack, **waits
+            )
     except JobTimedOut as exc:
         latest = exc.last
         if latest is not None:
@@ -459,3 +470,24 @@ def follow_migration(
             f"log (System > Job Logs) and fix the cause, then re-trigger it: {request}"
         )
     return MigrationOutcome(action, hop, expected_attempts, chain, manual, request, logs, problem)
+
+
+def _grew(
+    dtr: JobsAPI,
+    action: str,
+    since: datetime | None,
+    chain: JobChain,
+    grace_s: float,
+    slack: timedelta,
+    waits: dict[str, Any],
+) -> bool:
+    """Whether a further attempt joined `chain` within `grace_s`."""
+    clock: Callable[[], float] = waits["clock"]
+    sleep: Callable[[float], None] = waits["sleep"]
+    end = clock() + grace_s
+    while clock() < end:
+        sleep(min(waits["interval_s"], end - clock()))
+        latest = find_chain(dtr, action, since, slack=slack)
+        if latest is not None and len(latest.attempts) > len(chain.attempts):
+            return True
+    return False

@@ -69,6 +69,7 @@ class FakeDTR:
         self.on_update: Callable[[], None] | None = None
         self.update_error: APIError | None = None
         self.calls = 0
+        self.retries_reported = True
 
     # -- scripting -----------------------------------------------------------------------------
 
@@ -81,7 +82,10 @@ class FakeDTR:
         self._timeline.append((self.start + seconds, event))
 
     def add(self, job: Job, *log: str) -> None:
-        """Put a job (or its new state) on record."""
+        """Put a job (or its new state) on record (`retries_reported` False: as a job runner
+        that shows no retry left on any attempt)."""
+        if not self.retries_reported:
+            job = replace(job, retries_left=0)
         if job.id not in self._jobs:
             self._order.append(job.id)
         self._jobs[job.id] = job

@@ -133,6 +133,24 @@ def test_an_errored_attempt_with_retries_left_is_not_the_end(
     assert len(chain.failed_attempts) == 3
 
 
+def test_a_retry_scheduled_although_no_retry_was_reported_left_is_awaited(
+    dtr: FakeDTR, clock: FakeClock
+) -> None:
+    failing_chain(dtr, gap=2.0)
+    dtr.retries_reported = False
+    outcome = follow(dtr, clock)
+    assert outcome.chain is not None
+    assert len(outcome.chain.failed_attempts) == 3
+
+
+def test_the_retry_grace_ends_when_no_further_attempt_comes(dtr: FakeDTR, clock: FakeClock) -> None:
+    failing_chain(dtr, attempts=1)
+    dtr.retries_reported = False
+    outcome = follow(dtr, clock)
+    assert "failed 1 time(s)" in str(outcome.problem)
+    assert clock.now - dtr.start == pytest.approx(5 + 30, abs=1)
+
+
 def test_wait_for_chain_without_any_job_gives_none_at_the_deadline(
     dtr: FakeDTR, clock: FakeClock
 ) -> None:
