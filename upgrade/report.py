@@ -431,9 +431,35 @@ class ReportPlugin:
         if self._title_report is not None:
             self._title_report.title = self.title()
         prefix.insert(0, f"<style>{STYLE}</style>" + self.banner())
-        for section in (self.waivers(), self.phases(), self.availability(), self.comparison_html()):
+        sections = (
+            self.waivers(),
+            self.phases(),
+            self.availability(),
+            self.comparison_html(),
+            self.integrity_html(),
+        )
+        for section in sections:
             if section:
                 postfix.append(section)
+
+    def integrity_html(self) -> str:
+        """How the reader checks that nobody edited the bundle after the session."""
+        key = self.harness.settings.sign_key
+        signed = (
+            f"SHA256SUMS is signed with the SSH key {escape(str(key))} (namespace "
+            f"{integrity.NAMESPACE}) into SHA256SUMS.sig; "
+            "check with <code>dtr-upgrade verify-bundle DIR --public-key KEY.pub</code> or "
+            "<code>ssh-keygen -Y verify</code>."
+            if key is not None
+            else "The bundle is not signed (--sign-key was not given)."
+        )
+        return (
+            '<div class="dtr-section" id="dtr-integrity"><h3>Integrity</h3>'
+            "<p>After this report was written, every file of the bundle was scrubbed of known "
+            "secrets and listed with its SHA-256 in SHA256SUMS (<code>sha256sum -c "
+            "SHA256SUMS</code> or <code>dtr-upgrade verify-bundle DIR</code> recompute it). "
+            f"{signed}</p></div>"
+        )
 
     def banner(self) -> str:
         """The verdict, coloured, with the sentence that explains it."""

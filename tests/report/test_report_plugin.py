@@ -162,6 +162,7 @@ def test_banner_is_green_for_go(pytester: pytest.Pytester) -> None:
     assert result.ret == 0
     text = (bundle(pytester) / "report.html").read_text()
     assert 'class="dtr-banner dtr-good" data-verdict="GO"' in text
+    assert "The bundle is not signed (--sign-key was not given)." in text
 
 
 def test_environment_table_names_change_people_versions_and_harness(
@@ -348,6 +349,7 @@ def test_signed_session_verifies_with_its_key_only(
     run(pytester, f"--sign-key={signer}")
     folder = bundle(pytester)
     assert (folder / "SHA256SUMS.sig").is_file()
+    assert f"signed with the SSH key {signer}" in (folder / "report.html").read_text()
     capsys.readouterr()
     assert cli.main(["verify-bundle", str(folder), "--public-key", f"{signer}.pub"]) == 0
     assert capsys.readouterr().out.startswith("OK (signature valid")
