@@ -536,7 +536,10 @@ class DockerExecutor(Executor):
         )
 
     def prepare(self, request: BootstrapperRequest) -> ImageInfo:
-        """Pull the image (reporting progress), or offline check it is present; read its digest."""
+        """Pull the image (reporting progress), or offline check it is present; read its digest.
+
+        A `stop()` during the pull ends it with `ExecutorError` at the next progress event.
+        """
         client = self._docker()
         pulled = False
         if not self.offline:
@@ -559,7 +562,15 @@ class DockerExecutor(Executor):
     def _pull(self, client: Any, request: BootstrapperRequest) -> None:
         repository, tag = split_image_reference(request.image)
         try:
-            for event in client.api.pull(repository, tag, stream=True, decode=True):
+            events = client.api.pull(repository, tag, stream=True, decode=True)
+            for event in events:
+                if self._stop_requested.is_set():
+                    with contextlib.suppress(Exception):
+                        events.close()
+                    raise ExecutorError(
+                        f"the pull of {request.image} was stopped before it finished; run the "
+                        "session again to pull it (layers already downloaded are kept)"
+                    )
                 if not isinstance(event, dict):
                     continue
                 if "error" in event:

@@ -309,6 +309,21 @@ def test_a_pull_error_event_names_the_image_and_the_fix() -> None:
         executor.prepare(make_request())
 
 
+def test_stop_during_the_pull_ends_it() -> None:
+    events = [{"status": "Downloading", "id": f"layer{i}"} for i in range(5)]
+    client = FakeClient(image=FakeImage(["docker/dtr@" + DIGEST]), pull_events=events)
+    seen: list[PullProgress] = []
+
+    def on_progress(progress: PullProgress) -> None:
+        seen.append(progress)
+        executor.stop()
+
+    executor = DockerExecutor(lambda: client, on_progress=on_progress)
+    with pytest.raises(ExecutorError, match=r"pull of docker/dtr:2\.6\.4 was stopped"):
+        executor.prepare(make_request())
+    assert len(seen) == 1
+
+
 def test_offline_verifies_presence_without_pulling() -> None:
     client = FakeClient(image=FakeImage(["docker/dtr@" + DIGEST]))
     info = DockerExecutor(lambda: client, offline=True).prepare(make_request())
