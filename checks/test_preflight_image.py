@@ -34,13 +34,18 @@ def test_bootstrapper_image_available(
         pytest.skip("no upgrade path: see PRE-VERSION-PATH")
     found = []
     for version in hops:
-        if harness.lab is not None:
+        engine_lab = harness.lab is not None and settings.lab.engine == "docker"
+        if harness.lab is not None and not engine_lab:
             assert harness.lab_knows(version), (
                 f"the lab has no bootstrapper for {version}; pick a version the lab knows"
             )
             found.append({"image": f"dtrlab/dtr:{version}", "where": "lab"})
             continue
-        image = bootstrapper_image(version, catalog, settings.dtr_image)
+        image = (
+            harness.lab.bootstrapper_image(str(version))
+            if engine_lab
+            else bootstrapper_image(version, catalog, settings.dtr_image)
+        )
         if settings.offline:
             found.append(on_engine(image))
             found.extend(on_host(spec, image) for spec in settings.hosts)

@@ -45,7 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="generate N repositories instead of the demo ones",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("process", "docker"),
+        default="process",
+        help="'docker' also runs every replica as DTR's containers on the Docker engine of "
+        "DOCKER_HOST (start it with scripts/engine-up); default process",
+    )
     return parser
+
+
+def _engine_lab(config: LabConfig) -> Lab:
+    from dtrlab.engine.lab import EngineLab
+
+    return EngineLab(config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             swap_time=args.swap_time,
             repositories=args.repositories,
         )
-        lab = Lab(config)
+        lab = Lab(config) if args.engine == "process" else _engine_lab(config)
         lab.start()
     except (LabError, ValueError) as exc:
         print(f"dtr-upgrade lab: {exc}", file=sys.stderr)
@@ -83,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  replica {rid}: {url}  (DTR {lab.replica_versions()[rid]})")
         print(f"  UCP:                 {lab.ucp_url}")
         print(f"  CA certificate:      {lab.ca_path}")
+        engine = getattr(lab, "engine", None)
+        if engine is not None:
+            print(f"  Docker engine:       {engine.docker_host} (replicas as dtr-* containers)")
+            print(f"  bootstrapper image:  {engine.bootstrapper_image('VERSION')}")
         print(
             "These are lab credentials (generated for this lab, worthless elsewhere); export them:"
         )
