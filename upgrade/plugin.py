@@ -73,6 +73,7 @@ def _lookup(config: pytest.Config) -> Any:
     return lookup
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Register markers; when a target is given, resolve settings once and start the harness."""
     for phase in PHASES:
@@ -190,6 +191,11 @@ class Harness:
             except CatalogError as exc:
                 raise HarnessError(str(exc)) from None
         return self._catalog
+
+    @property
+    def connected_target(self) -> Target | None:
+        """The target if this session has connected to it (never connects)."""
+        return self._target
 
     def target(self) -> Target:
         """The session's target, connected on first use (the lab is started here)."""

@@ -78,8 +78,7 @@ body>#title{order:-3}body>p{order:-2}body>.summary{order:-1}
 
 def _connected_target(harness: Harness) -> Target | None:
     # The report must never connect: it only uses a target the session already reached.
-    target: Target | None = getattr(harness, "_target", None)
-    return target
+    return harness.connected_target
 
 
 class _Scrubber:
