@@ -270,8 +270,11 @@ class ReportPlugin:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
-        """Drop pytest-html's "No log output captured." box: it says nothing, on every row."""
-        if data == ["No log output captured."]:
+        """Drop pytest-html's "No log output captured." box, and the raw skip tuple of a skipped
+        check (its reason is already the row's first line): neither tells the reader anything."""
+        if data == ["No log output captured."] or (
+            report.skipped and not hasattr(report, "wasxfail")
+        ):
             data.clear()
 
     @pytest.hookimpl(optionalhook=True)
