@@ -68,6 +68,10 @@ def test_upgrade_on_the_engine_is_upgraded(tmp_path: Path, session_env: dict[str
         assert not old & new
         assert all(c["image"].endswith(f":{TO_VERSION}") for c in replacement["new"])
     assert result["availability"]
+    (image_check,) = run.checks("PRE-IMAGE-AVAILABLE")
+    assert image_check["outcome"] == "passed"
+    assert image_check["evidence"]["images"][0]["where"] == "registry"
+    assert image_check["evidence"]["images"][0]["digest"] == upgrade["image_digest"]
     containers = run.checks("POST-REPLICA-CONTAINERS")
     assert len(containers) == 3
     assert {c["outcome"] for c in containers} == {"passed"}
