@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -30,6 +31,10 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 POLL_S = 0.25
 LOG_TAIL_LINES = 15
+# Extra dockerd flags, e.g. "--bridge=none --iptables=false" where another engine owns docker0
+# or iptables is unavailable: the lab needs no bridge (replicas run with no network, the
+# bootstrapper with the host's, image builds run no commands).
+DOCKERD_FLAGS_ENV = "DTRLAB_DOCKERD_FLAGS"
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,7 @@ def dockerd_argv(settings: EngineSettings) -> list[str]:
         str(DOCKERD_PIDFILE),
         "--insecure-registry",
         settings.registry,
+        *shlex.split(os.environ.get(DOCKERD_FLAGS_ENV, "")),
     ]
 
 

@@ -149,11 +149,13 @@ class ReplicaContainers:
 
     def sync(self) -> None:
         """One pass: remove the containers of replicas being swapped, (re)create the others'."""
-        with self._cluster.lock:
-            states = [(r.id, r.state, r.version) for r in self._cluster.replica_list()]
         with self._lock:
             if self._stop.is_set():
                 return
+            # Read under our lock: a pass acting on a snapshot older than the previous pass's
+            # would take a replica that is back up for one still being swapped.
+            with self._cluster.lock:
+                states = [(r.id, r.state, r.version) for r in self._cluster.replica_list()]
             for replica_id, state, version in states:
                 try:
                     self._reconcile(replica_id, state, version)
