@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="DTR versions to publish, comma separated (default %(default)s)",
         )
     commands.add_parser("status", help="say whether the engine and the registry answer")
+    commands.add_parser(
+        "prune",
+        help="remove every lab replica container (left behind when a lab's engine was stopped "
+        "under it); run it only while no lab is running",
+    )
     commands.add_parser("down", help="stop the dockerd and registry this tool started")
     return parser
 
@@ -76,6 +81,9 @@ def _run(args: argparse.Namespace, settings: EngineSettings) -> int:
         _say(f"engine at {settings.docker_host}: {version or 'not answering'}")
         _say(f"registry at {settings.registry}: {'answering' if registry else 'not answering'}")
         return 0 if version and registry else 1
+    if args.command == "prune":
+        _say(f"removed {_prune(settings)} lab container(s)")
+        return 0
     if args.command == "down":
         for line in daemon.stop(settings):
             _say(line)
@@ -102,3 +110,27 @@ def _publish(settings: EngineSettings, versions: list[str]) -> None:
         publish(client, settings, versions, _say)
     finally:
         client.close()
+
+
+def _prune(settings: EngineSettings) -> int:
+    import docker
+
+    from dtrlab.engine.settings import LAB_LABEL
+
+    if daemon_version(settings) is None:
+        raise EngineError(f"no Docker engine answers at {settings.docker_host}")
+    client = docker.DockerClient(base_url=settings.docker_host, timeout=120)
+    try:
+        containers = client.containers.list(all=True, filters={"label": LAB_LABEL})
+        for container in containers:
+            container.remove(force=True)
+        return len(containers)
+    finally:
+        client.close()
+
+
+def daemon_version(settings: EngineSettings) -> str | None:
+    """The engine's version, or None when it does not answer."""
+    from dtrlab.engine import daemon
+
+    return daemon.engine_version(settings.docker_host)

@@ -19,6 +19,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,7 @@ from dtrlab.cluster import Cluster
 from dtrlab.engine.settings import (
     LAB_LABEL,
     REPLICA_LABEL,
+    SERVICES,
     VERSION_LABEL,
     EngineError,
     EngineSettings,
@@ -112,6 +114,7 @@ class ReplicaContainers:
         self._down: dict[str, tuple[str, tuple[ContainerRecord, ...], str]] = {}
         self._history: list[Replacement] = []
         self.errors: list[str] = []
+        self._pool = ThreadPoolExecutor(len(SERVICES), thread_name_prefix=f"dtrlab-{lab_id}")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -119,6 +122,7 @@ class ReplicaContainers:
         """Create every replica's containers (raises EngineError if that fails), then watch."""
         self.sync()
         if self.errors:
+            self.close()
             raise EngineError("cannot create the replica containers: " + "; ".join(self.errors))
         self._thread = threading.Thread(
             target=self._watch, name=f"dtrlab-containers-{self.lab_id}", daemon=True
@@ -138,8 +142,8 @@ class ReplicaContainers:
             self._current.clear()
             self._down.clear()
             for record in records:
-                with contextlib.suppress(*_ENGINE_ERRORS):
-                    self._client.api.remove_container(record.id, force=True)
+                self._remove_one(record)
+        self._pool.shutdown(wait=True)
 
     def _watch(self) -> None:
         while not self._stop.wait(self._interval_s):
@@ -186,7 +190,7 @@ class ReplicaContainers:
             removed = self._down[replica_id]
         else:
             removed = (None, (), None)
-        new = tuple(self._create(replica_id, s, version) for s in services_for(version))
+        new = self._create_all(replica_id, version)
         self._down.pop(replica_id, None)
         self._current[replica_id] = (version, new)
         self._history.append(
@@ -194,13 +198,42 @@ class ReplicaContainers:
         )
 
     def _remove(self, records: tuple[ContainerRecord, ...]) -> None:
-        for record in records:
+        # In parallel: one by one, a replica's containers take seconds to replace on two cores,
+        # and the engine would then lag the lab's swap by that much.
+        outcomes = list(self._pool.map(self._remove_one, records))
+        problems = [o for o in outcomes if o]
+        if problems:
+            raise EngineError("; ".join(problems))
+
+    def _remove_one(self, record: ContainerRecord) -> str | None:
+        try:
+            self._client.api.remove_container(record.id, force=True)
+        except docker.errors.NotFound:
+            return None
+        except _ENGINE_ERRORS as exc:
+            return f"cannot remove {record.name}: {exc}"
+        return None
+
+    def _create_all(self, replica_id: str, version: str) -> tuple[ContainerRecord, ...]:
+        services = services_for(version)
+        for service in services:
+            self._image(self._settings.service_image(service, version))
+        futures = [
+            self._pool.submit(self._create, replica_id, service, version) for service in services
+        ]
+        created: list[ContainerRecord] = []
+        problems: list[str] = []
+        for future in futures:
             try:
-                self._client.api.remove_container(record.id, force=True)
-            except docker.errors.NotFound:
-                continue
-            except _ENGINE_ERRORS as exc:
-                raise EngineError(f"cannot remove {record.name}: {exc}") from None
+                created.append(future.result())
+            except EngineError as exc:
+                problems.append(str(exc))
+        if problems:
+            # Half a replica is worse than none: the next pass creates them all again.
+            for record in created:
+                self._remove_one(record)
+            raise EngineError("; ".join(problems))
+        return tuple(created)
 
     def _image(self, reference: str) -> None:
         try:
@@ -222,7 +255,6 @@ class ReplicaContainers:
     def _create(self, replica_id: str, service: str, version: str) -> ContainerRecord:
         name = container_name(service, replica_id)
         image = self._settings.service_image(service, version)
-        self._image(image)
         with contextlib.suppress(docker.errors.NotFound, *_ENGINE_ERRORS):
             # A container of that name left behind by a crashed lab would block the new one.
             self._client.api.remove_container(name, force=True)
