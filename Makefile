@@ -27,8 +27,8 @@ test: $(STAMP)
 
 ## lint: ruff (lint + format check) and mypy (strict on upgrade/)
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 	$(BIN)/mypy
 
 clean:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from upgrade.planner import plan
 
 from upgrade.catalog import Catalog
 from upgrade.evidence import CheckRecord
+from upgrade.planner import plan
 from upgrade.settings import Settings
 from upgrade.target import Target
 from upgrade.versions import Version
