@@ -139,7 +139,21 @@ def summarise(sessions: list[Session], start_s: float) -> dict[str, Any]:
                 "wall_s": statistics.median(s.wall_s for s in runs),
                 "upgrade_s": statistics.median(s.upgrade_s for s in runs),
                 "overhead_s": statistics.median(overhead),
+                "overhead_min_s": min(overhead),
                 "overhead_max_s": max(overhead),
+                "breakdown_s": {
+                    "before result.json's span (imports, collection)": statistics.median(
+                        s.wall_s - start_s - s.recorded_s for s in runs
+                    ),
+                    "preflight": statistics.median(s.phases.get("preflight", 0.0) for s in runs),
+                    "upgrade phase beyond the bootstrapper": statistics.median(
+                        s.phases.get("upgrade", 0.0) - s.upgrade_s for s in runs
+                    ),
+                    "post": statistics.median(s.phases.get("post", 0.0) for s in runs),
+                    "outside phases (lab start, bundle)": statistics.median(
+                        s.recorded_s - sum(s.phases.values()) for s in runs
+                    ),
+                },
                 "overhead_ratio": statistics.median(ratio),
                 "phases_s": {
                     n: statistics.median(s.phases.get(n, 0.0) for s in runs) for n in phases

@@ -224,11 +224,21 @@ def parse_report(out: str, _json: dict[str, Any] | None) -> list[Figure]:
     return figures
 
 
-OVERHEAD_CAUSE = (
-    "the lab's bootstrapper restarts a replica in about a second, so the harness's fixed "
-    "costs (preflight checks and baseline, settling, post checks and inventory, bundle) "
-    "weigh against a run of a few seconds; a real DTR upgrade takes minutes"
+OVERHEAD_RATIO_CAUSE = (
+    "the harness's cost is about 3 s whatever the replica count ({breakdown}), while the "
+    "lab's bootstrapper takes about a second per replica, so the ratio cannot reach 10% on "
+    "the lab; a real DTR's bootstrapper pulls its images, replaces every container one "
+    "replica at a time and runs data migrations, and the same 3 s are under 10% of any "
+    "bootstrapper run over 30 s"
 )
+OVERHEAD_ABSOLUTE_CAUSE = (
+    "where the time goes: {breakdown}; post includes settling, whose health poll runs once "
+    "a second, so up to a second of it is waiting for the next poll"
+)
+
+
+def _breakdown(config: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {s:.2f} s" for name, s in config["breakdown_s"].items())
 
 
 def parse_overhead(_out: str, data: dict[str, Any] | None) -> list[Figure]:
@@ -239,15 +249,20 @@ def parse_overhead(_out: str, data: dict[str, Any] | None) -> list[Figure]:
     for config in data["configurations"]:
         replicas = config["replicas"]
         phases = ", ".join(f"{name} {s:.2f} s" for name, s in config["phases_s"].items())
+        breakdown = _breakdown(config)
         figures.append(
             Figure(
                 "overhead",
-                f"{replicas} replicas: overhead (session - bootstrapper)",
-                f"{config['overhead_s']:.2f} s (session {config['wall_s']:.2f} s, bootstrapper "
-                f"{config['upgrade_s']:.2f} s; phases: {phases})",
+                f"{replicas} replicas: overhead (session - bootstrapper), median of "
+                f"{len(config['runs'])}",
+                f"{config['overhead_s']:.2f} s (range {config['overhead_min_s']:.2f}-"
+                f"{config['overhead_max_s']:.2f}; session {config['wall_s']:.2f} s, "
+                f"bootstrapper {config['upgrade_s']:.2f} s; phases: {phases})",
                 "< 3 s",
                 bool(config["absolute_met"]),
-                "" if config["absolute_met"] else OVERHEAD_CAUSE,
+                ""
+                if config["absolute_met"]
+                else OVERHEAD_ABSOLUTE_CAUSE.format(breakdown=breakdown),
             )
         )
         figures.append(
@@ -257,7 +272,7 @@ def parse_overhead(_out: str, data: dict[str, Any] | None) -> list[Figure]:
                 f"{config['overhead_ratio']:.0%}",
                 "< 10%",
                 bool(config["ratio_met"]),
-                "" if config["ratio_met"] else OVERHEAD_CAUSE,
+                "" if config["ratio_met"] else OVERHEAD_RATIO_CAUSE.format(breakdown=breakdown),
             )
         )
     return figures
@@ -392,7 +407,9 @@ def results_markdown(outcomes: list[Outcome], quick: bool, stamp: datetime) -> s
 
 def _relative(command: list[str]) -> list[str]:
     out = [".venv/bin/python", str(Path(command[1]).relative_to(ROOT))]
-    return out + [a for a in command[2:] if not a.startswith(tempfile.gettempdir())]
+    return out + [
+        a for a in command[2:] if a != "--json" and not a.startswith(tempfile.gettempdir())
+    ]
 
 
 def print_table(outcomes: list[Outcome]) -> None:
