@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from readme import replace_section  # benchmarks/readme.py, beside this script
+
 README = Path(__file__).with_name("README.md")
 SECTION = "## Inventory (data intact)"
 TARGET_S = 20.0
@@ -188,19 +190,6 @@ def report(
     return "\n".join(lines)
 
 
-def update_readme(section: str) -> None:
-    """Replace this benchmark's section of benchmarks/README.md (or append it)."""
-    text = README.read_text() if README.exists() else "# Benchmarks\n\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        README.write_text(text.rstrip("\n") + "\n\n" + section)
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    README.write_text("".join(lines[:start]) + section + ("\n" + tail if tail else ""))
-
-
 def main() -> None:
     """Run the measurements, print the section, optionally write it into the README."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -220,7 +209,7 @@ def main() -> None:
     print()
     print(section)
     if args.update_readme:
-        update_readme(section)
+        replace_section(SECTION, section)
         print(f"wrote the {SECTION!r} section of {README}")
 
 

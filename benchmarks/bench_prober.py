@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import trustme
+from readme import replace_section  # benchmarks/readme.py, beside this script
 
 from upgrade.prober import DEFAULT_INTERVAL_S, Prober, ProbeTarget, endpoint_targets
 
@@ -399,19 +400,6 @@ def _ratio(coarse: list[float], fine: list[float]) -> str:
     return f"{statistics.mean(coarse) / mean_fine:.1f}x"
 
 
-def update_readme(section: str) -> None:
-    """Replace the Prober section of benchmarks/README.md (or append it), leaving the rest."""
-    text = README.read_text() if README.exists() else "# Benchmarks\n\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        README.write_text(text.rstrip("\n") + "\n\n" + section)
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    README.write_text("".join(lines[:start]) + section + ("\n" + tail if tail else ""))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per injected outage")
@@ -431,7 +419,7 @@ def main() -> None:
     print()
     print(section)
     if args.update_readme:
-        update_readme(section)
+        replace_section(SECTION, section)
         print(f"wrote the {SECTION!r} section of {README}")
 
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from readme import replace_section  # benchmarks/readme.py, beside this script
+
 README = Path(__file__).with_name("README.md")
 SECTION = "## Report"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -235,19 +237,6 @@ def run(checks: int, runs: int) -> str:
     return "\n".join(lines)
 
 
-def update_readme(section: str) -> None:
-    """Replace the Report section of benchmarks/README.md (or append it), leaving the rest."""
-    text = README.read_text() if README.exists() else "# Benchmarks\n\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        README.write_text(text.rstrip("\n") + "\n\n" + section)
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    README.write_text("".join(lines[:start]) + section + ("\n" + tail if tail else ""))
-
-
 def main() -> None:
     """Parse the arguments, run, print the section, optionally write it into the README."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -260,7 +249,7 @@ def main() -> None:
     section = run(args.checks, args.runs)
     print(section)
     if args.update_readme:
-        update_readme(section)
+        replace_section(SECTION, section)
         print(f"wrote the {SECTION!r} section of {README}")
 
 
