@@ -16,16 +16,12 @@ from urllib.parse import quote
 
 from upgrade.errors import APIError, HarnessError
 from upgrade.http import (
-    DEFAULT_TIMEOUT,
     DTR,
     JsonReader,
     Ping,
-    RetryPolicy,
     ServiceClient,
-    Timeout,
-    Verify,
 )
-from upgrade.secrets import DTRCredentials, Redactor
+from upgrade.secrets import DTRCredentials
 
 __all__ = [
     "ClusterStatus",
@@ -214,7 +210,7 @@ class Tag:
     updated_at: datetime | None
 
 
-class DTRClient(ServiceClient):
+class DTRClient(ServiceClient[DTRCredentials]):
     """Client of one DTR cluster's API, reached at `base_url` (the load-balanced address).
 
     Methods taking `url` may be pointed at one replica's own address instead. Use as a context
@@ -223,28 +219,8 @@ class DTRClient(ServiceClient):
 
     service = DTR
 
-    def __init__(
-        self,
-        base_url: str,
-        credentials: DTRCredentials,
-        *,
-        verify: Verify = True,
-        timeout: Timeout = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        redactor: Redactor | None = None,
-        pool_size: int | None = None,
-    ) -> None:
-        super().__init__(
-            base_url,
-            credentials,
-            verify=verify,
-            timeout=timeout,
-            retry=retry,
-            redactor=redactor,
-            pool_size=pool_size,
-        )
-        self.http.session.auth = (credentials.username, credentials.secret)
-        self.credentials = credentials
+    def _setup(self) -> None:
+        self.http.session.auth = (self.credentials.username, self.credentials.secret)
 
     def ping(self, url: str | None = None) -> Ping:
         """`GET /_ping` of one replica (or the load balancer).

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from os import PathLike
 from pathlib import Path
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -489,11 +489,15 @@ class ServiceSession:
         )
 
 
-class ServiceClient:
+C = TypeVar("C", bound=Credentials)
+
+
+class ServiceClient(Generic[C]):
     """Base of the API clients: one `ServiceSession`, usable as a context manager.
 
-    A subclass names its `service` (for messages and CA options) and may change the default
-    connection pool size; its `repr` shows the address and who logs in, never a secret.
+    A subclass names its `service` (for messages and CA options), may change the default
+    connection pool size and sets up its own state in `_setup`; its `repr` shows the address
+    and who logs in, never a secret.
     """
 
     service: ClassVar[Service]
@@ -502,7 +506,7 @@ class ServiceClient:
     def __init__(
         self,
         base_url: str,
-        credentials: Credentials,
+        credentials: C,
         *,
         verify: Verify = True,
         timeout: Timeout = DEFAULT_TIMEOUT,
@@ -510,6 +514,7 @@ class ServiceClient:
         redactor: Redactor | None = None,
         pool_size: int | None = None,
     ) -> None:
+        self.credentials = credentials
         self.http = ServiceSession(
             self.service,
             base_url,
@@ -520,6 +525,10 @@ class ServiceClient:
             redactor=redactor,
             pool_size=pool_size or self.default_pool_size,
         )
+        self._setup()
+
+    def _setup(self) -> None:
+        """Subclass state that needs the session (authentication, locks, caches)."""
 
     @property
     def base_url(self) -> str:
@@ -537,7 +546,7 @@ class ServiceClient:
         self.http.close()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.base_url!r}, {self.http.credentials!r})"
+        return f"{type(self).__name__}({self.base_url!r}, {self.credentials!r})"
 
 
 class JsonReader:

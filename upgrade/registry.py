@@ -23,15 +23,11 @@ import requests
 
 from upgrade.errors import HarnessError
 from upgrade.http import (
-    DEFAULT_TIMEOUT,
     REGISTRY,
     JsonReader,
-    RetryPolicy,
     ServiceClient,
-    Timeout,
-    Verify,
 )
-from upgrade.secrets import DTRCredentials, Redactor
+from upgrade.secrets import DTRCredentials
 
 __all__ = ["MANIFEST_MEDIA_TYPES", "Manifest", "RegistryClient", "sha256_digest"]
 
@@ -73,32 +69,12 @@ class _Challenge:
     params: dict[str, str]
 
 
-class RegistryClient(ServiceClient):
+class RegistryClient(ServiceClient[DTRCredentials]):
     """Client of DTR's `/v2/` API at `base_url`, with token auth and verified content."""
 
     service = REGISTRY
 
-    def __init__(
-        self,
-        base_url: str,
-        credentials: DTRCredentials,
-        *,
-        verify: Verify = True,
-        timeout: Timeout = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        redactor: Redactor | None = None,
-        pool_size: int | None = None,
-    ) -> None:
-        super().__init__(
-            base_url,
-            credentials,
-            verify=verify,
-            timeout=timeout,
-            retry=retry,
-            redactor=redactor,
-            pool_size=pool_size,
-        )
-        self.credentials = credentials
+    def _setup(self) -> None:
         self._lock = threading.Lock()
         self._tokens_by_scope: dict[str, str] = {}
         self._scope_of: dict[str, str] = {}

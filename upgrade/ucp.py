@@ -15,15 +15,11 @@ import requests
 
 from upgrade.errors import AuthenticationFailed
 from upgrade.http import (
-    DEFAULT_TIMEOUT,
     UCP,
     Ping,
-    RetryPolicy,
     ServiceClient,
-    Timeout,
-    Verify,
 )
-from upgrade.secrets import Redactor, UCPCredentials
+from upgrade.secrets import UCPCredentials
 
 __all__ = ["ContentTrust", "Ping", "UCPClient"]
 
@@ -38,26 +34,13 @@ class ContentTrust:
     signers: tuple[str, ...]
 
 
-class UCPClient(ServiceClient):
+class UCPClient(ServiceClient[UCPCredentials]):
     """Client of one UCP cluster's API at `base_url`; logs in on first use, again once on 401."""
 
     service = UCP
     default_pool_size = 4
 
-    def __init__(
-        self,
-        base_url: str,
-        credentials: UCPCredentials,
-        *,
-        verify: Verify = True,
-        timeout: Timeout = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        redactor: Redactor | None = None,
-    ) -> None:
-        super().__init__(
-            base_url, credentials, verify=verify, timeout=timeout, retry=retry, redactor=redactor
-        )
-        self.credentials = credentials
+    def _setup(self) -> None:
         self._token: str | None = None
         self._lock = threading.Lock()
 
