@@ -7,6 +7,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from dtrlab.backup import write_backup
 from dtrlab.catalogue import parse_version
@@ -76,7 +77,7 @@ class Lab:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> Lab:
+    def start(self) -> Self:
         """Start every listener and the job runner."""
         if self._started:
             return self
@@ -104,7 +105,7 @@ class Lab:
         self._tmp.cleanup()
         self._started = False
 
-    def __enter__(self) -> Lab:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

@@ -9,8 +9,7 @@ reaches the lab's UCP on 127.0.0.1, so it runs with the host's network (`BOOTSTR
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from dtrlab.config import LabConfig
 from dtrlab.engine.settings import EngineError, EngineSettings
@@ -40,7 +39,7 @@ class EngineLab(Lab):
         """The bootstrapper image of `version` in the lab's registry."""
         return self.engine.bootstrapper_image(version)
 
-    def start(self) -> EngineLab:
+    def start(self) -> Self:
         """Start the lab's listeners, then the replicas' containers."""
         if self._started:
             return self
@@ -98,14 +97,3 @@ class EngineLab(Lab):
                 self._client = None
         finally:
             super().close()
-
-    def __enter__(self) -> EngineLab:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dtrlab.errors import LabError
+from upgrade import containers
 
 DEFAULT_SOCKET = "/run/dtrlab-docker.sock"
 DEFAULT_REGISTRY = "127.0.0.1:5000"
@@ -15,22 +16,11 @@ DEFAULT_CACHE = "/var/cache/dtrlab"
 DEFAULT_STATE = "/var/lib/dtrlab"
 DEBIAN_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-# The containers of a DTR replica (the architecture page of 2.6 to 2.9); 2.5 had no
-# scanningstore (scanning data lived in RethinkDB).
-SERVICES = (
-    "api",
-    "garant",
-    "jobrunner",
-    "nginx",
-    "notary-server",
-    "notary-signer",
-    "registry",
-    "rethinkdb",
-    "scanningstore",
-)
-# Labels and environment a DTR container carries.
-VERSION_LABEL = "com.docker.dtr.version"
-REPLICA_LABEL = "com.docker.dtr.replica"
+# The containers of a replica and the labels they carry are the product's, as the harness
+# knows them; 2.5 had no scanningstore (scanning data lived in RethinkDB).
+SERVICES = containers.EXPECTED_SERVICES
+VERSION_LABEL = containers.VERSION_LABEL
+REPLICA_LABEL = containers.REPLICA_LABEL
 # Every container and image the lab makes carries this label, so they can be found and removed.
 LAB_LABEL = "com.docker.dtr.lab"
 
