@@ -24,6 +24,7 @@ from upgrade.executor import (
 )
 from upgrade.health import look, wait_healthy
 from upgrade.images import bootstrapper_image
+from upgrade.jobs import wait_for_chain
 from upgrade.prober import Prober, ProbeTarget, endpoint_targets
 from upgrade.procedure import Limits, UpgradeProcedure, UpgradeRecord
 from upgrade.versions import Version
@@ -52,6 +53,7 @@ class SessionUpgrade:
         self._attempt_label = ""
         self._ucp_ca_pem: str | None = None
         self._docker: DockerExecutor | None = None
+        self._procedure: UpgradeProcedure | None = None
 
     # -- requests and executors ---------------------------------------------------------------
 
@@ -148,6 +150,26 @@ class SessionUpgrade:
                 f"reaching {reached}: {'; '.join(settled.report.problems[:3])}"
             )
         self.on_event(f"cluster healthy on {reached} after {settled.waited_s:.1f} s")
+        assert self._procedure is not None
+        hop = self._procedure.record.hops[-1]
+        began = hop.attempts[0].started_at if hop.attempts else None
+        source = Version.parse(hop.from_version)
+        for migration in self.harness.catalog().migrations(source, reached):
+            # The next hop must not start while this hop's data migration still runs.
+            chain = wait_for_chain(
+                self.target.dtr(),
+                migration.job,
+                began,
+                BETWEEN_HOPS_TIMEOUT_S,
+                option="the between-hops wait",
+            )
+            if chain is not None and not chain.done:
+                raise HarnessError(
+                    f"the {migration.job} job of {hop.from_version} -> {reached} ended "
+                    f"{chain.latest.status}; resolve it before the next hop"
+                )
+            state = "no job appeared" if chain is None else "done"
+            self.on_event(f"{migration.job} after {hop.from_version} -> {reached}: {state}")
 
     # -- availability -------------------------------------------------------------------------
 
@@ -189,7 +211,7 @@ class SessionUpgrade:
             timeout_s=self.settings.upgrade_timeout.total_seconds(),
             backoff_s=self.settings.upgrade_backoff.total_seconds(),
         )
-        procedure = UpgradeProcedure(
+        procedure = self._procedure = UpgradeProcedure(
             self.executor_for,
             self.request_for,
             limits,

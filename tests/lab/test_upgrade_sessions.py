@@ -138,3 +138,19 @@ def test_sigint_during_the_upgrade_still_writes_the_bundle(tmp_path: Path) -> No
     assert result["upgrade"]["state"] == "interrupted"
     assert output.rstrip().splitlines()[-1].startswith("VERDICT: INTERRUPTED")
     assert (reports / "latest" / "upgrade.log").is_file()
+
+
+def test_multi_hop_needs_the_flag_and_then_runs_every_hop(tmp_path: Path) -> None:
+    refused = run_session(tmp_path / "refused", "--lab-version=2.4.12", *APPLY)
+    assert refused.result["verdict"] == "NO-GO"
+    (check,) = refused.checks("PRE-VERSION-PATH")
+    assert "2.4.12 -> 2.5.11 -> 2.6.4" in check["message"]
+    assert "--allow-multi-hop" in check["message"]
+
+    run = run_session(tmp_path / "multi", "--lab-version=2.4.12", "--allow-multi-hop", *APPLY)
+    assert run.result["verdict"] == "UPGRADED", run.output
+    hops = [(hop["from"], hop["to"]) for hop in run.result["upgrade"]["hops"]]
+    assert hops == [("2.4.12", "2.5.11"), ("2.5.11", "2.6.4")]
+    log = (run.bundle / "upgrade.log").read_text()
+    assert "cluster healthy on 2.5.11" in log
+    assert "scannedlayermigration after 2.4.12 -> 2.5.11: done" in log
