@@ -2,18 +2,25 @@
 
 The plugin registers every option of `OPTIONS` on the command line (and as an ini key where it
 makes sense) and resolves them once per session: command line first, then the environment
-variable `DTR_UPGRADE_<NAME>`, then the ini file, then the default. Secrets are not options:
-they come only from the environment (see `upgrade.secrets`).
+variable `DTR_UPGRADE_<NAME>`, then the ini file `dtr_<name>`, then the default. `--apply` and
+`--insecure-tls` come only from the command line: a set `DTR_UPGRADE_APPLY` or
+`DTR_UPGRADE_INSECURE_TLS` is refused rather than ignored, so that an exported variable can
+neither turn a read-only session into an upgrade nor switch TLS verification off unseen. Secrets
+are not options: they come only from the environment (see `upgrade.secrets`), never in a URL.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
+import os
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from upgrade.versions import Version, VersionError
 
@@ -41,6 +48,10 @@ class OptionSpec:
     metavar: str | None = None
     # False for options another installed plugin already defines (testinfra's --hosts)
     register: bool = True
+    # True for flags that change the cluster or its safety: neither environment nor ini sets them
+    cli_only: bool = False
+    # for durations: whether zero is a meaningful value (no wait, no interruption allowed)
+    allow_zero: bool = False
 
     @property
     def dest(self) -> str:
@@ -71,6 +82,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "run the upgrade when every preflight check passed (otherwise the session is read-only)",
         kind="flag",
         ini=False,
+        cli_only=True,
     ),
     OptionSpec(
         "--phase",
@@ -95,6 +107,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "credentials to a man in the middle)",
         kind="flag",
         ini=False,
+        cli_only=True,
     ),
     OptionSpec(
         "--replica-url",
@@ -207,6 +220,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "--upgrade-backoff",
         "wait before the first re-run (doubles, capped at 60 s)",
         kind="duration",
+        allow_zero=True,
         default="10s",
         metavar="DURATION",
     ),
@@ -240,6 +254,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "--settle-timeout",
         "how long post checks wait for the cluster to become healthy after the upgrade",
         kind="duration",
+        allow_zero=True,
         default="120s",
         metavar="DURATION",
     ),
@@ -247,6 +262,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "--downtime-budget",
         "longest acceptable interruption of the load-balanced endpoint during the upgrade",
         kind="duration",
+        allow_zero=True,
         default="5s",
         metavar="DURATION",
     ),
@@ -267,6 +283,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "--migration-timeout",
         "how long post checks wait for a hop's migration job (retries and re-trigger included)",
         kind="duration",
+        allow_zero=True,
         default="30m",
         metavar="DURATION",
     ),
@@ -282,6 +299,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "--vuln-db-timeout",
         "how long to follow a triggered vulnerability database update job",
         kind="duration",
+        allow_zero=True,
         default="30m",
         metavar="DURATION",
     ),
@@ -348,6 +366,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
 _SPECS = {spec.dest: spec for spec in OPTIONS}
 
 Lookup = Callable[[OptionSpec], object]
+_Number = TypeVar("_Number", int, float)
 
 
 @dataclass(frozen=True)
@@ -456,33 +475,93 @@ class Settings:
         return out
 
 
+_URL_FORM = "expected host[:port] or https://host[:port]"
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+CREDENTIALS_IN_URL = (
+    "a user name or password in the address is not accepted; remove it and give credentials "
+    "in the environment: DTR_USERNAME with DTR_PASSWORD or DTR_TOKEN, UCP_USERNAME with "
+    "UCP_PASSWORD"
+)
+
+
 def normalise_url(value: str, option: str) -> str:
-    """Turn host, host:port or https://host[:port] into an https base URL without a slash."""
-    text = value.strip().rstrip("/")
-    if text.startswith("http://"):
+    """Turn host, host:port or https://host[:port] into an https base URL without a slash.
+
+    An address with user info (`admin:secret@host`) is refused without repeating any of it, as
+    is one with a path, query or fragment (the last two are not echoed either: they may hold a
+    token). An IPv6 address goes in brackets: `https://[::1]:8443`.
+    """
+    if "@" in value:
+        raise SettingsError(f"{option}: {CREDENTIALS_IN_URL}")
+    text = value.strip()
+    if not text:
+        raise SettingsError(f"{option}: empty; {_URL_FORM}")
+    if any(char.isspace() or not char.isprintable() for char in text):
+        raise SettingsError(f"{option} {value!r}: contains a space or control character")
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "https", text
+    if scheme.lower() == "http":
         raise SettingsError(f"{option} {value!r}: DTR and UCP are only reached over https")
-    if not text.startswith("https://"):
-        text = "https://" + text
-    host = text.removeprefix("https://")
-    if not host or "/" in host or " " in host:
-        raise SettingsError(f"{option} {value!r}: expected host[:port] or https://host[:port]")
-    if ":" in host.rsplit("]", 1)[-1]:
-        port = host.rsplit(":", 1)[1]
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise SettingsError(f"{option} {value!r}: the port must be a number from 1 to 65535")
-    return text
+    if scheme.lower() != "https":
+        raise SettingsError(f"{option} {value!r}: {_URL_FORM}")
+    cut = min((at for at in map(rest.find, "/?#") if at >= 0), default=len(rest))
+    authority, extra = rest[:cut], rest[cut:]
+    shown = f"https://{authority}"
+    if "?" in extra or "#" in extra:
+        raise SettingsError(f"{option} {shown}...: remove the query or fragment; {_URL_FORM}")
+    if extra.rstrip("/"):
+        raise SettingsError(f"{option} {value!r}: remove the path {extra!r}; {_URL_FORM}")
+    port = _host_and_port(authority, value, option)
+    if port is not None and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise SettingsError(f"{option} {value!r}: the port must be a number from 1 to 65535")
+    return shown
+
+
+def _host_and_port(authority: str, value: str, option: str) -> str | None:
+    """Check the host of `authority` and return its port text (None when there is none)."""
+    if authority.startswith("["):
+        host, bracket, after = authority[1:].partition("]")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            bracket = ""
+        if not bracket or (after and not after.startswith(":")):
+            raise SettingsError(
+                f"{option} {value!r}: expected an IPv6 address in brackets, e.g. https://[::1]:8443"
+            )
+        return after[1:] if after else None
+    host, colon, port = authority.partition(":")
+    if ":" in port:
+        raise SettingsError(
+            f"{option} {value!r}: an IPv6 address goes in brackets, e.g. https://[::1]:8443"
+        )
+    if not _HOSTNAME.fullmatch(host):
+        raise SettingsError(f"{option} {value!r}: {_URL_FORM}")
+    return port if colon else None
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+# far beyond any wait or age the harness needs, and far from timedelta's and datetime's limits
+MAX_DURATION = timedelta(days=3650)
 
 
-def parse_duration(value: str, option: str) -> timedelta:
-    """Parse `90s`, `15m`, `24h`, `2d`, `1w` (a bare number is seconds)."""
+def parse_duration(value: str, option: str, *, allow_zero: bool = True) -> timedelta:
+    """Parse `90s`, `15m`, `24h`, `2d`, `1w` (a bare number is seconds), at most 3650 days."""
+    if value.strip().startswith("-"):
+        raise SettingsError(f"{option} {value!r}: a duration cannot be negative")
     match = _DURATION.match(value)
     if not match:
         raise SettingsError(f"{option} {value!r}: expected a duration such as 30s, 15m, 24h or 7d")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not seconds <= MAX_DURATION.total_seconds():
+        raise SettingsError(f"{option} {value!r}: the longest duration accepted is 3650d")
+    duration = timedelta(seconds=seconds)
+    if not allow_zero and duration <= timedelta(0):
+        raise SettingsError(f"{option} {value!r}: must be longer than zero")
+    return duration
 
 
 def _parse_utc(text: str, option: str) -> datetime:
@@ -513,6 +592,8 @@ def parse_window(value: str) -> Window:
 def _parse_replica_urls(values: list[str]) -> dict[str, str]:
     urls: dict[str, str] = {}
     for item in values:
+        if "@" in item:
+            raise SettingsError(f"--replica-url: {CREDENTIALS_IN_URL}")
         rid, sep, url = item.partition("=")
         if not sep or not re.fullmatch(r"[0-9a-f]{12}", rid):
             raise SettingsError(
@@ -522,6 +603,10 @@ def _parse_replica_urls(values: list[str]) -> dict[str, str]:
     return urls
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
 def _convert(spec: OptionSpec, value: object) -> object:
     """Convert one raw option value (string from env/ini, or parsed CLI value) to its kind."""
     if value is None:
@@ -529,7 +614,12 @@ def _convert(spec: OptionSpec, value: object) -> object:
     if spec.kind == "flag":
         if isinstance(value, bool):
             return value
-        return str(value).strip().lower() in ("1", "true", "yes", "on")
+        word = str(value).strip().lower()
+        if word not in _TRUE + _FALSE:
+            raise SettingsError(
+                f"{spec.name} {value!r}: expected one of {', '.join(_TRUE + _FALSE[1:])}"
+            )
+        return word in _TRUE
     if spec.kind == "list":
         if isinstance(value, list):
             return [str(v) for v in value]
@@ -538,11 +628,11 @@ def _convert(spec: OptionSpec, value: object) -> object:
     try:
         match spec.kind:
             case "int":
-                return int(text)
+                return _not_negative(int(text), spec, text)
             case "float":
-                return float(text)
+                return _not_negative(float(text), spec, text)
             case "duration":
-                return parse_duration(text, spec.name)
+                return parse_duration(text, spec.name, allow_zero=spec.allow_zero)
             case "path":
                 return Path(text).expanduser()
             case "csv":
@@ -555,20 +645,43 @@ def _convert(spec: OptionSpec, value: object) -> object:
         raise SettingsError(f"{spec.name} {text!r}: expected a {spec.kind} value") from None
 
 
-def resolve(lookup: Lookup, environ: Mapping[str, str]) -> Settings:
+def _not_negative(number: _Number, spec: OptionSpec, text: str) -> _Number:
+    if number < 0 or (isinstance(number, float) and not math.isfinite(number)):
+        raise SettingsError(f"{spec.name} {text!r}: expected a number of 0 or more")
+    return number
+
+
+def resolve(cli: Lookup, environ: Mapping[str, str], ini: Lookup | None = None) -> Settings:
     """Resolve every option once: command line, then `DTR_UPGRADE_*`, then ini, then default.
 
-    `lookup(spec)` returns the command-line value if given, else the ini value, else None.
+    `cli(spec)` returns the command-line value (None, False or [] when not given) and `ini(spec)`
+    the ini file's `dtr_<name>` (None or "" when not set; asked only of options with an ini
+    twin). An empty environment variable counts as unset. A command-line-only option
+    (`--apply`, `--insecure-tls`) set in the environment is refused.
     """
-    raw: dict[str, object] = {}
-    for spec in OPTIONS:
-        value = lookup(spec)
-        if value in (None, False, []) and spec.env in environ:
-            value = environ[spec.env]
-        if value in (None, []) and spec.default is not None:
-            value = spec.default
-        raw[spec.dest] = _convert(spec, value)
-    return _build(raw)
+    return _build({spec.dest: _convert(spec, _pick(spec, cli, environ, ini)) for spec in OPTIONS})
+
+
+def _pick(spec: OptionSpec, cli: Lookup, environ: Mapping[str, str], ini: Lookup | None) -> object:
+    env = environ.get(spec.env, "").strip()
+    if spec.cli_only and env:
+        raise SettingsError(
+            f"{spec.env} is not honoured: {spec.name} must be given on the command line"
+        )
+    value = cli(spec)
+    if _given(value):
+        return value
+    if env:
+        return env
+    if ini is not None and spec.ini:
+        value = ini(spec)
+        if _given(value):
+            return value
+    return spec.default
+
+
+def _given(value: object) -> bool:
+    return value is not None and value is not False and value != "" and value != []
 
 
 def _build(raw: dict[str, object]) -> Settings:
@@ -598,6 +711,13 @@ def _build(raw: dict[str, object]) -> Settings:
         path = raw[key]
         if isinstance(path, Path) and not path.is_file():
             raise SettingsError(f"--{key.replace('_', '-')} {path}: no such file")
+    for key in ("dtr_ca", "ucp_ca"):
+        path = raw[key]
+        if isinstance(path, Path):
+            _check_ca_bundle(path, f"--{key.replace('_', '-')}")
+    report_dir = _path(raw["report_dir"]) or Path("reports")
+    if target is not None:
+        _check_report_dir(report_dir)
 
     lab_version = str(raw["lab_version"])
     try:
@@ -661,7 +781,7 @@ def _build(raw: dict[str, object]) -> Settings:
         change_id=text("change_id"),
         operator=text("operator"),
         approver=text("approver"),
-        report_dir=_path(raw["report_dir"]) or Path("reports"),
+        report_dir=report_dir,
         sign_key=_path(raw["sign_key"]),
         compare_with=text("compare_with"),
         canary_repo=_canary_repo(text("canary_repo")),
@@ -672,7 +792,7 @@ def _build(raw: dict[str, object]) -> Settings:
         vuln_db_timeout=_timedelta(raw["vuln_db_timeout"]),
         expect_content_trust=bool(raw["expect_content_trust"]),
         lab=LabOptions(
-            scenarios=_tuple(raw["lab_scenario"]) or ("healthy",),
+            scenarios=_lab_scenarios(raw["lab_scenario"], target),
             replicas=replicas,
             version=lab_version,
             ucp_version=str(raw["lab_ucp_version"]),
@@ -680,6 +800,63 @@ def _build(raw: dict[str, object]) -> Settings:
         ),
         raw=raw,
     )
+
+
+def _check_ca_bundle(path: Path, option: str) -> None:
+    """Refuse a CA file that holds no PEM certificate the TLS layer can load."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=path)
+    except ssl.SSLError:
+        loaded = 0
+    except OSError as exc:
+        raise SettingsError(f"{option} {path}: cannot be read ({exc.strerror or exc})") from None
+    else:
+        loaded = context.cert_store_stats()["x509"]
+    if not loaded:
+        raise SettingsError(
+            f"{option} {path}: not a PEM CA bundle (no -----BEGIN CERTIFICATE----- could be "
+            "read); give the CA certificate that signed the server's certificate"
+        )
+
+
+def _check_report_dir(path: Path) -> None:
+    """Refuse a report dir the session could not write its bundle into (nothing is created)."""
+    try:
+        if path.is_symlink() and not path.exists():
+            raise SettingsError(
+                f"--report-dir {path}: a symbolic link to nothing; fix or remove it"
+            )
+        if path.exists() and not path.is_dir():
+            raise SettingsError(f"--report-dir {path}: not a directory; name a directory")
+        existing = path.absolute()
+        while not existing.exists():
+            existing = existing.parent
+    except OSError as exc:
+        raise SettingsError(f"--report-dir {path}: cannot be checked ({exc.strerror})") from None
+    where = "" if existing == path.absolute() else f" (its nearest existing parent {existing})"
+    if not existing.is_dir():
+        raise SettingsError(f"--report-dir {path}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SettingsError(
+            f"--report-dir {path}: not writable{where}; choose a directory you can write to"
+        )
+
+
+def _lab_scenarios(value: object, target: str | None) -> tuple[str, ...]:
+    """The lab's scenarios; with `--target=lab`, each must be a scenario the lab knows."""
+    names = _tuple(value) or ("healthy",)
+    if target != LAB:
+        return names
+    try:
+        from dtrlab.scenarios import parse_scenarios
+    except ImportError:  # an installation without the lab: the lab target says so itself
+        return names
+    try:
+        parse_scenarios(names)
+    except ValueError as exc:
+        raise SettingsError(f"--lab-scenario: {exc}") from None
+    return names
 
 
 _CANARY_REPO = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*/[a-z0-9]+(?:[._-][a-z0-9]+)*")
