@@ -206,8 +206,10 @@ class AttemptResult:
     """The outcome of one run of `upgrade`.
 
     `exit_code` is None when the process never reported one (stopped before it could, or the
-    engine lost it); `fatal` is the first fatal log line; `interrupted` means `stop()` ended it;
-    `timed_out` means the timeout did; `lines` counts the log lines delivered.
+    engine lost it); `fatal` is the first fatal log line; `interrupted` means `stop()` or a
+    KeyboardInterrupt ended it; `timed_out` means the timeout did; `lines` counts the log lines
+    delivered; `output_error` is the first output error the line callback raised (the attempt
+    went on regardless).
     """
 
     exit_code: int | None
@@ -217,6 +219,7 @@ class AttemptResult:
     interrupted: bool = False
     timed_out: bool = False
     lines: int = 0
+    output_error: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -250,12 +253,16 @@ class Executor(abc.ABC):
     `stop()` is sticky: once called, the running attempt ends as interrupted and no further
     attempt starts (`run` returns an interrupted result at once), so a Ctrl-C that lands between
     two attempts cannot start another one.
+
+    `last_result` is the result of the latest attempt, also of one that an exception (Ctrl-C)
+    ended before `run` could return it.
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._stop_requested = threading.Event()
         self._run_lock = threading.Lock()
+        self.last_result: AttemptResult | None = None
 
     @abc.abstractmethod
     def prepare(self, request: BootstrapperRequest) -> ImageInfo:
@@ -271,15 +278,20 @@ class Executor(abc.ABC):
         """Run `upgrade` once, streaming each log line to `on_line` (in this thread).
 
         Returns when the bootstrapper has exited, the timeout has passed (it is then stopped)
-        or `stop()` was called. The container or process is gone when this returns, also when
-        `on_line` raises or the thread is interrupted (KeyboardInterrupt).
+        or `stop()` was called. An output error (`OSError`, `ValueError`: a broken pipe, a full
+        disk, a closed file) raised by `on_line` never ends the attempt: it is recorded in
+        `output_error` and the following lines are still delivered. Any other exception, or the
+        thread being interrupted (KeyboardInterrupt), stops the bootstrapper; its result is then
+        in `last_result`. The container or process is gone when this returns or raises.
         """
-        if timeout_s <= 0:
-            raise ExecutorError(f"the upgrade timeout must be positive, got {timeout_s:g} s")
         if not self._run_lock.acquire(blocking=False):
             raise ExecutorError("an upgrade attempt is already running on this executor")
         try:
-            return self._run_locked(request, on_line, timeout_s)
+            self.last_result = None
+            if timeout_s <= 0:
+                raise ExecutorError(f"the upgrade timeout must be positive, got {timeout_s:g} s")
+            self.last_result = self._run_locked(request, on_line, timeout_s)
+            return self.last_result
         finally:
             self._run_lock.release()
 
@@ -293,21 +305,40 @@ class Executor(abc.ABC):
         deadline = began + timeout_s
         attempt = self._start(request)
         fatal: str | None = None
+        output_error: str | None = None
         count = 0
-        timed_out = False
-        finished = False
+
+        def result(*, interrupted: bool, timed_out: bool) -> AttemptResult:
+            return AttemptResult(
+                exit_code=attempt.exit_code(),
+                fatal=None if fatal is None else request.scrub(fatal),
+                started_at=started_at,
+                duration_s=round(self._clock() - began, 3),
+                interrupted=interrupted,
+                timed_out=timed_out,
+                lines=count,
+                output_error=output_error,
+            )
+
+        interrupted = timed_out = finished = False
         try:
             for line in attempt.lines(deadline, self._clock, self._stop_requested):
                 count += 1
                 if fatal is None and fatal_line(line):
                     fatal = line.strip()
-                on_line(request.scrub(line))
+                try:
+                    on_line(request.scrub(line))
+                except (OSError, ValueError) as exc:
+                    # Where the log goes must never decide whether the upgrade goes on.
+                    output_error = output_error or request.scrub(one_line(str(exc)))
             interrupted = self._stop_requested.is_set()
             timed_out = not attempt.ended and not interrupted
             if not attempt.ended:
                 attempt.terminate()
-            exit_code = attempt.exit_code()
             finished = True
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
             # Nested so that a second Ctrl-C during the stop still reaps the bootstrapper.
             try:
@@ -315,15 +346,9 @@ class Executor(abc.ABC):
                     attempt.terminate()
             finally:
                 attempt.cleanup()
-        return AttemptResult(
-            exit_code=exit_code,
-            fatal=None if fatal is None else request.scrub(fatal),
-            started_at=started_at,
-            duration_s=round(self._clock() - began, 3),
-            interrupted=interrupted,
-            timed_out=timed_out,
-            lines=count,
-        )
+                if not finished:
+                    self.last_result = result(interrupted=interrupted, timed_out=False)
+        return result(interrupted=interrupted, timed_out=timed_out)
 
     def stop(self) -> None:
         """End the running attempt promptly and refuse new ones.

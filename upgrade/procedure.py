@@ -3,7 +3,9 @@
 The guide: "If anything fails or the upgrade is interrupted for any reason, you can re-run the
 upgrade command and it will resume from where it left off." So a failed attempt is re-run up to
 `attempts` times with backoff, every attempt is recorded, the whole procedure is bounded by
-`timeout_s`, and an interruption (Ctrl-C) stops the bootstrapper and is recorded as such.
+`timeout_s`, and an interruption (Ctrl-C) stops the bootstrapper and is recorded as such, the
+interrupted attempt included. Output that could not be written (a broken terminal pipe, a full
+disk under upgrade.log) is listed in the record; it never ends the upgrade.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Literal
 
 from upgrade.evidence import iso, utc_now
 from upgrade.executor import AttemptResult, BootstrapperRequest, Executor, ImageInfo
+from upgrade.terminal import OutputProblem
 from upgrade.versions import Version
 
 State = Literal["not-run", "passed", "failed", "interrupted"]
@@ -46,6 +49,7 @@ class HopRecord:
                     "fatal": a.fatal,
                     "interrupted": a.interrupted,
                     "timed_out": a.timed_out,
+                    "output_error": a.output_error,
                 }
                 for a in self.attempts
             ],
@@ -54,13 +58,14 @@ class HopRecord:
 
 @dataclass
 class UpgradeRecord:
-    """The whole upgrade: its hops, how it ended and how long it took."""
+    """The whole upgrade: its hops, how it ended, how long it took, what could not be written."""
 
     state: State = "not-run"
     message: str = ""
     hops: list[HopRecord] = field(default_factory=list)
     started_at: datetime | None = None
     duration_s: float = 0.0
+    output_problems: list[OutputProblem] = field(default_factory=list)
 
     @property
     def image(self) -> ImageInfo | None:
@@ -80,6 +85,7 @@ class UpgradeRecord:
             "started_at": iso(self.started_at),
             "duration_s": round(self.duration_s, 3),
             "hops": [hop.as_dict() for hop in self.hops],
+            "output_problems": [problem.as_dict() for problem in self.output_problems],
         }
 
 
@@ -173,7 +179,13 @@ class UpgradeProcedure:
                 f"{hop.from_version} -> {hop.to_version}: attempt {number}/{self.limits.attempts}"
             )
             self.on_line(f"--- attempt {number} of {hop.from_version} -> {hop.to_version} ---")
-            result = executor.run(request, self.on_line, remaining)
+            try:
+                result = executor.run(request, self.on_line, remaining)
+            except BaseException:
+                # Ctrl-C (or an error) ended the attempt: it is evidence all the same.
+                if executor.last_result is not None:
+                    hop.attempts.append(executor.last_result)
+                raise
             hop.attempts.append(result)
             self.on_event(f"attempt {number} {result.describe()}")
             if result.ok:

@@ -3,16 +3,19 @@
 Glue between the plugin's run state and the plain procedure: it chooses the executor (the
 docker SDK for a real cluster, the lab's bootstrapper program for the lab), builds each hop's
 bootstrapper request from the settings and the environment, writes `upgrade.log` (secrets
-scrubbed), shows live progress, and samples availability for the whole phase.
+scrubbed), shows live progress, and samples availability for the whole phase. Neither the log
+file nor the terminal can stop the bootstrapper: what could not be written is recorded in the
+upgrade record (`output_problems`) and the upgrade goes on to its own end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from upgrade.errors import HarnessError
 from upgrade.evidence import iso, utc_now
@@ -27,6 +30,7 @@ from upgrade.images import bootstrapper_image
 from upgrade.jobs import wait_for_chain
 from upgrade.prober import Prober, ProbeTarget, endpoint_targets
 from upgrade.procedure import Limits, UpgradeProcedure, UpgradeRecord
+from upgrade.terminal import OUTPUT_ERRORS, OutputProblem, describe_error, installed_guard
 from upgrade.versions import Version
 
 if TYPE_CHECKING:
@@ -35,6 +39,116 @@ if TYPE_CHECKING:
 
 _REPLICA = re.compile(r"\b([0-9a-f]{12})\b")
 BETWEEN_HOPS_TIMEOUT_S = 600.0
+
+
+class UpgradeOutput:
+    """Where the upgrade's output goes: a log file (one UTC-stamped line each) and the terminal.
+
+    Neither can raise into the upgrade. A failed write is recorded as an `OutputProblem` (the
+    first error of each output and how many lines it lost since) and told once on the terminal
+    while that still works. Writing goes on being tried line by line, so the log resumes where
+    it stopped if space comes back; each line is one unbuffered write, so it is in the file or
+    counted as lost, never held in a buffer. `terminal_failure` reports a failure of the
+    terminal stream itself (the stdout guard's), which `say` never raises.
+    """
+
+    def __init__(
+        self,
+        open_log: Callable[[], BinaryIO],
+        log_name: str,
+        say: Callable[[str], None],
+        terminal_failure: Callable[[], OutputProblem | None] = lambda: None,
+    ) -> None:
+        self._open_log = open_log
+        self.log_name = log_name
+        self._say = say
+        self._terminal_failure = terminal_failure
+        self._lock = threading.Lock()
+        self._log: BinaryIO | None = None
+        self._log_problem: OutputProblem | None = None
+        self._log_lost = 0
+        self._say_problem: OutputProblem | None = None
+        self._say_lost = 0
+
+    def open(self) -> None:
+        """Open the log for appending; a failure is recorded, the lines are then counted lost."""
+        try:
+            log = self._open_log()
+        except OUTPUT_ERRORS as exc:
+            self._log_failed(exc)
+            return
+        with self._lock:
+            self._log = log
+
+    def log(self, text: str) -> None:
+        """Append one line, stamped with the UTC time."""
+        data = f"{iso(utc_now())} {text}\n".encode()
+        with self._lock:
+            log = self._log
+            if log is None:
+                if self._log_problem is not None:
+                    self._log_lost += 1
+                return
+            try:
+                _write_all(log, data)
+            except OUTPUT_ERRORS as exc:
+                failure = exc
+            else:
+                return
+        self._log_failed(failure)
+
+    def _log_failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self._log_lost += 1
+            if self._log_problem is not None:
+                return
+            self._log_problem = OutputProblem(self.log_name, describe_error(exc), utc_now())
+        self.tell(
+            f"dtr-upgrade: {self._log_problem.describe()}; the upgrade goes on, and result.json "
+            "counts the log lines that could not be written"
+        )
+
+    def tell(self, text: str) -> None:
+        """One line on the terminal; a failure is recorded, never raised."""
+        try:
+            self._say(text)
+        except OUTPUT_ERRORS as exc:
+            with self._lock:
+                self._say_lost += 1
+                if self._say_problem is None:
+                    self._say_problem = OutputProblem("terminal", describe_error(exc), utc_now())
+
+    def problems(self) -> list[OutputProblem]:
+        """Every output that failed so far, each with its first error and the lines it lost."""
+        found = []
+        with self._lock:
+            for problem, lost in (
+                (self._log_problem, self._log_lost),
+                (self._say_problem, self._say_lost),
+            ):
+                if problem is not None:
+                    found.append(OutputProblem(problem.output, problem.error, problem.at, lost))
+        terminal = self._terminal_failure()
+        if terminal is not None:
+            found.append(terminal)
+        return found
+
+    def close(self) -> None:
+        """Close the log (idempotent); nothing it raises escapes."""
+        with self._lock:
+            log, self._log = self._log, None
+        if log is not None:
+            with contextlib.suppress(*OUTPUT_ERRORS):
+                log.close()
+
+
+def _write_all(stream: BinaryIO, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = stream.write(view)
+        if not written:
+            raise BlockingIOError("the log accepted no bytes")
+        view = view[written:]
 
 
 class SessionUpgrade:
@@ -47,8 +161,14 @@ class SessionUpgrade:
         self.target = harness.target()
         self.record: UpgradeRecord | None = None
         self.prober: Prober | None = None
-        self._log: TextIO | None = None
-        self._log_lock = threading.Lock()
+        log = harness.bundle.path / "upgrade.log"
+        guard = installed_guard(harness.config.pluginmanager)
+        self.output = UpgradeOutput(
+            lambda: harness.bundle.file("upgrade.log").open("ab", buffering=0),
+            str(log),
+            harness.say,
+            terminal_failure=(lambda: guard.failure) if guard is not None else lambda: None,
+        )
         self._began = time.monotonic()
         self._attempt_label = ""
         self._ucp_ca_pem: str | None = None
@@ -114,32 +234,23 @@ class SessionUpgrade:
 
     # -- log and progress ---------------------------------------------------------------------
 
-    def _open_log(self) -> None:
-        path: Path = self.harness.bundle.file("upgrade.log")
-        self._log = path.open("a", encoding="utf-8")
-
     def on_line(self, line: str) -> None:
         """One bootstrapper log line: into upgrade.log (scrubbed) and, if telling, the terminal."""
         text = self.target.redactor.redact(line.rstrip("\n"))
-        with self._log_lock:
-            if self._log is not None:
-                self._log.write(f"{iso(utc_now())} {text}\n")
-                self._log.flush()
+        self.output.log(text)
         if text.startswith("---"):
             self._attempt_label = text.strip("- ")
             return
         if "FATA" in text or "ERRO" in text or "level=fatal" in text or _REPLICA.search(text):
             elapsed = time.monotonic() - self._began
-            self.harness.say(f"  upgrade [{elapsed:6.1f} s] {text}")
+            self.output.tell(f"  upgrade [{elapsed:6.1f} s] {text}")
 
     def on_event(self, text: str) -> None:
         """A procedure event: to the terminal and upgrade.log."""
         elapsed = time.monotonic() - self._began
-        self.harness.say(f"dtr-upgrade [{elapsed:6.1f} s] {self.target.redactor.redact(text)}")
-        with self._log_lock:
-            if self._log is not None:
-                self._log.write(f"{iso(utc_now())} # {text}\n")
-                self._log.flush()
+        text = self.target.redactor.redact(text)
+        self.output.tell(f"dtr-upgrade [{elapsed:6.1f} s] {text}")
+        self.output.log(f"# {text}")
 
     def between_hops(self, reached: Version) -> None:
         """After one hop: the cluster must be healthy again before the next one starts."""
@@ -219,7 +330,7 @@ class SessionUpgrade:
             on_event=self.on_event,
             between_hops=self.between_hops,
         )
-        self._open_log()
+        self.output.open()
         self.on_event("upgrade path: " + " -> ".join(str(v) for v in self.planned.path))
         self.start_prober()
         try:
@@ -230,9 +341,10 @@ class SessionUpgrade:
             self.harness.upgrade_message = procedure.record.message
             raise
         finally:
+            self.on_event(f"upgrade {procedure.record.state}: {procedure.record.message}")
+            procedure.record.output_problems = self.output.problems()
             self.harness.session_record.extra["upgrade"] = procedure.record.as_dict()
             self._record_engine()
-            self.on_event(f"upgrade {procedure.record.state}: {procedure.record.message}")
         return self.record
 
     def _record_engine(self) -> None:
@@ -248,9 +360,6 @@ class SessionUpgrade:
     def close(self) -> None:
         """Stop the prober and close what was opened."""
         self.stop_prober()
-        with self._log_lock:
-            if self._log is not None:
-                self._log.close()
-                self._log = None
+        self.output.close()
         if self._docker is not None:
             self._docker.close()

@@ -462,10 +462,30 @@ def test_the_container_is_removed_when_the_line_callback_raises() -> None:
     def on_line(_: str) -> None:
         raise KeyboardInterrupt
 
+    executor = DockerExecutor(lambda: FakeClient(container))
     with pytest.raises(KeyboardInterrupt):
-        DockerExecutor(lambda: FakeClient(container)).run(make_request(), on_line, 30)
+        executor.run(make_request(), on_line, 30)
     assert container.stopped.is_set()
     assert container.removed
+    # The interrupted attempt is still there to be recorded.
+    interrupted = executor.last_result
+    assert interrupted is not None
+    assert (interrupted.interrupted, interrupted.exit_code, interrupted.lines) == (True, 143, 1)
+
+
+def test_an_output_error_in_the_line_callback_does_not_end_the_attempt() -> None:
+    container = FakeContainer([b"INFO[0000] Beginning\n", b"INFO[0003] Upgrade is complete\n"])
+    delivered: list[str] = []
+
+    def on_line(line: str) -> None:
+        delivered.append(line)
+        raise BrokenPipeError(32, "Broken pipe")
+
+    result = DockerExecutor(lambda: FakeClient(container)).run(make_request(), on_line, 30)
+    assert result.ok
+    assert delivered == ["INFO[0000] Beginning", "INFO[0003] Upgrade is complete"]
+    assert result.output_error == "[Errno 32] Broken pipe"
+    assert "stop(10)" not in container.calls
 
 
 def test_an_engine_refusing_the_container_is_a_one_line_error_without_the_password() -> None:
@@ -640,6 +660,46 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(
     result = executor.run(make_request(), on_line, timeout_s=30)
     assert result.interrupted
     assert result.exit_code == -9
+    assert reaped(pid_of(lines))
+
+
+def test_the_child_runs_to_its_end_when_every_line_fails_to_be_written(
+    child: Callable[..., SubprocessExecutor], tmp_path: Path
+) -> None:
+    marker = tmp_path / "seen-one"
+    lines: list[str] = []
+
+    def on_line(line: str) -> None:
+        lines.append(line)
+        if line == "one":
+            marker.touch()
+        raise OSError(28, "No space left on device")
+
+    result = child("handshake", str(marker)).run(make_request(), on_line, timeout_s=30)
+    assert result.ok
+    assert lines[-1] == "two"
+    assert result.output_error == "[Errno 28] No space left on device"
+    assert reaped(pid_of(lines))
+
+
+def test_ctrl_c_in_the_line_callback_stops_the_child_and_keeps_its_result(
+    child: Callable[..., SubprocessExecutor],
+) -> None:
+    executor = child("hang")
+    lines: list[str] = []
+
+    def on_line(line: str) -> None:
+        lines.append(line)
+        if line == "ready":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        executor.run(make_request(), on_line, timeout_s=30)
+    result = executor.last_result
+    assert result is not None
+    assert result.interrupted
+    assert result.exit_code == -15
+    assert result.duration_s < 10
     assert reaped(pid_of(lines))
 
 
