@@ -23,6 +23,7 @@ import os
 import signal
 import ssl
 import sys
+import threading
 import time
 import tomllib
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from dtrlab.errors import LabConfigError
 
 CONTROL_TIMEOUT_S = 300.0
 PING_TIMEOUT_S = 10.0
+ORPHAN_POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -394,11 +396,29 @@ def _on_signal(signum: int, frame: FrameType | None) -> NoReturn:
     raise Interrupted(signum)
 
 
+def _end_with_parent(parent: int) -> None:
+    """Stop (as on SIGTERM) once the process that started this one is gone.
+
+    The simulated cluster lives in the harness's process: when that process is killed
+    (SIGKILL gives it no chance to stop its children), there is no cluster left to upgrade,
+    and a bootstrapper must not outlive the session that ran it.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_POLL_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`--image-version V <command> [flags]`; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    if argv is None:
+        _end_with_parent(os.getppid())
     try:
         if len(args) < 2 or args[0] != "--image-version":
             raise UsageError(

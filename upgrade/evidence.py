@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,7 +67,8 @@ class CheckRecord:
     check_id: str
     phase: str
     description: str
-    outcome: str = "passed"
+    # Every record starts as not run: only a report of the check itself changes that.
+    outcome: str = "not-run"
     message: str = ""
     started_at: datetime | None = None
     duration_s: float = 0.0
@@ -118,6 +120,8 @@ class SessionRecord:
     checks: list[CheckRecord] = field(default_factory=list)
     waivers_expired: list[dict[str, str]] = field(default_factory=list)
     phases: dict[str, dict[str, str | float | None]] = field(default_factory=dict)
+    collection_errors: list[dict[str, str]] = field(default_factory=list)
+    bundle_problems: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def phase_started(self, phase: str, moment: datetime) -> None:
@@ -147,6 +151,8 @@ class SessionRecord:
             "settings": jsonable(self.settings),
             "phases": self.phases,
             "waivers_expired": self.waivers_expired,
+            "collection_errors": self.collection_errors,
+            "bundle_problems": self.bundle_problems,
             "checks": [c.as_dict() for c in self.checks],
         }
         data.update(jsonable(self.extra))
@@ -163,11 +169,26 @@ def bundle_name(started_at: datetime, target: str, from_v: str | None, to_v: str
     return f"{stamp}-{host}-{from_v or 'unknown'}-{to_v or 'none'}"
 
 
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write a file atomically: a reader sees the old file or the whole new one, never half.
+
+    On a write failure (a full disk) the partial temporary file is removed and the OSError
+    names `path`, so the caller can say exactly which file of the bundle is missing.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with tmp.open("wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically: a reader never sees a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+    atomic_write(path, text.encode("utf-8"))
 
 
 class Bundle:
@@ -181,19 +202,27 @@ class Bundle:
         stamp = started_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         self.path = report_dir / f".incomplete-{stamp}-{os.getpid()}"
         self.path.mkdir()
+        self._final: Path | None = None
 
     def file(self, name: str) -> Path:
         """The path of a file inside the bundle."""
         return self.path / name
 
+    def final_path(self, from_v: str | None, to_v: str | None) -> Path:
+        """The name the bundle will get (chosen once, so result.json can cite it)."""
+        if self._final is None:
+            final = self.report_dir / bundle_name(self.started_at, self.target, from_v, to_v)
+            suffix = 1
+            candidate = final
+            while candidate.exists():
+                suffix += 1
+                candidate = final.with_name(f"{final.name}-{suffix}")
+            self._final = candidate
+        return self._final
+
     def finalise(self, from_v: str | None, to_v: str | None) -> Path:
         """Give the bundle its final name and point `latest` at it."""
-        final = self.report_dir / bundle_name(self.started_at, self.target, from_v, to_v)
-        suffix = 1
-        candidate = final
-        while candidate.exists():
-            suffix += 1
-            candidate = final.with_name(f"{final.name}-{suffix}")
+        candidate = self.final_path(from_v, to_v)
         os.replace(self.path, candidate)
         self.path = candidate
         latest = self.report_dir / "latest"
@@ -203,3 +232,103 @@ class Bundle:
         tmp_link.symlink_to(candidate.name)
         os.replace(tmp_link, latest)
         return candidate
+
+
+UNFINISHED_NOTE = "UNFINISHED.json"
+_STAGED = re.compile(r"^\.incomplete-(\d{8}T\d{6})\d*Z-(\d+)$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def unfinished_bundles(report_dir: Path) -> list[tuple[Path, int]]:
+    """Staged bundles whose session is gone (killed, crashed, power lost), with its pid.
+
+    A staged bundle of a session that is still running (its pid alive) is left alone.
+    """
+    if not report_dir.is_dir():
+        return []
+    found = []
+    for entry in sorted(report_dir.iterdir()):
+        match = _STAGED.match(entry.name)
+        if match and entry.is_dir() and not _alive(int(match.group(2))):
+            found.append((entry, int(match.group(2))))
+    return found
+
+
+def close_unfinished(
+    staged: Path, pid: int, found_at: datetime, seal: Callable[[Path], object]
+) -> Path:
+    """Leave a note in an unfinished bundle saying what happened, `seal` it, then name it
+    `<UTC time>-unfinished-<pid>`. Returns the new path. Sealed before it is named, so a
+    session killed while doing this leaves it staged, to be closed again by the next one."""
+    match = _STAGED.match(staged.name)
+    stamp = match.group(1) + "Z" if match else found_at.strftime("%Y%m%dT%H%M%SZ")
+    files = sorted(p.name for p in staged.iterdir() if p.name != UNFINISHED_NOTE)
+    note = {
+        "verdict": "UNFINISHED",
+        "verdict_reason": (
+            f"the session (pid {pid}) that wrote this bundle ended without sealing it: it was "
+            "killed (SIGKILL), crashed or lost its machine. Its verdict is unknown; if it ran "
+            "an upgrade, the DTR may be mid-upgrade: run the preflight (PRE-REPLICA-VERSIONS "
+            "shows mixed versions) and re-run the upgrade to resume."
+        ),
+        "pid": pid,
+        "found_at": iso(found_at),
+        "files": files,
+    }
+    write_json(staged / UNFINISHED_NOTE, note)
+    seal(staged)
+    final = staged.with_name(f"{stamp}-unfinished-{pid}")
+    suffix = 1
+    candidate = final
+    while candidate.exists():
+        suffix += 1
+        candidate = final.with_name(f"{final.name}-{suffix}")
+    os.replace(staged, candidate)
+    return candidate
+
+
+# A session's bundle is a few MB; a baseline of a large registry (10,000 repositories x 5 tags)
+# is about 8 MB, and the report embeds the evidence once more. 64 MiB leaves room for both.
+MIN_BUNDLE_SPACE = 64 * 1024 * 1024
+PROBE_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Room:
+    """Whether the bundle's file system can take the rest of the session's evidence."""
+
+    path: Path
+    free_bytes: int
+    needed_bytes: int
+    probe_error: str | None
+
+    @property
+    def ok(self) -> bool:
+        """Writable (a probe file was written and synced) and enough free space."""
+        return self.probe_error is None and self.free_bytes >= self.needed_bytes
+
+
+def room_for_bundle(bundle: Path, needed: int = MIN_BUNDLE_SPACE) -> Room:
+    """Write, sync and remove a 1 MiB probe file in the bundle, and measure the free space."""
+    probe = bundle / ".space-probe"
+    error = None
+    try:
+        with probe.open("wb") as out:
+            out.write(b"\0" * PROBE_SIZE)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        error = exc.strerror or str(exc)
+    finally:
+        probe.unlink(missing_ok=True)
+    usage = shutil.disk_usage(bundle)
+    return Room(bundle, usage.free, needed, error)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from upgrade.errors import HarnessError, one_line
+from upgrade.evidence import atomic_write
 from upgrade.secrets import Redactor
 
 __all__ = [
@@ -106,9 +107,7 @@ def write_sums(directory: Path) -> Path:
     """Write `SHA256SUMS` (sha256sum format) over every other file; return its path."""
     sums = compute_sums(directory)
     path = directory / SUMS_NAME
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(f"{digest}  {name}\n" for name, digest in sums.items()), "utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, "".join(f"{digest}  {name}\n" for name, digest in sums.items()).encode())
     return path
 
 
@@ -248,9 +247,7 @@ def redact_files(directory: Path, redact: Callable[[str], str]) -> list[str]:
         scrubbed = redact(text)
         if scrubbed == text:
             continue
-        tmp = path.with_name(path.name + ".redacting")
-        tmp.write_bytes(scrubbed.encode("utf-8", errors="surrogateescape"))
-        os.replace(tmp, path)
+        atomic_write(path, scrubbed.encode("utf-8", errors="surrogateescape"))
         changed.append(name)
     return changed
 

@@ -8,16 +8,27 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
 
 import pytest
 
 from upgrade import verdict as verdicts
 from upgrade.errors import HarnessError
-from upgrade.evidence import Bundle, CheckRecord, SessionRecord, utc_now, write_json
+from upgrade.evidence import (
+    Bundle,
+    CheckRecord,
+    SessionRecord,
+    close_unfinished,
+    unfinished_bundles,
+    utc_now,
+    write_json,
+)
 from upgrade.settings import OPTIONS, OptionSpec, Settings, SettingsError, resolve
+from upgrade.signals import SignalGuard
+from upgrade.terminal import protect_stdout, restore_stdout
 from upgrade.waivers import NO_WAIVERS, WaiverError, Waivers
 from upgrade.waivers import load as load_waivers
 
@@ -28,6 +39,7 @@ if TYPE_CHECKING:
     from upgrade.catalog import Catalog
     from upgrade.health import Settled
     from upgrade.jobs import MigrationOutcome
+    from upgrade.lock import HeldLock
     from upgrade.nodes import NodeFacts
     from upgrade.procedure import UpgradeRecord
     from upgrade.session_upgrade import SessionUpgrade
@@ -61,14 +73,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(spec.name, **kwargs)
 
 
-def _lookup(config: pytest.Config) -> Any:
+def _lookup(config: pytest.Config, ini: bool = False) -> Any:
+    """The command-line value of an option, or with `ini=True` its ini file's `dtr_<name>`."""
+
     def lookup(spec: OptionSpec) -> object:
-        value = config.getoption(spec.dest, default=None)
-        if value in (None, False, []) and spec.ini:
-            ini = config.getini(f"dtr_{spec.dest}")
-            if ini not in (None, "", []):
-                return ini
-        return value
+        if ini:
+            return config.getini(f"dtr_{spec.dest}") if spec.ini else None
+        return config.getoption(spec.dest, default=None)
 
     return lookup
 
@@ -80,18 +91,39 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{phase}: a check of the {phase} phase")
     config.addinivalue_line("markers", "check(id): the stable check ID shown in the report")
     try:
-        settings = resolve(_lookup(config), os.environ)
+        settings = resolve(_lookup(config), os.environ, ini=_lookup(config, ini=True))
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
     if settings.target is None:
         return
+    _warnings_never_fail(config)
+    # Before _pytest.terminal's pytest_configure builds its reporter on sys.stdout.
+    protect_stdout(config.pluginmanager)
     _refuse_unsafe(config, settings)
     now = utc_now()
     try:
         waivers = load_waivers(settings.waivers, now) if settings.waivers else NO_WAIVERS
     except WaiverError as exc:
         raise pytest.UsageError(str(exc)) from None
-    harness = Harness(config, settings, waivers, now)
+    held = _take_upgrade_lock(config, settings, now)
+    try:
+        recovered = _close_unfinished(settings, now)
+        harness = Harness(config, settings, waivers, now)
+    except OSError as exc:
+        if held is not None:
+            held.release()
+        raise pytest.UsageError(
+            f"--report-dir {settings.report_dir}: the bundle cannot be created there "
+            f"({exc.strerror or exc}); choose a writable directory"
+        ) from None
+    harness.upgrade_lock = held
+    harness.header_lines.extend(recovered)
+    harness.header_lines.extend(
+        f"dtr-upgrade: the waiver for {w.check} (approved by {w.approver}) expired "
+        f"{w.expires.isoformat()}; it is ignored"
+        for w in waivers.expired
+    )
+    harness.signals.install()
     config.stash[harness_key] = harness
     config.pluginmanager.register(harness, "dtr-upgrade-harness")
     from upgrade.report import ReportPlugin
@@ -99,6 +131,34 @@ def pytest_configure(config: pytest.Config) -> None:
     # Registered after pytest-html and junitxml were loaded, so its pytest_configure runs now,
     # before theirs, and can point their output into the bundle.
     config.pluginmanager.register(ReportPlugin(harness), "dtr-upgrade-report")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Undo `protect_stdout` (nothing to do when no target was given)."""
+    restore_stdout(config.pluginmanager)
+
+
+# Later filterwarnings lines win over earlier ones (an operator's ini file).
+OPERATOR_WARNING_FILTERS = ("default", "ignore::ResourceWarning")
+
+
+def _warnings_never_fail(config: pytest.Config) -> None:
+    """In an operator's session every warning is shown, never an error: a dependency's leaked
+    socket or deprecation cannot change a verdict or the exit status, whatever the ini says.
+
+    The ini lines cover collection and each check. pytest read the filters it keeps for the
+    whole session (in force when it collects unraisable exceptions at the end) before this
+    hook, so they are set here too, until the session's cleanup.
+    """
+    import warnings
+
+    for line in OPERATOR_WARNING_FILTERS:
+        config.addinivalue_line("filterwarnings", line)
+    session_filters = warnings.catch_warnings()
+    session_filters.__enter__()
+    config.add_cleanup(lambda: session_filters.__exit__(None, None, None))
+    warnings.simplefilter("default")
+    warnings.simplefilter("ignore", ResourceWarning)
 
 
 def _refuse_unsafe(config: pytest.Config, settings: Settings) -> None:
@@ -109,13 +169,65 @@ def _refuse_unsafe(config: pytest.Config, settings: Settings) -> None:
             f"--apply runs preflight, upgrade and post checks; it cannot be combined with "
             f"--phase={settings.phase}"
         )
+    if settings.phase == "post" and (settings.to_version is None or settings.baseline is None):
+        raise pytest.UsageError(
+            "--phase=post verifies an upgrade against the cluster before it: pass "
+            "--to-version=VERSION and --baseline=reports/<preflight bundle>/baseline.json"
+        )
     dist = getattr(config.option, "dist", "no")
     numprocesses = getattr(config.option, "numprocesses", None)
-    if settings.apply and (dist not in (None, "no") or numprocesses):
+    if dist not in (None, "no") or numprocesses or os.environ.get("PYTEST_XDIST_WORKER"):
         raise pytest.UsageError(
-            "--apply cannot run under pytest-xdist (-n/--dist): the upgrade and its gate must "
-            "run in one process"
+            "the harness cannot run under pytest-xdist (-n/--dist): one session judges one "
+            "cluster in one process (each worker would start its own lab, write its own bundle "
+            "and decide its own verdict); drop -n/--dist"
         )
+    if config.option.collectonly and settings.apply:
+        raise pytest.UsageError(
+            "--collect-only lists the checks; it cannot be combined with --apply"
+        )
+
+
+def _take_upgrade_lock(config: pytest.Config, settings: Settings, now: datetime) -> HeldLock | None:
+    """With --apply against a real DTR: the machine's lock of that DTR, or a usage error naming
+    the session that holds it. The lab is a cluster of its own session: nothing to share."""
+    if not settings.apply or settings.is_lab:
+        return None
+    from upgrade import lock
+
+    holder = lock.Holder.of_this_process(
+        settings.target_url,
+        command=["pytest", *config.invocation_params.args],
+        bundle=settings.report_dir.resolve(),
+        started_at=now,
+    )
+    try:
+        return lock.acquire(settings.target_url, holder)
+    except (lock.LockHeld, lock.LockError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _close_unfinished(settings: Settings, now: datetime) -> list[str]:
+    """Name and seal the staged bundles of earlier sessions that were killed; one line each."""
+    from upgrade import integrity
+
+    redact = integrity.environment_redactor(os.environ).redact
+
+    def seal(directory: Path) -> object:
+        return integrity.seal(directory, [redact])
+
+    lines = []
+    for staged, pid in unfinished_bundles(settings.report_dir):
+        try:
+            closed = close_unfinished(staged, pid, now, seal)
+        except (OSError, HarnessError) as exc:
+            lines.append(f"dtr-upgrade: an unfinished bundle {staged} could not be sealed: {exc}")
+            continue
+        lines.append(
+            f"dtr-upgrade: an earlier session (pid {pid}) was killed before it sealed its "
+            f"bundle; sealed as {closed.resolve()} (verdict UNFINISHED)"
+        )
+    return lines
 
 
 def _phase_of(item: pytest.Item) -> str | None:
@@ -178,6 +290,15 @@ class Harness:
         self._catalog: Catalog | None = None
         self._node_facts: dict[str, NodeFacts] = {}
         self.upgrade_runner: SessionUpgrade | None = None
+        self.signals = SignalGuard()
+        self.current_phase: str | None = None
+        self.collect_only = bool(config.option.collectonly)
+        # Items this mode does not run (another phase): not part of the session at all.
+        self._outside: set[str] = set()
+        self._deselected: list[pytest.Item] = []
+        self.collect_errors: list[dict[str, str]] = []
+        self.upgrade_lock: HeldLock | None = None
+        self.refused = False
 
     # -- the target ---------------------------------------------------------------------------
 
@@ -230,22 +351,31 @@ class Harness:
     # -- the upgrade --------------------------------------------------------------------------
 
     def say(self, text: str) -> None:
-        """Write a progress line to the terminal now, even while output is captured."""
+        """Write a progress line to the terminal now, even while output is captured; an output
+        error (broken pipe, full disk, closed stream) drops the line, it never raises."""
         capman = self.config.pluginmanager.getplugin("capturemanager")
         writer = self.config.get_terminal_writer()
         if writer.width_of_current_line:
             text = "\n" + text
-        if capman is None:
-            writer.line(text)
-            return
-        with capman.global_and_fixture_disabled():
-            writer.line(text)
+        try:
+            if capman is None:
+                writer.line(text)
+                return
+            with capman.global_and_fixture_disabled():
+                writer.line(text)
+        except (OSError, ValueError):
+            return  # the terminal guard (upgrade.terminal) records the failure
 
     def run_upgrade(self, current: Version) -> UpgradeRecord:
         """Run the planned upgrade with the bootstrapper; record it and return the record."""
         from upgrade.planner import plan
 
         assert self.settings.to_version is not None
+        closed = self.gate_problem()
+        if closed is not None:
+            # The gate is also checked here, where the upgrade starts, so nothing that requests
+            # the upgrade fixture can start it past a closed gate.
+            raise HarnessError(f"the upgrade was refused: {closed}")
         planned = plan(current, self.settings.to_version, self.catalog())
         path = planned.path
         if len(path) < 2:
@@ -328,7 +458,8 @@ class Harness:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        """Validate every check's phase and ID, drop phases this mode skips, sort by phase."""
+        """Validate every check's phase and ID and the waivers, drop the phases this mode does
+        not run, sort by phase. Records are made later, from the final item list."""
         problems = []
         for item in items:
             phase = _phase_of(item)
@@ -340,22 +471,75 @@ class Harness:
                 problems.append(f"{item.nodeid}: needs a check ID (@pytest.mark.check('PRE-...'))")
         if problems:
             raise pytest.UsageError("checks without phase or ID:\n  " + "\n  ".join(problems))
+        known = {_check_id(item) for item in items}
+        unknown = sorted(
+            {w.check for w in (*self.waivers.active.values(), *self.waivers.expired)} - known
+        )
+        if unknown and not self.collect_errors:
+            raise pytest.UsageError(
+                f"--waivers {self.settings.waivers}: {', '.join(unknown)} "
+                f"{'is not a check' if len(unknown) == 1 else 'are not checks'} of this "
+                "harness; correct the check ID (see the report's Check ID column)"
+            )
         keep = [item for item in items if self._wanted(_phase_of(item) or "")]
         dropped = [item for item in items if item not in keep]
         if dropped:
+            self._outside.update(item.nodeid for item in dropped)
             config.hook.pytest_deselected(items=dropped)
         keep.sort(key=lambda item: PHASES.index(_phase_of(item) or "post"))
         items[:] = keep
-        for item in items:
-            record = CheckRecord(
-                nodeid=item.nodeid,
-                check_id=_check_id(item) or "",
-                phase=_phase_of(item) or "",
-                description=_description(item),
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        """Remember checks a selection (-k, -m, --deselect) removed: they count as not run."""
+        self._deselected.extend(i for i in items if i.nodeid not in self._outside)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A file of checks that failed to collect: its checks are missing from the verdict."""
+        if report.failed:
+            text = str(report.longrepr or "").strip().splitlines()
+            self.collect_errors.append(
+                {"nodeid": report.nodeid, "message": text[-1] if text else "collection failed"}
             )
-            item.stash[record_key] = record
-            self.records[item.nodeid] = record
-            self.session_record.checks.append(record)
+            self.session_record.collection_errors = self.collect_errors
+
+    def _record(self, item: pytest.Item, outcome: str) -> CheckRecord:
+        record = CheckRecord(
+            nodeid=item.nodeid,
+            check_id=_check_id(item) or "",
+            phase=_phase_of(item) or "",
+            description=_description(item),
+            outcome=outcome,
+        )
+        if outcome == "deselected":
+            record.message = "deselected by -k/-m/--deselect: this check did not run"
+        self.records[item.nodeid] = record
+        self.session_record.checks.append(record)
+        return record
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Make every check's record from the final item list (each starts as not run);
+        refuse --apply when a selection or a collection error removed any check."""
+        checks = [item for item in session.items if _phase_of(item) in PHASES]
+        deselected = [i for i in self._deselected if _phase_of(i) in PHASES]
+        if self.settings.apply and (deselected or self.collect_errors):
+            self.refused = True
+            removed = verdicts.ids_text(
+                [verdicts.Outcome(_check_id(i) or i.nodeid, "", "") for i in deselected]
+            )
+            why = (
+                f"-k/-m/--deselect removed {len(deselected)} check(s) ({removed})"
+                if deselected
+                else f"{len(self.collect_errors)} file(s) of checks failed to collect"
+            )
+            raise pytest.UsageError(
+                f"--apply runs the whole procedure and only after every preflight check ran: "
+                f"{why}; run without the selection, or without --apply for a read-only look"
+            )
+        for item in checks:
+            item.stash[record_key] = self._record(item, "not-run")
+        for item in deselected:
+            self._record(item, "deselected")
 
     # -- the gate -----------------------------------------------------------------------------
 
@@ -366,9 +550,17 @@ class Harness:
             for r in self.records.values()
         ]
 
-    def gate_failures(self) -> list[str]:
-        """The check IDs that keep the gate closed."""
-        return sorted({o.check_id for o in verdicts.blocking(self.outcomes(), "preflight")})
+    def gate_problem(self) -> str | None:
+        """Why the gate is closed (a preflight check failed, errored or did not run), or None
+        when every preflight check ran and passed, was waived or does not apply."""
+        outcomes = self.outcomes()
+        failed = sorted({o.check_id for o in verdicts.blocking(outcomes, "preflight")})
+        if failed:
+            return f"gate closed: preflight failed ({', '.join(failed)}); nothing was changed"
+        absent = [o for o in outcomes if o.phase == "preflight" and o.outcome in verdicts.NOT_RUN]
+        if absent:
+            return f"gate closed: {verdicts.describe_missing(absent)}; nothing was changed"
+        return None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -377,12 +569,13 @@ class Harness:
         if record is None:
             return
         record.started_at = utc_now()
+        self.current_phase = record.phase
         self.session_record.phase_started(record.phase, record.started_at)
         if record.phase == "preflight" or self.settings.mode == "verify":
             return
-        failed = self.gate_failures()
-        if failed:
-            pytest.skip(f"gate closed: preflight failed ({', '.join(failed)}); nothing was changed")
+        closed = self.gate_problem()
+        if closed:
+            pytest.skip(closed)
         if record.phase == "post" and self.upgrade_state in ("failed", "interrupted"):
             pytest.skip(f"the upgrade {self.upgrade_state}: {self.upgrade_message}")
 
@@ -402,27 +595,37 @@ class Harness:
             report.longrepr = f"{record.check_id}: {exc}"
         if call.when == "call":
             record.duration_s = report.duration
-        if report.skipped and not hasattr(report, "wasxfail"):
-            if record.outcome == "passed":
-                record.outcome = "skipped"
-                record.message = _skip_reason(report)
-        elif report.failed:
+        if report.failed:
             waiver = self.waivers.get(record.check_id) if call.when == "call" else None
-            record.message = _failure_message(exc, report)
+            if record.outcome not in verdicts.BLOCKING:
+                record.message = _failure_message(exc, report)
             if waiver is not None:
                 record.outcome = "waived"
                 record.waiver = waiver.as_dict()
                 report.outcome = "skipped"
                 report.wasxfail = f"{waiver.describe()} (failure: {record.message})"
-            else:
+            elif record.outcome not in verdicts.BLOCKING:
                 record.outcome = "failed" if call.when == "call" else "error"
+        elif report.skipped:
+            if record.outcome == "not-run":
+                record.outcome = "skipped"
+                record.message = _skip_reason(report)
+        elif call.when == "call" and record.outcome == "not-run":
+            record.outcome = "passed"
         if call.when == "teardown":
             self.session_record.phase_finished(record.phase, utc_now())
         return report
 
-    def pytest_keyboard_interrupt(self) -> None:
-        """Remember the interruption: the verdict becomes INTERRUPTED and the bundle is kept."""
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Remember the interruption (Ctrl-C, SIGTERM/SIGHUP turned into it, `pytest.exit`):
+        the verdict becomes INTERRUPTED and the bundle is sealed. pytest reports collection
+        errors through this hook too: those are missing checks, not an interruption."""
+        if isinstance(excinfo.value, pytest.Session.Interrupted):
+            return
         self.interrupted = True
+        if isinstance(excinfo.value, pytest.exit.Exception):
+            self.signals.cause = self.signals.cause or f"pytest.exit ({excinfo.value.msg})"
+        self.signals.interrupted_by_ctrl_c()
 
     # -- header and verdict -------------------------------------------------------------------
 
@@ -444,16 +647,51 @@ class Harness:
             self.outcomes(),
             self.upgrade_state,
             interrupted=self.interrupted,
+            stop=self._stop() if self.interrupted or self.upgrade_state == "interrupted" else None,
             upgrade_message=self.upgrade_message,
+            collection_errors=[e["nodeid"] for e in self.collect_errors],
+        )
+
+    def _stop(self) -> verdicts.Stop:
+        """How the session was stopped: the cause, the phase, whether a bootstrapper started."""
+        # Once the upgrade procedure started, the cluster may have changed: only a session
+        # that never reached it may say that nothing was changed.
+        changed = self.upgrade_runner is not None
+        verify = ""
+        if self.upgrade_state == "passed" and self.bundle.file("baseline.json").exists():
+            final = self.bundle.final_path(
+                self.session_record.from_version, self.session_record.to_version
+            )
+            verify = (
+                f"pytest --target={self.settings.target} --to-version={self.settings.to_version} "
+                f"--phase=post --baseline={(final / 'baseline.json').resolve()}"
+            )
+        return verdicts.Stop(
+            cause=self.signals.cause or "Ctrl-C",
+            phase=self.current_phase,
+            changed=changed,
+            verify_command=verify,
         )
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None]:
         """Decide the verdict before the report plugins write, then seal the bundle and print
-        the verdict as the very last terminal line."""
-        if exitstatus == pytest.ExitCode.INTERRUPTED:
-            self.interrupted = True
+        the verdict as the very last terminal line. A write failure of a report plugin (a full
+        disk) is recorded, never allowed to lose the rest of the bundle."""
+        self.signals.shield()
+        if self.refused or self.collect_only:
+            try:
+                return (yield)
+            finally:
+                self._discard_bundle()
+        for record in self.records.values():
+            if record.outcome == "not-run" and record.started_at is not None:
+                record.outcome = "interrupted"
+                record.message = "the session stopped while this check ran"
         self.final = self.decide()
+        if not self.final.good and session.exitstatus == pytest.ExitCode.OK:
+            # An incomplete session is never a success, whatever pytest counted.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         try:
             return (yield)
         finally:
@@ -463,24 +701,68 @@ class Harness:
                 self.close_target()
             self._print_verdict()
 
+    def bundle_problem(self, exc: OSError) -> None:
+        """Record a write failure of the bundle: one line naming the path and the cause."""
+        where = str(exc.filename or "a report file").removeprefix(f"{self.bundle.path}/")
+        self.session_record.bundle_problems.append(f"{where}: {exc.strerror or exc}")
+
+    def _discard_bundle(self) -> None:
+        import shutil
+
+        self.close_target()
+        shutil.rmtree(self.bundle.path, ignore_errors=True)
+        if self.collect_only:
+            self.config.get_terminal_writer().line(
+                "dtr-upgrade: --collect-only lists the checks; nothing was checked, so there is "
+                "no verdict and no bundle."
+            )
+
     def _write_bundle(self) -> None:
         record = self.session_record
         assert self.final is not None
         record.verdict = self.final.word
         record.verdict_reason = self.final.reason
         record.finished_at = utc_now()
-        write_json(self.bundle.file("result.json"), record.as_dict())
-        from upgrade.report import seal_bundle
+        from upgrade.report import JUNIT_NAME, add_unrun_to_junit, seal_bundle, unwritten
 
-        seal_bundle(self)
-        self.bundle.finalise(record.from_version, record.to_version)
+        record.bundle_problems.extend(unwritten(self.bundle.path))
+        try:
+            add_unrun_to_junit(self.bundle.file(JUNIT_NAME), record.checks)
+        except (OSError, ElementTree.ParseError) as exc:
+            record.bundle_problems.append(f"{JUNIT_NAME}: checks that did not run not added: {exc}")
+        try:
+            write_json(self.bundle.file("result.json"), record.as_dict())
+        except OSError as exc:
+            self.bundle_problem(exc)
+
+        try:
+            seal_bundle(self)
+        except OSError as exc:
+            self.bundle_problem(exc)
+        try:
+            self.bundle.finalise(record.from_version, record.to_version)
+        except OSError as exc:
+            # Left staged: the next session names and seals it as unfinished.
+            self.bundle_problem(exc)
 
     def _print_verdict(self) -> None:
         assert self.final is not None
         writer = self.config.get_terminal_writer()
         colour = {"green": True} if self.final.good else {"red": True, "bold": True}
-        writer.line(f"bundle: {self.bundle.path}")
+        if writer.width_of_current_line:
+            writer.line()
+        for problem in self.session_record.bundle_problems:
+            writer.line(f"dtr-upgrade: the bundle is incomplete: {problem}")
+        for name in self.signals.ignored:
+            writer.line(f"dtr-upgrade: {name} arrived while the bundle was sealed; it was ignored")
+        writer.line(f"bundle: {self.bundle.path.resolve()}")
         writer.line(f"VERDICT: {self.final.word} - {self.final.reason}", **colour)
+
+    def pytest_unconfigure(self) -> None:
+        """Put the signal handlers back and release the upgrade lock."""
+        self.signals.restore()
+        if self.upgrade_lock is not None:
+            self.upgrade_lock.release()
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -527,6 +809,12 @@ def evidence(request: pytest.FixtureRequest) -> CheckRecord:
 def harness(request: pytest.FixtureRequest) -> Harness:
     """The session's harness run state."""
     return _harness(request)
+
+
+@pytest.fixture(scope="session")
+def bundle(harness: Harness) -> Bundle:
+    """The session's evidence bundle (its folder while the session runs)."""
+    return harness.bundle
 
 
 @pytest.fixture(scope="session")

@@ -20,16 +20,18 @@ import os
 import platform
 import shlex
 import subprocess
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+from xml.etree import ElementTree
 
 import pytest
 
 from upgrade import chart, compare, integrity
-from upgrade.evidence import CheckRecord, iso, utc_now
+from upgrade.evidence import CheckRecord, atomic_write, iso, utc_now
+from upgrade.verdict import NOT_RUN, NOT_RUN_LABELS
 
 if TYPE_CHECKING:
     from upgrade.plugin import Harness
@@ -221,9 +223,10 @@ class ReportPlugin:
         """Point pytest-html (self-contained) and junitxml into the bundle; check the signing
         key and the bundle to compare with before anything runs."""
         bundle = self.harness.bundle
-        config.option.htmlpath = str(bundle.file(REPORT_NAME))
-        config.option.self_contained_html = True
-        config.option.xmlpath = str(bundle.file(JUNIT_NAME))
+        if not self.harness.collect_only:
+            config.option.htmlpath = str(bundle.file(REPORT_NAME))
+            config.option.self_contained_html = True
+            config.option.xmlpath = str(bundle.file(JUNIT_NAME))
         settings = self.harness.settings
         if settings.sign_key is not None:
             try:
@@ -327,19 +330,30 @@ class ReportPlugin:
 
     # -- end of session -----------------------------------------------------------------------
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Before the reports are written: the comparison and the environment table."""
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None]:
+        """Before the reports are written: the comparison and the environment table. Around
+        pytest-html's and junitxml's writing, innermost: a write failure (a full disk) is
+        recorded as a bundle problem, so the terminal summary, result.json and the seal that
+        follow still happen."""
         self.finished_at = utc_now()
         self._compare()
+        self._environment_table(session.config)
+        try:
+            return (yield)
+        except OSError as exc:
+            self.harness.bundle_problem(exc)
+            return None
+
+    def _environment_table(self, config: pytest.Config) -> None:
         try:
             from pytest_metadata.plugin import metadata_key
         except ImportError:  # pytest-metadata is a dependency; without it there is no table
             return
-        metadata = session.config.stash.get(metadata_key, None)
+        metadata = config.stash.get(metadata_key, None)
         if metadata is None:
             return
-        ours = self.environment(session.config)
+        ours = self.environment(config)
         rest = {k: self.scrub.data(v) for k, v in metadata.items() if k not in ours}
         metadata.clear()
         metadata.update(ours)
@@ -434,6 +448,7 @@ class ReportPlugin:
             self._title_report.title = self.title()
         prefix.insert(0, f"<style>{STYLE}</style>" + self.banner())
         sections = (
+            self.not_run(),
             self.waivers(),
             self.phases(),
             self.availability(),
@@ -496,6 +511,33 @@ class ReportPlugin:
             )
         parts.append("</section>")
         return "".join(parts)
+
+    def not_run(self) -> str:
+        """The checks that did not run (deselected, never started, interrupted): pytest-html
+        shows only what ran, and a verdict is only as good as what is missing from it."""
+        record = self.harness.session_record
+        rows = [c for c in record.checks if c.outcome in NOT_RUN]
+        errors = record.collection_errors
+        if not rows and not errors:
+            return ""
+        out = [
+            '<div class="dtr-section" id="dtr-not-run"><h3>Checks that did not run</h3>'
+            "<table><tr><th>Check</th><th>Phase</th><th>Why</th><th>Item</th></tr>"
+        ]
+        for check in rows:
+            out.append(
+                f"<tr><td>{escape(check.check_id)}</td><td>{escape(check.phase)}</td>"
+                f"<td>{escape(NOT_RUN_LABELS[check.outcome])}</td>"
+                f"<td>{escape(check.nodeid)}</td></tr>"
+            )
+        for error in errors:
+            out.append(
+                f"<tr><td>—</td><td>—</td><td>failed to collect: "
+                f"{escape(self.scrub.text(error.get('message', '')))}</td>"
+                f"<td>{escape(error.get('nodeid', ''))}</td></tr>"
+            )
+        out.append("</table></div>")
+        return "".join(out)
 
     def waivers(self) -> str:
         """The waivers applied (reason, approver, expiry) and those ignored as expired."""
@@ -656,6 +698,51 @@ class ReportPlugin:
             f"{escape(', '.join(failed['fixed']) or 'none')}</td></tr></table></div>"
         )
         return "".join(out)
+
+
+def add_unrun_to_junit(path: Path, records: Sequence[CheckRecord]) -> None:
+    """Add a testcase for every check that did not run, so a CI's test view shows it: a
+    deselected or never started check as skipped, an interrupted one as an error (pytest's
+    junitxml lists only what ran)."""
+    unrun = [r for r in records if r.outcome in NOT_RUN]
+    if not unrun or not path.is_file():
+        return
+    tree = ElementTree.parse(path)  # noqa: S314 - the file junitxml just wrote
+    suite = tree.getroot().find("testsuite")
+    if suite is None:
+        return
+    for record in unrun:
+        module, _, name = record.nodeid.partition("::")
+        case = ElementTree.SubElement(
+            suite,
+            "testcase",
+            classname=module.removesuffix(".py").replace("/", "."),
+            name=name or module,
+            time="0",
+        )
+        kind = "error" if record.outcome == "interrupted" else "skipped"
+        child = ElementTree.SubElement(case, kind, type=f"dtr-upgrade.{record.outcome}")
+        child.set("message", f"{record.check_id}: {NOT_RUN_LABELS[record.outcome]}")
+        counter = "errors" if kind == "error" else "skipped"
+        suite.set(counter, str(int(suite.get(counter, "0")) + 1))
+        suite.set("tests", str(int(suite.get("tests", "0")) + 1))
+    atomic_write(path, ElementTree.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True))
+
+
+def unwritten(bundle: Path) -> list[str]:
+    """The report files of a bundle that are missing or were cut short (a full disk)."""
+    problems = []
+    report = bundle / REPORT_NAME
+    if not report.is_file():
+        problems.append(f"{REPORT_NAME}: not written")
+    elif not report.read_bytes().rstrip().endswith(b"</html>"):
+        problems.append(f"{REPORT_NAME}: cut short ({report.stat().st_size} bytes)")
+    junit = bundle / JUNIT_NAME
+    if not junit.is_file():
+        problems.append(f"{JUNIT_NAME}: not written")
+    elif not junit.read_bytes().rstrip().endswith(b">"):
+        problems.append(f"{JUNIT_NAME}: cut short ({junit.stat().st_size} bytes)")
+    return problems
 
 
 def seal_bundle(harness: Harness) -> integrity.Seal | None:

@@ -1,8 +1,10 @@
 """The session's verdict: one word and one sentence that say whether the change may go ahead.
 
 HEALTHY / UNHEALTHY (health check only), GO / NO-GO (plan), UPGRADED, UPGRADE-FAILED,
-VERIFY-FAILED and INTERRUPTED. A session that could not show its case is never GO: missing
-evidence counts against it.
+VERIFY-FAILED, INTERRUPTED and INCOMPLETE. A verdict is computed only from checks that ran: a
+session in which a check of a phase it judges was deselected, never started or failed to
+collect is never GO, HEALTHY or UPGRADED but INCOMPLETE, naming what is missing. Missing
+evidence counts against the change, never for it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,22 @@ Mode = Literal["health", "plan", "upgrade", "verify"]
 UpgradeState = Literal["not-run", "passed", "failed", "interrupted"]
 
 BLOCKING = frozenset({"failed", "error"})
+# Outcomes of a check that did not run to its end: the verdict cannot rest on it.
+NOT_RUN = frozenset({"not-run", "deselected", "interrupted"})
+# What an operator reads for each way a check can fail to run.
+NOT_RUN_LABELS = {
+    "deselected": "deselected by -k/-m/--deselect",
+    "not-run": "never started",
+    "interrupted": "interrupted while running",
+}
+# The phases each mode judges: a check of these phases that did not run makes it incomplete.
+JUDGED: dict[str, tuple[str, ...]] = {
+    "health": ("preflight",),
+    "plan": ("preflight",),
+    "upgrade": ("preflight", "upgrade", "post"),
+    "verify": ("post",),
+}
+GOOD = frozenset({"HEALTHY", "GO", "UPGRADED"})
 
 
 @dataclass(frozen=True)
@@ -28,6 +46,21 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Stop:
+    """How an interrupted session was stopped, for the advice its verdict gives.
+
+    `phase` is the phase that was running (None before the first check), `cause` what stopped
+    it (Ctrl-C, SIGTERM, SIGHUP), `changed` whether the upgrade procedure had started, and
+    `verify_command` the command that verifies the upgrade when it completed before the stop.
+    """
+
+    cause: str = "Ctrl-C"
+    phase: str | None = None
+    changed: bool = False
+    verify_command: str = ""
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The session's verdict word and the sentence that explains it."""
 
@@ -37,13 +70,18 @@ class Verdict:
     @property
     def good(self) -> bool:
         """Whether the verdict lets the change go ahead or confirms it succeeded."""
-        return self.word in ("HEALTHY", "GO", "UPGRADED")
+        return self.word in GOOD
+
+
+def ids_text(outcomes: Sequence[Outcome], limit: int = 6) -> str:
+    """The distinct check IDs, sorted, the first `limit` named and the rest counted."""
+    ids = sorted({o.check_id for o in outcomes})
+    shown = ", ".join(ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
 def _names(outcomes: Sequence[Outcome]) -> str:
-    ids = sorted({o.check_id for o in outcomes})
-    shown = ", ".join(ids[:6])
-    names = shown + (f" and {len(ids) - 6} more" if len(ids) > 6 else "")
+    names = ids_text(outcomes)
     causes = {o.message for o in outcomes}
     if len(outcomes) > 1 and len(causes) == 1 and causes != {""}:
         # Many checks failing for one reason (an unreachable target, rejected credentials):
@@ -57,32 +95,124 @@ def blocking(outcomes: Sequence[Outcome], phase: str) -> list[Outcome]:
     return [o for o in outcomes if o.phase == phase and o.outcome in BLOCKING]
 
 
+def missing(outcomes: Sequence[Outcome], mode: Mode) -> list[Outcome]:
+    """The checks of the phases `mode` judges that did not run to their end."""
+    return [o for o in outcomes if o.phase in JUDGED[mode] and o.outcome in NOT_RUN]
+
+
+def describe_missing(absent: Sequence[Outcome], collection_errors: Sequence[str] = ()) -> str:
+    """`3 checks did not run (deselected by -k/-m/--deselect: PRE-A, PRE-B; never started:
+    POST-C)`, and the files that failed to collect."""
+    parts = []
+    for kind, label in NOT_RUN_LABELS.items():
+        group = [o for o in absent if o.outcome == kind]
+        if group:
+            parts.append(f"{label}: {ids_text(group)}")
+    texts = []
+    if collection_errors:
+        files = ", ".join(collection_errors[:3]) + (
+            f" and {len(collection_errors) - 3} more" if len(collection_errors) > 3 else ""
+        )
+        texts.append(f"checks failed to collect in {files}")
+    if absent:
+        count = len({o.check_id for o in absent})
+        texts.append(f"{count} check{'s' if count != 1 else ''} did not run ({'; '.join(parts)})")
+    return "; ".join(texts)
+
+
+def _tally(ran: Sequence[Outcome], noun: str) -> str:
+    """`21 preflight checks passed and 1 was waived (PRE-BACKUP)`; skipped ones are not
+    counted as passed."""
+    passed = [o for o in ran if o.outcome == "passed"]
+    waived = [o for o in ran if o.outcome == "waived"]
+    text = f"{len(passed)} {noun} check{'s' if len(passed) != 1 else ''} passed"
+    if waived:
+        were = "was" if len(waived) == 1 else "were"
+        text += f" and {len(waived)} {were} waived ({ids_text(waived)})"
+    elif len(passed) > 1 and len(passed) == len(ran):
+        text = f"all {text}"
+    return text
+
+
+def _interrupted(mode: Mode, upgrade: UpgradeState, stop: Stop, upgrade_message: str) -> Verdict:
+    where = f" during the {stop.phase} phase" if stop.phase else " before any check ran"
+    cause = f"the session was stopped by {stop.cause}{where}"
+    if stop.changed and upgrade not in ("passed", "failed"):
+        detail = f"{cause} ({upgrade_message})" if upgrade_message else cause
+        advice = "re-run the same command: the DTR upgrade resumes where it stopped"
+    elif upgrade == "passed":
+        detail = f"{cause}, after the upgrade completed"
+        advice = "verify it with " + (
+            stop.verify_command or "--phase=post and the --baseline of this bundle"
+        )
+    elif upgrade == "failed":
+        detail = f"{cause}, after the upgrade failed ({upgrade_message})"
+        advice = "re-run to resume once the cause is fixed"
+    elif mode == "verify":
+        detail = cause
+        advice = "nothing was changed; re-run the same command to verify"
+    else:
+        detail = cause
+        advice = "nothing was changed; re-run the same command when ready"
+    return Verdict("INTERRUPTED", f"{detail}; {advice}.")
+
+
 def decide(
     mode: Mode,
     outcomes: Sequence[Outcome],
     upgrade: UpgradeState = "not-run",
     *,
     interrupted: bool = False,
+    stop: Stop | None = None,
     upgrade_message: str = "",
+    collection_errors: Sequence[str] = (),
 ) -> Verdict:
     """Decide the verdict of a session from its check outcomes and the upgrade's state."""
     if interrupted or upgrade == "interrupted":
-        detail = upgrade_message or "the session was stopped before it finished"
+        return _interrupted(mode, upgrade, stop or Stop(changed=True), upgrade_message)
+    verdict = _judge(mode, outcomes, upgrade, upgrade_message)
+    absent = missing(outcomes, mode)
+    if not absent and not collection_errors:
+        return verdict
+    gap = describe_missing(absent, collection_errors)
+    failed = upgrade == "failed" or any(
+        o.phase in JUDGED[mode] and o.outcome in BLOCKING for o in outcomes
+    )
+    if not failed:
+        # Nothing failed but something is missing: neither a good verdict nor a bad one
+        # (UNHEALTHY, NO-GO) can be shown; the session is incomplete.
+        judged = {o.check_id for o in outcomes if o.phase in JUDGED[mode]}
+        of = f" of {len(judged)}" if absent else ""
+        fixes = []
+        if collection_errors:
+            fixes.append("fix the collection error")
+        if any(o.outcome == "deselected" for o in absent):
+            fixes.append("run again without -k/-m/--deselect")
+        if not collection_errors and any(o.outcome != "deselected" for o in absent):
+            fixes.append("run again to the end (without -x or a stop)")
         return Verdict(
-            "INTERRUPTED",
-            f"{detail}; re-run the same command: the DTR upgrade resumes where it stopped.",
+            "INCOMPLETE",
+            f"{gap.replace(' did not run', f'{of} did not run', 1)}; "
+            + ("what ran passed, but " if verdict.good else "")
+            + f"a verdict needs every check of the session: {' and '.join(fixes)}.",
         )
+    return Verdict(verdict.word, f"{verdict.reason.removesuffix('.')}; also, {gap}.")
+
+
+def _judge(
+    mode: Mode, outcomes: Sequence[Outcome], upgrade: UpgradeState, upgrade_message: str
+) -> Verdict:
     pre_failed = blocking(outcomes, "preflight")
-    pre_ran = [o for o in outcomes if o.phase == "preflight" and o.outcome != "skipped"]
+    pre_ran = [o for o in outcomes if o.phase == "preflight" and o.outcome in ("passed", "waived")]
     post_failed = blocking(outcomes, "post") + blocking(outcomes, "upgrade")
-    post_ran = [o for o in outcomes if o.phase == "post" and o.outcome != "skipped"]
+    post_ran = [o for o in outcomes if o.phase == "post" and o.outcome in ("passed", "waived")]
 
     if mode == "health":
         if pre_failed:
             return Verdict("UNHEALTHY", f"{len(pre_failed)} check(s) failed: {_names(pre_failed)}.")
         if not pre_ran:
             return Verdict("UNHEALTHY", "no health check ran, so health was not shown.")
-        return Verdict("HEALTHY", f"all {len(pre_ran)} health checks that apply passed.")
+        return Verdict("HEALTHY", f"{_tally(pre_ran, 'health')}.")
 
     if mode in ("plan", "upgrade"):
         if pre_failed:
@@ -93,10 +223,7 @@ def decide(
         if not pre_ran:
             return Verdict("NO-GO", "no preflight check ran, so readiness was not shown.")
         if mode == "plan":
-            return Verdict(
-                "GO",
-                f"all {len(pre_ran)} preflight checks that apply passed; the upgrade may start.",
-            )
+            return Verdict("GO", f"{_tally(pre_ran, 'preflight')}; the upgrade may start.")
         if upgrade == "failed":
             detail = f": {upgrade_message}" if upgrade_message else ""
             return Verdict(
@@ -113,4 +240,4 @@ def decide(
         )
     if not post_ran:
         return Verdict("VERIFY-FAILED", "no post-upgrade check ran, so the result was not shown.")
-    return Verdict("UPGRADED", f"all {len(post_ran)} post-upgrade checks passed.")
+    return Verdict("UPGRADED", f"{_tally(post_ran, 'post-upgrade')}.")

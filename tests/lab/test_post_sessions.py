@@ -3,12 +3,14 @@ cluster and fails for its reason under each fault scenario."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.lab.sessions import Session, run_session
+from tests.lab.sessions import ROOT, Session, run_session
 
 PASSWORD = "Post-check-Pa55word-7f3a"
 ENV = {"DTR_USERNAME": "admin", "DTR_PASSWORD": PASSWORD, "UCP_PASSWORD": PASSWORD}
@@ -169,10 +171,32 @@ def test_post_phase_against_a_preflight_baseline(tmp_path: Path) -> None:
     assert "this session did not run the upgrade" in only(post, "POST-DOWNTIME")["message"]
 
 
-def test_post_phase_without_baseline_skips_what_needs_it(tmp_path: Path) -> None:
-    run = session(tmp_path, "--to-version=2.5.11", "--phase=post", "--update-vuln-db=check")
-    outcomes = {c["id"]: (c["outcome"], c["message"]) for c in run.result["checks"]}
-    for check_id in ("POST-DATA-INTACT", "POST-MIGRATION-JOBS", "POST-JOBS-NO-ERRORS"):
-        assert outcomes[check_id][0] == "skipped"
-        assert "--baseline" in outcomes[check_id][1]
-    assert outcomes["POST-REPLICA-VERSIONS"][0] == "passed"
+@pytest.mark.parametrize(
+    "args",
+    [["--phase=post"], ["--phase=post", "--to-version=2.5.11"]],
+    ids=["no version, no baseline", "no baseline"],
+)
+def test_post_phase_without_version_or_baseline_is_refused(tmp_path: Path, args: list[str]) -> None:
+    """Without a target version and a baseline the post checks cannot judge an upgrade: on a
+    cluster still on 2.5.11 this used to end UPGRADED."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--target=lab",
+            f"--report-dir={tmp_path / 'reports'}",
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout + proc.stderr
+    assert "--phase=post verifies an upgrade against the cluster before it: pass " in proc.stderr
+    assert "--baseline=" in proc.stderr
+    assert not (tmp_path / "reports").exists()

@@ -238,8 +238,12 @@ def test_interrupted_session_still_writes_bundle(pytester: pytest.Pytester) -> N
     assert result_json(pytester)["verdict"] == "INTERRUPTED"
 
 
-def test_apply_under_xdist_is_refused(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("apply", [["--apply"], []], ids=["apply", "read-only"])
+def test_xdist_is_refused_with_or_without_apply(
+    pytester: pytest.Pytester, apply: list[str]
+) -> None:
     make_checks(pytester)
-    result = run(pytester, "--target=dtr.example.com", "--to-version=2.6.4", "--apply", "-n", "2")
+    result = run(pytester, "--target=dtr.example.com", "--to-version=2.6.4", *apply, "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--apply cannot run under pytest-xdist*"])
+    result.stderr.fnmatch_lines(["*cannot run under pytest-xdist (-n/--dist)*drop -n/--dist"])
+    assert not Path(pytester.path, "out").exists(), "a refused session wrote a bundle"

@@ -1,0 +1,125 @@
+"""Every way a CI system or an operator stops a session: SIGTERM, SIGINT and SIGKILL at random
+points of a lab `--apply` session. Each bundle left behind verifies, or is named as unfinished
+(and sealed) by the next session; no bootstrapper outlives its session."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.lab.sessions import ROOT
+from upgrade import integrity
+
+KILLS = 20
+SEED = int(os.environ.get("DTR_UPGRADE_KILL_SEED", "20261201"))
+SESSION_TIMEOUT_S = 90
+# A lab --apply session takes about 8 s here: signals land from start-up to the post checks.
+LATEST_KILL_S = 9.0
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGKILL)
+
+
+def _tagged_processes(tag: str) -> list[int]:
+    """Processes whose environment carries `tag` (the session and everything it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"DTRLAB_TEST_TAG={tag}".encode() in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_gone(tag: str, timeout_s: float) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    left = _tagged_processes(tag)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = _tagged_processes(tag)
+    return left
+
+
+# A process started in the background of a shell without job control inherits SIGINT
+# ignored, and Python then leaves it ignored: reset it, so SIGINT acts as Ctrl-C does.
+DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
+def _session(reports: Path, tag: str, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            DEFAULT_SIGINT,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--target=lab",
+            f"--report-dir={reports}",
+            *args,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "DTRLAB_TEST_TAG": tag},
+    )
+
+
+@pytest.mark.slow
+def test_random_signals_never_lose_a_bundle_or_leave_a_bootstrapper(tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    reports = tmp_path / "reports"
+    ended: list[tuple[str, float, int | None]] = []
+    for _ in range(KILLS):
+        sig = rng.choice(SIGNALS)
+        delay = rng.uniform(0.2, LATEST_KILL_S)
+        tag = uuid.uuid4().hex
+        proc = _session(reports, tag, "--to-version=2.6.4", "--apply", "--upgrade-backoff=0")
+        time.sleep(delay)
+        proc.send_signal(sig)
+        try:
+            status = proc.wait(timeout=SESSION_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"seed {SEED}: {sig.name} after {delay:.1f} s: the session did not end")
+        ended.append((sig.name, delay, status))
+        left = _wait_gone(tag, 5.0)
+        assert not left, (
+            f"seed {SEED}: {sig.name} after {delay:.1f} s left processes {left} of the session"
+        )
+    # The next session finds what the killed ones left and seals it.
+    tag = uuid.uuid4().hex
+    after = _session(reports, tag, "--to-version=2.6.4")
+    assert after.wait(timeout=SESSION_TIMEOUT_S) in (0, 1)
+    assert not list(reports.glob(".incomplete-*")), "a staged bundle was left unnamed"
+    bundles = [p for p in reports.iterdir() if p.is_dir() and not p.is_symlink()]
+    assert bundles
+    for bundle in bundles:
+        checked = integrity.verify(bundle)
+        assert checked.ok, f"seed {SEED}: {bundle.name} does not verify: {checked}"
+        if "-unfinished-" in bundle.name:
+            note = json.loads((bundle / "UNFINISHED.json").read_text())
+            assert note["verdict"] == "UNFINISHED"
+            continue
+        verdict = json.loads((bundle / "result.json").read_text())["verdict"]
+        assert verdict in ("INTERRUPTED", "UPGRADED", "GO", "NO-GO"), (bundle.name, verdict)
+    handled = [e for e in ended if e[0] != "SIGKILL" and e[2] is not None]
+    latest = reports / "latest"
+    assert latest.is_symlink()
+    assert (latest / "result.json").is_file()
+    assert handled, f"seed {SEED}: no SIGTERM or SIGINT among {ended}"
