@@ -243,8 +243,12 @@ class ReportPlugin:
 
     def _write_evidence_file(self, name: str, text: str) -> str:
         folder = self.harness.bundle.file(EVIDENCE_DIR)
-        folder.mkdir(exist_ok=True)
-        (folder / name).write_text(self.scrub.text(text), encoding="utf-8")
+        try:
+            folder.mkdir(exist_ok=True)
+            atomic_write(folder / name, self.scrub.text(text).encode("utf-8"))
+        except OSError as exc:
+            # Named among the bundle's problems; the check's outcome stays what it was.
+            self.harness.bundle_problem(exc)
         return f"{EVIDENCE_DIR}/{name}"
 
     @pytest.hookimpl(wrapper=True)

@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.lab.sessions import ROOT, SESSION_TIMEOUT_S
+from tests.support.disks import fill, tmpfs
 
 pytestmark = pytest.mark.slow
 
@@ -111,34 +111,10 @@ def test_a_closed_stdout_pipe_does_not_stop_the_upgrade(tmp_path: Path) -> None:
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A tiny tmpfs with no space left (needs root and a mount namespace that allows it)."""
-    mountpoint = tmp_path / "disk"
-    mountpoint.mkdir()
-    mount, umount = shutil.which("mount"), shutil.which("umount")
-    if mount is None or umount is None:
-        reason = "cannot mount a tmpfs to fill up: no mount/umount program"
-    else:
-        done = subprocess.run(
-            [mount, "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mountpoint)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        reason = f"cannot mount a tmpfs to fill up: {done.stderr.strip() or done.returncode}"
-    if mount is None or umount is None or done.returncode != 0:
-        if os.environ.get("CI") == "1":
-            pytest.fail(f"CI=1 and {reason}", pytrace=False)
-        pytest.skip(reason)
-    try:
-        with (mountpoint / "filler").open("wb", buffering=0) as out:
-            for size in (4096, 512):
-                with contextlib.suppress(OSError):
-                    while True:
-                        out.write(b"\0" * size)
+    with tmpfs(tmp_path / "disk", "64k") as mountpoint:
+        fill(mountpoint)
         assert os.statvfs(mountpoint).f_bavail == 0
         yield mountpoint
-    finally:
-        if subprocess.run([umount, str(mountpoint)], check=False).returncode != 0:
-            subprocess.run([umount, "-l", str(mountpoint)], check=False)
 
 
 def test_a_full_disk_under_upgrade_log_does_not_stop_the_upgrade(

@@ -337,3 +337,43 @@ def test_a_second_apply_session_against_the_same_dtr_is_refused_naming_the_holde
     assert last_line(result).startswith("VERDICT: ")
     with lock.acquire("https://dtr.example.com", holder):
         pass  # the session released it at its end
+
+
+FILLS_THE_DISK = '''
+import os
+import pytest
+
+from tests.support.disks import fill
+
+
+@pytest.mark.preflight
+@pytest.mark.check("PRE-FILL")
+def test_fill(evidence):
+    """Fills the report directory's disk, as a log or another job can."""
+    evidence.attach("big", "x" * 300_000)
+    fill(__import__("pathlib").Path(os.environ["REPORT_DISK"]))
+'''
+
+
+def test_a_disk_that_fills_during_the_session_names_each_lost_file_and_keeps_the_verdict(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.disks import tmpfs
+
+    with tmpfs(tmp_path / "disk", "2m") as disk:
+        monkeypatch.setenv("REPORT_DISK", str(disk))
+        monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+        pytester.makepyfile(test_fill=FILLS_THE_DISK)
+        result = pytester.runpytest_subprocess(
+            "-p", "upgrade.plugin", "--report-dir", str(disk / "reports"), *PLAN
+        )
+        output = result.stdout.str() + result.stderr.str()
+        assert "Traceback" not in output
+        assert "INTERNALERROR" not in output
+        assert result.ret == pytest.ExitCode.OK
+        assert last_line(result).startswith("VERDICT: GO - ")
+        lost = [line for line in result.outlines if "the bundle is incomplete" in line]
+        assert any("report.html" in line for line in lost), lost
+        assert any("result.json: No space left on device" in line for line in lost), lost
+        bundle = next((disk / "reports").glob("2*"))
+        assert (bundle / "junit.xml").is_file() or any("junit.xml" in line for line in lost)
