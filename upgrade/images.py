@@ -18,6 +18,7 @@ import requests
 import testinfra
 
 from upgrade.catalog import Catalog
+from upgrade.containers import engine_client
 from upgrade.errors import HarnessError, one_line
 from upgrade.executor import DEFAULT_DOCKER_HOST, BootstrapperImageMissing, DockerEngineUnreachable
 from upgrade.versions import Version
@@ -50,7 +51,7 @@ def _client(factory: Callable[[], Any]) -> Any:
         raise DockerEngineUnreachable(_engine(), one_line(str(exc))) from None
 
 
-def in_registry(image: str, factory: Callable[[], Any] = docker.from_env) -> ImageFound:
+def in_registry(image: str, factory: Callable[[], Any] = engine_client) -> ImageFound:
     """Ask the image's registry, through the engine, for its manifest digest (no pull)."""
     client = _client(factory)
     try:
@@ -73,7 +74,7 @@ def in_registry(image: str, factory: Callable[[], Any] = docker.from_env) -> Ima
     return ImageFound(image, "registry", str(data.id))
 
 
-def on_engine(image: str, factory: Callable[[], Any] = docker.from_env) -> ImageFound:
+def on_engine(image: str, factory: Callable[[], Any] = engine_client) -> ImageFound:
     """The image as the engine has it; `BootstrapperImageMissing` when it is not loaded."""
     client = _client(factory)
     try:
