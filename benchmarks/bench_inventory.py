@@ -4,7 +4,7 @@
         [--workers 16] [--latency-ms 0 5] [--update-readme]
 
 The lab runs in its own process (as a DTR is another machine), serving generated repositories
-over verified TLS. `upgrade.inventory.snapshot` takes the inventory the way POST-DATA-INTACT
+over verified TLS. `upgrade.cluster.inventory.snapshot` takes the inventory the way POST-DATA-INTACT
 does: the repository list paged serially, then one tag-list request per repository, fetched by
 a pool of `--workers` threads, against `workers=1` (serial). `--latency-ms` adds a fixed delay
 to every API answer in the lab process, standing in for the network round trip and the
@@ -70,10 +70,10 @@ class Run:
 
 def inventory(url: str, ca_file: str, username: str, password: str, workers: int) -> Run:
     """Take one snapshot with `workers` threads through fresh clients."""
-    from upgrade.dtr import DTRClient
-    from upgrade.inventory import snapshot
-    from upgrade.registry import RegistryClient
-    from upgrade.secrets import DTRCredentials
+    from upgrade.clients.dtr import DTRClient
+    from upgrade.clients.registry import RegistryClient
+    from upgrade.clients.secrets import DTRCredentials
+    from upgrade.cluster.inventory import snapshot
 
     creds = DTRCredentials.of(username, password=password)
     with (
@@ -145,8 +145,8 @@ def report(
         f"Measured {stamp} on {machine()}.",
         "Reproduce: `.venv/bin/python benchmarks/bench_inventory.py --update-readme`.",
         "",
-        f"`upgrade.inventory.snapshot` (what POST-DATA-INTACT and the preflight baseline run) "
-        f"over {repositories:,} repositories x {tags} tags of a lab in another process, over "
+        "`upgrade.cluster.inventory.snapshot` (what POST-DATA-INTACT and the preflight baseline "
+        f"run) over {repositories:,} repositories x {tags} tags of a lab in another process, over "
         "verified TLS: the repository list paged serially (pageSize 100), then one tag-list "
         "request per repository. Added latency delays every API answer in the lab, standing in "
         "for the network round trip and database query of a real DTR; 0 ms is the lab's bare "

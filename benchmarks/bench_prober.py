@@ -46,7 +46,7 @@ from typing import Any
 import trustme
 from readme import replace_section  # benchmarks/readme.py, beside this script
 
-from upgrade.prober import DEFAULT_INTERVAL_S, Prober, ProbeTarget, endpoint_targets
+from upgrade.procedure.prober import DEFAULT_INTERVAL_S, Prober, ProbeTarget, endpoint_targets
 
 OUTAGES_S = (0.5, 2.0, 5.0, 8.0)
 COARSE_INTERVAL_S = 1.0

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.canary import round_trip
-from upgrade.evidence import CheckRecord
-from upgrade.health import Settled
-from upgrade.settings import Settings
-from upgrade.target import Target
+from upgrade.cluster.canary import round_trip
+from upgrade.cluster.health import Settled
+from upgrade.cluster.target import Target
+from upgrade.config.settings import Settings
+from upgrade.evidence.records import CheckRecord
 
 pytestmark = pytest.mark.post
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade import containers
-from upgrade.baseline import Baseline
-from upgrade.evidence import CheckRecord
-from upgrade.health import Settled
-from upgrade.inventory import compare, snapshot
+from upgrade.cluster import containers
+from upgrade.cluster.baseline import Baseline
+from upgrade.cluster.health import Settled
+from upgrade.cluster.inventory import compare, snapshot
+from upgrade.cluster.target import Target
+from upgrade.config.settings import Settings
+from upgrade.evidence.records import CheckRecord
 from upgrade.plugin import Harness
-from upgrade.settings import Settings
-from upgrade.target import Target
 
 pytestmark = pytest.mark.post
 

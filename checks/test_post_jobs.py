@@ -7,13 +7,13 @@ from datetime import datetime
 
 import pytest
 
-from upgrade.dtr import Job
-from upgrade.evidence import CheckRecord, iso
-from upgrade.jobs import MigrationOutcome, errored_since, log_tail
-from upgrade.settings import Settings
-from upgrade.target import Target
-from upgrade.versions import Version
-from upgrade.vulndb import VulnDBOutcome
+from upgrade.clients.dtr import Job
+from upgrade.cluster.jobs import MigrationOutcome, errored_since, log_tail
+from upgrade.cluster.target import Target
+from upgrade.cluster.vulndb import VulnDBOutcome
+from upgrade.config.settings import Settings
+from upgrade.evidence.records import CheckRecord, iso
+from upgrade.rules.versions import Version
 
 pytestmark = pytest.mark.post
 

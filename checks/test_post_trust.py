@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.evidence import CheckRecord
+from upgrade.cluster.target import Target
+from upgrade.config.settings import Settings
+from upgrade.evidence.records import CheckRecord
 from upgrade.plugin import Harness
-from upgrade.settings import Settings
-from upgrade.target import Target
 
 pytestmark = pytest.mark.post
 

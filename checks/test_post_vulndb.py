@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.evidence import CheckRecord
-from upgrade.vulndb import VulnDBOutcome
+from upgrade.cluster.vulndb import VulnDBOutcome
+from upgrade.evidence.records import CheckRecord
 
 pytestmark = pytest.mark.post
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.evidence import CheckRecord, utc_now
-from upgrade.http import DTR
-from upgrade.settings import Settings
-from upgrade.target import Target
-from upgrade.tls import peer_certificate
+from upgrade.clients.http import DTR
+from upgrade.clients.tls import peer_certificate
+from upgrade.cluster.target import Target
+from upgrade.config.settings import Settings
+from upgrade.evidence.records import CheckRecord, utc_now
 
 pytestmark = pytest.mark.preflight
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from upgrade.backup import inspect
-from upgrade.evidence import CheckRecord, utc_now
-from upgrade.settings import Settings
-from upgrade.versions import Version
+from upgrade.cluster.backup import inspect
+from upgrade.config.settings import Settings
+from upgrade.evidence.records import CheckRecord, utc_now
+from upgrade.rules.versions import Version
 
 pytestmark = pytest.mark.preflight
 

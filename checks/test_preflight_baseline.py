@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.baseline import Baseline
-from upgrade.evidence import CheckRecord
+from upgrade.cluster.baseline import Baseline
+from upgrade.evidence.records import CheckRecord
 
 pytestmark = pytest.mark.preflight
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.evidence import CheckRecord
-from upgrade.target import Target
+from upgrade.cluster.target import Target
+from upgrade.evidence.records import CheckRecord
 
 pytestmark = pytest.mark.preflight
 

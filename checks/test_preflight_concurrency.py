@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade import containers
-from upgrade.catalog import Catalog
+from upgrade.cluster import containers
+from upgrade.cluster.target import Target
+from upgrade.config.settings import Settings
 from upgrade.errors import HarnessError
-from upgrade.evidence import CheckRecord
-from upgrade.executor import DockerEngineUnreachable
-from upgrade.settings import Settings
-from upgrade.target import Target
+from upgrade.evidence.records import CheckRecord
+from upgrade.procedure.executor import DockerEngineUnreachable
+from upgrade.rules.catalog import Catalog
 
 pytestmark = pytest.mark.preflight
 

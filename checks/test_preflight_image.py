@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.catalog import Catalog
-from upgrade.evidence import CheckRecord
-from upgrade.images import bootstrapper_image, in_registry, on_engine, on_host
-from upgrade.planner import plan
+from upgrade.cluster.images import bootstrapper_image, in_registry, on_engine, on_host
+from upgrade.config.settings import Settings
+from upgrade.evidence.records import CheckRecord
 from upgrade.plugin import Harness
-from upgrade.settings import Settings
-from upgrade.versions import Version
+from upgrade.rules.catalog import Catalog
+from upgrade.rules.planner import plan
+from upgrade.rules.versions import Version
 
 pytestmark = pytest.mark.preflight
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.evidence import CheckRecord, utc_now
-from upgrade.nodes import NodeFacts
-from upgrade.settings import Settings
+from upgrade.cluster.nodes import NodeFacts
+from upgrade.config.settings import Settings
+from upgrade.evidence.records import CheckRecord, utc_now
 
 pytestmark = pytest.mark.preflight
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.evidence import Bundle, CheckRecord, room_for_bundle
+from upgrade.evidence.records import Bundle, CheckRecord, room_for_bundle
 
 pytestmark = pytest.mark.preflight
 

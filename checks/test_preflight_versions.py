@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.catalog import Catalog
-from upgrade.evidence import CheckRecord
-from upgrade.planner import plan
-from upgrade.settings import Settings
-from upgrade.target import Target
-from upgrade.versions import Version
+from upgrade.cluster.target import Target
+from upgrade.config.settings import Settings
+from upgrade.evidence.records import CheckRecord
+from upgrade.rules.catalog import Catalog
+from upgrade.rules.planner import plan
+from upgrade.rules.versions import Version
 
 pytestmark = pytest.mark.preflight
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.evidence import CheckRecord
-from upgrade.procedure import UpgradeRecord
+from upgrade.evidence.records import CheckRecord
+from upgrade.procedure.procedure import UpgradeRecord
 
 pytestmark = pytest.mark.upgrade
 

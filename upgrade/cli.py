@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TextIO, cast
 
-from upgrade.catalog import Catalog, CatalogError
-from upgrade.planner import Plan, plan
-from upgrade.versions import Version, VersionError
+from upgrade.rules.catalog import Catalog, CatalogError
+from upgrade.rules.planner import Plan, plan
+from upgrade.rules.versions import Version, VersionError
 
 __all__ = ["COMMANDS", "Command", "main"]
 
@@ -227,7 +227,7 @@ def _verify_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_verify_bundle(args: argparse.Namespace) -> int:
-    from upgrade import integrity
+    from upgrade.evidence import integrity
 
     bundle: Path = args.bundle
     if not bundle.is_dir():

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dtrlab.errors import LabError
-from upgrade import containers
+from upgrade.cluster import containers
 
 DEFAULT_SOCKET = "/run/dtrlab-docker.sock"
 DEFAULT_REGISTRY = "127.0.0.1:5000"

@@ -14,7 +14,12 @@ from dtrlab.engine.images import push
 from dtrlab.engine.lab import EngineLab
 from dtrlab.engine.settings import REPLICA_LABEL, VERSION_LABEL, EngineSettings
 from tests.engine.support import FROM_VERSION, TO_VERSION
-from upgrade.executor import CONTAINER_LABEL, BootstrapperRequest, DockerExecutor, PullProgress
+from upgrade.procedure.executor import (
+    CONTAINER_LABEL,
+    BootstrapperRequest,
+    DockerExecutor,
+    PullProgress,
+)
 
 TIMEOUT_S = 120.0
 
@@ -80,7 +85,7 @@ def test_pulls_the_bootstrapper_from_the_registry(
 
 
 def test_offline_refuses_an_image_the_engine_lacks(client_factory: Callable[[], Any]) -> None:
-    from upgrade.executor import BootstrapperImageMissing
+    from upgrade.procedure.executor import BootstrapperImageMissing
 
     request = BootstrapperRequest(
         image=f"127.0.0.1:5000/dtrlab/absent:{uuid.uuid4().hex[:8]}",

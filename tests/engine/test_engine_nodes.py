@@ -12,7 +12,7 @@ import testinfra
 from dtrlab.engine.lab import EngineLab
 from dtrlab.engine.settings import EngineSettings
 from tests.engine.support import FROM_VERSION
-from upgrade.nodes import NodeUnreachable, gather
+from upgrade.cluster.nodes import NodeUnreachable, gather
 
 
 @pytest.fixture

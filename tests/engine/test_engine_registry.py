@@ -14,11 +14,11 @@ import trustme
 
 from dtrlab.engine.settings import EngineSettings
 from tests.engine.support import FROM_VERSION, TO_VERSION
-from upgrade.canary import SCHEMA2, build_image, round_trip
+from upgrade.clients.registry import RegistryClient
+from upgrade.clients.secrets import DTRCredentials
+from upgrade.cluster.canary import SCHEMA2, build_image, round_trip
 from upgrade.errors import HarnessError
-from upgrade.evidence import utc_now
-from upgrade.registry import RegistryClient
-from upgrade.secrets import DTRCredentials
+from upgrade.evidence.records import utc_now
 
 CREDENTIALS = DTRCredentials.of("admin", password="registry-test-secret")
 

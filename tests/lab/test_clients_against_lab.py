@@ -13,13 +13,13 @@ import pytest
 import trustme
 
 from dtrlab import Lab, LabConfig
-from upgrade.dtr import DTRClient
+from upgrade.clients.dtr import DTRClient
+from upgrade.clients.http import RetryPolicy
+from upgrade.clients.registry import RegistryClient, sha256_digest
+from upgrade.clients.secrets import DTRCredentials, Redactor, UCPCredentials
+from upgrade.clients.ucp import UCPClient
+from upgrade.cluster.inventory import compare, snapshot
 from upgrade.errors import APIError, AuthenticationFailed, TLSVerificationFailed
-from upgrade.http import RetryPolicy
-from upgrade.inventory import compare, snapshot
-from upgrade.registry import RegistryClient, sha256_digest
-from upgrade.secrets import DTRCredentials, Redactor, UCPCredentials
-from upgrade.ucp import UCPClient
 
 PASSWORD = "lab-Pa55word-for-clients"
 TOKEN = "lab-token-0f1e2d3c4b5a"

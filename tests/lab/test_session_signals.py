@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab.sessions import ROOT
-from upgrade import integrity
+from upgrade.evidence import integrity
 
 KILLS = 20
 SEED = int(os.environ.get("DTR_UPGRADE_KILL_SEED", "20261201"))

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.plugin.test_plugin_core import make_checks, result_json, run
-from upgrade import integrity
+from upgrade.evidence import integrity
 
 pytest_plugins = ["pytester"]
 
@@ -312,7 +312,7 @@ def test_a_report_dir_that_cannot_hold_a_bundle_is_a_usage_error(
 def test_a_second_apply_session_against_the_same_dtr_is_refused_naming_the_holder(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from upgrade import lock
+    from upgrade.procedure import lock
 
     monkeypatch.setenv(lock.LOCK_DIR_VARIABLE, str(tmp_path / "locks"))
     make_checks(pytester)

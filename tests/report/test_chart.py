@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from upgrade.chart import PLOT_W, Marker, availability_svg, probed_span
+from upgrade.evidence.chart import PLOT_W, Marker, availability_svg, probed_span
 
 SVG = "{http://www.w3.org/2000/svg}"
 T0 = datetime(2026, 11, 27, 22, 0, 0, tzinfo=UTC)

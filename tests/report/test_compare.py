@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from upgrade import compare, integrity
+from upgrade.evidence import compare, integrity
 
 
 def result(

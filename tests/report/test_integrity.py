@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from upgrade import integrity
+from upgrade.evidence import integrity
 
 SSH_KEYGEN = shutil.which("ssh-keygen") or "ssh-keygen"
 needs_ssh_keygen = pytest.mark.skipif(

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.report.reportdata import extra_html, report_data, rows
-from upgrade import cli, integrity
+from upgrade import cli
+from upgrade.evidence import integrity
 
 pytest_plugins = ["pytester"]
 

@@ -10,8 +10,8 @@ import pytest
 import trustme
 
 from tests.support.servers import PASSWORD, UCP_PASSWORD, FakeClock, FakeServer
-from upgrade.http import RetryPolicy
-from upgrade.secrets import DTRCredentials, UCPCredentials
+from upgrade.clients.http import RetryPolicy
+from upgrade.clients.secrets import DTRCredentials, UCPCredentials
 
 
 @pytest.fixture(scope="session")

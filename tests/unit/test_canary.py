@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.support.servers import FakeClock
-from upgrade.canary import CANARY_FILE, SCHEMA2, build_image, round_trip
+from upgrade.clients.registry import DIGEST, TAG, Manifest, sha256_digest
+from upgrade.cluster.canary import CANARY_FILE, SCHEMA2, build_image, round_trip
+from upgrade.config.settings import SettingsError, resolve
 from upgrade.errors import APIError
-from upgrade.registry import DIGEST, TAG, Manifest, sha256_digest
-from upgrade.settings import SettingsError, resolve
 
 NOW = datetime(2026, 11, 26, 20, 0, 5, tzinfo=UTC)
 REPO = "admin/canary"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from upgrade.catalog import Catalog, CatalogError, ReleaseLine
-from upgrade.versions import Version
+from upgrade.rules.catalog import Catalog, CatalogError, ReleaseLine
+from upgrade.rules.versions import Version
 
 
 @pytest.fixture(scope="module")

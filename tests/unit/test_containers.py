@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from upgrade.containers import VERSION_LABEL, engine_configured, replica_containers
+from upgrade.cluster.containers import VERSION_LABEL, engine_configured, replica_containers
 from upgrade.errors import HarnessError
 
 RID = "5eb9459a7832"

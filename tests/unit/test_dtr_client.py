@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import PASSWORD, FakeServer, Reply, Seen
-from upgrade.dtr import DTRClient, Job, Ping
+from upgrade.clients.dtr import DTRClient, Job, Ping
+from upgrade.clients.http import RetryPolicy
+from upgrade.clients.secrets import DTRCredentials, Redactor
 from upgrade.errors import APIError, AuthenticationFailed, BadResponse, HarnessError
-from upgrade.http import RetryPolicy
-from upgrade.secrets import DTRCredentials, Redactor
 
 JOB = {
     "id": "1fcf4c0f-aaaa",

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_engine import EngineScript, FakeContainer, fake_engine
-from upgrade import containers
-from upgrade.containers import BootstrapperContainer, is_bootstrapper_image
+from upgrade.cluster import containers
+from upgrade.cluster.containers import BootstrapperContainer, is_bootstrapper_image
 from upgrade.errors import HarnessError
-from upgrade.executor import DockerEngineUnreachable
+from upgrade.procedure.executor import DockerEngineUnreachable
 
 UCP = "https://ucp.example.com"
 
@@ -214,7 +214,7 @@ def test_a_socket_nobody_listens_on_is_unreachable_without_a_leak(
 def test_the_image_checks_use_the_same_leak_free_client(
     short_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from upgrade import images
+    from upgrade.cluster import images
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{short_dir}/none.sock")
     _no_leak(lambda: images.in_registry("docker/dtr:2.6.4"))

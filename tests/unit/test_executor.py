@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from upgrade.errors import HarnessError
-from upgrade.executor import (
+from upgrade.procedure.executor import (
     AttemptResult,
     BootstrapperImageMissing,
     BootstrapperRequest,

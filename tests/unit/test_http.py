@@ -11,6 +11,16 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import PASSWORD, FakeClock, FakeServer, Reply
+from upgrade.clients.http import (
+    DTR,
+    UCP,
+    RetryPolicy,
+    ServiceSession,
+    excerpt,
+    parse_time,
+    tls_verify,
+)
+from upgrade.clients.secrets import DTRCredentials
 from upgrade.errors import (
     APIError,
     AuthenticationFailed,
@@ -21,8 +31,6 @@ from upgrade.errors import (
     TargetUnreachable,
     TLSVerificationFailed,
 )
-from upgrade.http import DTR, UCP, RetryPolicy, ServiceSession, excerpt, parse_time, tls_verify
-from upgrade.secrets import DTRCredentials
 
 
 @pytest.fixture

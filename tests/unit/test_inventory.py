@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.servers import FakeServer, Reply, Seen
-from upgrade.dtr import DTRClient
+from upgrade.clients.dtr import DTRClient
+from upgrade.clients.http import RetryPolicy
+from upgrade.clients.registry import RegistryClient
+from upgrade.clients.secrets import DTRCredentials
+from upgrade.cluster.inventory import SnapshotTimedOut, compare, snapshot
 from upgrade.errors import APIError, HarnessError
-from upgrade.http import RetryPolicy
-from upgrade.inventory import SnapshotTimedOut, compare, snapshot
-from upgrade.registry import RegistryClient
-from upgrade.secrets import DTRCredentials
 
 
 def digest(n: int) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.servers import FakeClock
 from tests.unit.fakejobs import T0, FakeDTR, make_job
-from upgrade.jobs import (
+from upgrade.cluster.jobs import (
     JobTimedOut,
     MigrationOutcome,
     chains,

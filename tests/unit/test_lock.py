@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.lab.sessions import ROOT
-from upgrade import lock
-from upgrade.lock import Holder, LockError, LockHeld
+from upgrade.procedure import lock
+from upgrade.procedure.lock import Holder, LockError, LockHeld
 
 URL = "https://dtr.example.com"
 STARTED = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -31,7 +31,7 @@ CHILD_TIMEOUT_S = 30
 # A session in another process: takes the lock, says so, and holds it until its stdin closes.
 HOLDING_CHILD = """
 import sys
-from upgrade import lock
+from upgrade.procedure import lock
 holder = lock.Holder.of_this_process(sys.argv[1], command=["pytest", "--apply"], bundle="b")
 try:
     held = lock.acquire(sys.argv[1], holder)

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from upgrade.catalog import Catalog, ReleaseLine
-from upgrade.planner import Plan, plan
-from upgrade.versions import Version, evaluate
+from upgrade.rules.catalog import Catalog, ReleaseLine
+from upgrade.rules.planner import Plan, plan
+from upgrade.rules.versions import Version, evaluate
 
 VERSIONS = st.builds(
     Version,

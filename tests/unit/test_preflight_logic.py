@@ -17,14 +17,14 @@ import docker
 import pytest
 import trustme
 
-from upgrade.backup import BackupUnreadable, inspect
+from upgrade.clients.http import DTR
+from upgrade.clients.tls import peer_certificate
+from upgrade.cluster.backup import BackupUnreadable, inspect
+from upgrade.cluster.images import bootstrapper_image, in_registry, on_engine, on_host
+from upgrade.cluster.nodes import NodeUnreachable, gather
 from upgrade.errors import HarnessError, TargetUnreachable, TLSVerificationFailed
-from upgrade.executor import BootstrapperImageMissing, DockerEngineUnreachable
-from upgrade.http import DTR
-from upgrade.images import bootstrapper_image, in_registry, on_engine, on_host
-from upgrade.nodes import NodeUnreachable, gather
-from upgrade.tls import peer_certificate
-from upgrade.versions import Version
+from upgrade.procedure.executor import BootstrapperImageMissing, DockerEngineUnreachable
+from upgrade.rules.versions import Version
 
 
 def write_tar(path: Path, members: dict[str, bytes]) -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import trustme
 
-from upgrade.prober import (
+from upgrade.procedure.prober import (
     Outage,
     Prober,
     ProberError,

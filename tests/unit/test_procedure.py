@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from upgrade.executor import BootstrapperRequest, SubprocessExecutor
-from upgrade.procedure import Limits, UpgradeProcedure
-from upgrade.session_upgrade import UpgradeOutput
-from upgrade.versions import Version
+from upgrade.procedure.executor import BootstrapperRequest, SubprocessExecutor
+from upgrade.procedure.procedure import Limits, UpgradeProcedure
+from upgrade.procedure.session import UpgradeOutput
+from upgrade.rules.versions import Version
 
 REPLICAS = ("5eb9459a7832", "a1b2c3d4e5f6", "0f9e8d7c6b5a")
 

@@ -7,8 +7,14 @@ import logging
 
 import pytest
 
+from upgrade.clients.secrets import (
+    MASK,
+    DTRCredentials,
+    MissingCredentials,
+    Redactor,
+    UCPCredentials,
+)
 from upgrade.errors import HarnessError
-from upgrade.secrets import MASK, DTRCredentials, MissingCredentials, Redactor, UCPCredentials
 
 
 def test_dtr_credentials_prefer_the_token_when_both_are_set() -> None:

@@ -13,7 +13,7 @@ import pytest
 import trustme
 
 from dtrlab.scenarios import SCENARIOS
-from upgrade.settings import (
+from upgrade.config.settings import (
     OPTIONS,
     OptionSpec,
     Settings,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from upgrade.terminal import (
+from upgrade.plugin.terminal import (
     GUARD_NAME,
     GuardedStream,
     describe_error,

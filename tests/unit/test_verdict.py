@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.verdict import GOOD, NOT_RUN, Outcome, Stop, decide
+from upgrade.rules.verdict import GOOD, NOT_RUN, Outcome, Stop, decide
 
 
 def pre(check_id: str, outcome: str = "passed", message: str = "") -> Outcome:

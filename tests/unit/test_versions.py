@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from upgrade.catalog import Catalog, ReleaseLine
-from upgrade.versions import ALLOWED_KINDS, KINDS, Version, VersionError, evaluate
+from upgrade.rules.catalog import Catalog, ReleaseLine
+from upgrade.rules.versions import ALLOWED_KINDS, KINDS, Version, VersionError, evaluate
 
 SUFFIXES = st.sampled_from(["", "", "", "tp1", "tp2", "rc1", "29094adc", "beta.2"])
 VERSIONS = st.builds(

@@ -11,9 +11,16 @@ import pytest
 
 from tests.support.servers import FakeClock
 from tests.unit.fakejobs import T0, FakeDTR, make_job
+from upgrade.cluster.vulndb import (
+    UpdatePlan,
+    VulnDBOutcome,
+    choose,
+    fix_for,
+    judge,
+    update_and_verify,
+)
+from upgrade.config.settings import Settings, SettingsError, resolve
 from upgrade.errors import APIError, HarnessError
-from upgrade.settings import Settings, SettingsError, resolve
-from upgrade.vulndb import UpdatePlan, VulnDBOutcome, choose, fix_for, judge, update_and_verify
 
 DOWNLOAD_ERROR = '{"level":"error","msg":"failed to download vulnerability database","time":"x"}'
 ONLINE = UpdatePlan("online", "test")

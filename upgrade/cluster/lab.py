@@ -1,0 +1,77 @@
+"""`--target=lab`: start the built-in lab for the session and point the harness at it.
+
+The lab's CA is handed to every client, so TLS is verified exactly as against a real DTR; its
+credentials are those of the environment when set (so the harness and the lab agree without
+extra flags), otherwise the ones the lab generated.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from upgrade.clients.secrets import DTRCredentials, Redactor, UCPCredentials
+from upgrade.cluster.target import Endpoints, Target
+from upgrade.config.settings import Settings
+from upgrade.errors import HarnessError
+
+
+def start(settings: Settings, workdir: Path) -> tuple[Any, Target]:
+    """Start the lab described by the settings; return it (to stop later) and its target."""
+    from dtrlab import Lab, LabConfig
+    from dtrlab.errors import LabError
+
+    try:
+        config = LabConfig(
+            replicas=settings.lab.replicas,
+            version=settings.lab.version,
+            ucp_version=settings.lab.ucp_version,
+            scenarios=settings.lab.scenarios,
+        )
+        lab = Lab(config) if settings.lab.engine != "docker" else _engine_lab(config)
+        lab.__enter__()
+    except (LabError, ValueError, OSError) as exc:
+        raise HarnessError(f"the lab did not start: {exc}") from None
+    creds = lab.credentials
+    redactor = Redactor(creds.secrets())
+    endpoints = Endpoints(
+        dtr_url=lab.url,
+        ucp_url=lab.ucp_url,
+        replica_urls=dict(lab.replica_urls),
+        dtr_ca=Path(lab.ca_path),
+        ucp_ca=Path(lab.ca_path),
+    )
+    target = Target(
+        endpoints,
+        DTRCredentials.of(creds.username, password=creds.password),
+        UCPCredentials.of(creds.ucp_username, creds.ucp_password),
+        redactor=redactor,
+    )
+    return lab, target
+
+
+def _engine_lab(config: Any) -> Any:
+    """The lab with its replicas as containers on the Docker engine (`--lab-engine=docker`).
+
+    The session then talks to the lab's engine as to a cluster whose client bundle is loaded:
+    DOCKER_HOST is set to it when unset, so the executor, the container checks and testinfra's
+    docker backend all reach the engine the replicas run on.
+    """
+    from dtrlab.engine.lab import EngineLab
+
+    lab = EngineLab(config)
+    os.environ.setdefault("DOCKER_HOST", lab.engine.docker_host)
+    return lab
+
+
+def engine_evidence(lab: Any) -> dict[str, Any] | None:
+    """The engine lab's containers and replacements (old and new IDs and images), else None."""
+    evidence = getattr(lab, "engine_evidence", None)
+    return evidence() if callable(evidence) else None
+
+
+def backup(lab: Any, directory: Path) -> Path | None:
+    """The backup file the lab's scenario provides (none for `no-backup`)."""
+    result = lab.provide_backup(directory)
+    return None if result is None else Path(result)

@@ -1,0 +1,191 @@
+"""The target of a session: where DTR, its replicas and UCP are, how to trust and log in to them.
+
+A `Target` is built once per session from the settings and the environment (or from the lab)
+and hands out API clients that share its TLS settings, credentials and redactor. Clients are
+created on first use and closed with the target.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from upgrade.clients.dtr import DTRClient
+from upgrade.clients.http import DTR, UCP, RetryPolicy, Verify, tls_verify
+from upgrade.clients.registry import RegistryClient
+from upgrade.clients.secrets import DTRCredentials, Redactor, UCPCredentials
+from upgrade.clients.ucp import UCPClient
+from upgrade.config.settings import Settings
+from upgrade.errors import HarnessError
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the cluster's services answer."""
+
+    dtr_url: str
+    ucp_url: str | None
+    replica_urls: Mapping[str, str] = field(default_factory=dict)
+    dtr_ca: Path | None = None
+    ucp_ca: Path | None = None
+
+
+class Target:
+    """One DTR cluster (and its UCP) as this session reaches it."""
+
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        dtr_credentials: DTRCredentials,
+        ucp_credentials: UCPCredentials | None,
+        *,
+        insecure_tls: bool = False,
+        redactor: Redactor | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.endpoints = endpoints
+        self.retry = retry
+        self.dtr_credentials = dtr_credentials
+        self.ucp_credentials = ucp_credentials
+        self.insecure_tls = insecure_tls
+        self.redactor = redactor or Redactor()
+        self.redactor.add_credentials(dtr_credentials)
+        if ucp_credentials is not None:
+            self.redactor.add_credentials(ucp_credentials)
+        self.dtr_verify: Verify = tls_verify(
+            endpoints.dtr_ca, insecure=insecure_tls, option=DTR.ca_option
+        )
+        self.ucp_verify: Verify = tls_verify(
+            endpoints.ucp_ca, insecure=insecure_tls, option=UCP.ca_option
+        )
+        self._lock = threading.Lock()
+        self._dtr: DTRClient | None = None
+        self._ucp: UCPClient | None = None
+        self._registry: RegistryClient | None = None
+        self._replica_urls: dict[str, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"Target({self.endpoints.dtr_url!r})"
+
+    @property
+    def dtr_url(self) -> str:
+        """The load-balanced DTR address."""
+        return self.endpoints.dtr_url
+
+    @property
+    def host(self) -> str:
+        """Host (and port) of the load-balanced address, for names and messages."""
+        return urlsplit(self.dtr_url).netloc
+
+    def dtr(self) -> DTRClient:
+        """The DTR API client of the load-balanced address."""
+        with self._lock:
+            if self._dtr is None:
+                self._dtr = DTRClient(
+                    self.dtr_url,
+                    self.dtr_credentials,
+                    verify=self.dtr_verify,
+                    redactor=self.redactor,
+                    retry=self.retry,
+                )
+            return self._dtr
+
+    def registry(self) -> RegistryClient:
+        """The registry `/v2/` client of the load-balanced address."""
+        with self._lock:
+            if self._registry is None:
+                self._registry = RegistryClient(
+                    self.dtr_url,
+                    self.dtr_credentials,
+                    verify=self.dtr_verify,
+                    redactor=self.redactor,
+                    retry=self.retry,
+                )
+            return self._registry
+
+    def ucp_url(self) -> str:
+        """UCP's address: `--ucp-url`, else the ucpHost DTR reports in its features."""
+        if self.endpoints.ucp_url:
+            return self.endpoints.ucp_url
+        host = self.dtr().features().ucp_host
+        if not host:
+            raise HarnessError(
+                "DTR does not report its UCP (features.ucpHost is empty); pass --ucp-url"
+            )
+        return host if host.startswith("https://") else f"https://{host}"
+
+    def ucp(self) -> UCPClient:
+        """The UCP client, logged in."""
+        if self.ucp_credentials is None:
+            raise HarnessError(
+                "UCP credentials are missing: set UCP_USERNAME and UCP_PASSWORD in the environment"
+            )
+        with self._lock:
+            client = self._ucp
+        if client is None:
+            client = UCPClient(
+                self.ucp_url(),
+                self.ucp_credentials,
+                verify=self.ucp_verify,
+                redactor=self.redactor,
+                retry=self.retry,
+            )
+            client.login()
+            with self._lock:
+                self._ucp = client
+        return client
+
+    def replica_urls(self) -> dict[str, str]:
+        """Every replica's own address: given, else node and HTTPS port from replicaSettings."""
+        with self._lock:
+            if self._replica_urls is not None:
+                return dict(self._replica_urls)
+        urls = dict(self.endpoints.replica_urls)
+        if not urls:
+            for replica in self.dtr().settings().replicas:
+                port = "" if replica.https_port in (0, 443) else f":{replica.https_port}"
+                urls[replica.replica_id] = f"https://{replica.node}{port}"
+        with self._lock:
+            self._replica_urls = urls
+        return dict(urls)
+
+    def close(self) -> None:
+        """Close every client's connections."""
+        with self._lock:
+            clients = [c for c in (self._dtr, self._ucp, self._registry) if c is not None]
+            self._dtr = self._ucp = self._registry = None
+        for client in clients:
+            client.close()
+
+
+def from_settings(
+    settings: Settings, environ: Mapping[str, str], redactor: Redactor | None = None
+) -> Target:
+    """The target of a real cluster: addresses from the settings, secrets from the environment.
+
+    UCP credentials are optional here: checks that need UCP fail with a message naming the
+    variables when they are missing.
+    """
+    dtr_credentials = DTRCredentials.from_environ(environ)
+    try:
+        ucp_credentials: UCPCredentials | None = UCPCredentials.from_environ(environ)
+    except HarnessError:
+        ucp_credentials = None
+    endpoints = Endpoints(
+        dtr_url=settings.target_url,
+        ucp_url=settings.ucp_url,
+        replica_urls=settings.replica_urls,
+        dtr_ca=settings.dtr_ca,
+        ucp_ca=settings.ucp_ca,
+    )
+    return Target(
+        endpoints,
+        dtr_credentials,
+        ucp_credentials,
+        insecure_tls=settings.insecure_tls,
+        redactor=redactor,
+        retry=RetryPolicy(attempts=settings.api_attempts),
+    )

@@ -1,0 +1,2 @@
+"""What the operator asked for: the option table, the frozen `Settings` resolved once from the
+command line, the environment and the ini file, and the waiver files."""

@@ -1,0 +1,365 @@
+"""The upgrade as one session runs it: executors, bootstrapper requests, log, progress, prober.
+
+Glue between the plugin's run state and the plain procedure: it chooses the executor (the
+docker SDK for a real cluster, the lab's bootstrapper program for the lab), builds each hop's
+bootstrapper request from the settings and the environment, writes `upgrade.log` (secrets
+scrubbed), shows live progress, and samples availability for the whole phase. Neither the log
+file nor the terminal can stop the bootstrapper: what could not be written is recorded in the
+upgrade record (`output_problems`) and the upgrade goes on to its own end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from upgrade.cluster.health import look, wait_healthy
+from upgrade.cluster.images import bootstrapper_image
+from upgrade.cluster.jobs import wait_for_chain
+from upgrade.errors import HarnessError
+from upgrade.evidence.records import iso, utc_now
+from upgrade.plugin.terminal import OUTPUT_ERRORS, OutputProblem, describe_error, installed_guard
+from upgrade.procedure.executor import (
+    BootstrapperRequest,
+    DockerExecutor,
+    Executor,
+    SubprocessExecutor,
+)
+from upgrade.procedure.prober import Prober, ProbeTarget, endpoint_targets
+from upgrade.procedure.procedure import Limits, UpgradeProcedure, UpgradeRecord
+from upgrade.rules.versions import Version
+
+if TYPE_CHECKING:
+    from upgrade.plugin import Harness
+    from upgrade.rules.planner import Plan
+
+_REPLICA = re.compile(r"\b([0-9a-f]{12})\b")
+BETWEEN_HOPS_TIMEOUT_S = 600.0
+
+
+class UpgradeOutput:
+    """Where the upgrade's output goes: a log file (one UTC-stamped line each) and the terminal.
+
+    Neither can raise into the upgrade. A failed write is recorded as an `OutputProblem` (the
+    first error of each output and how many lines it lost since) and told once on the terminal
+    while that still works. Writing goes on being tried line by line, so the log resumes where
+    it stopped if space comes back; each line is one unbuffered write, so it is in the file or
+    counted as lost, never held in a buffer. `terminal_failure` reports a failure of the
+    terminal stream itself (the stdout guard's), which `say` never raises.
+    """
+
+    def __init__(
+        self,
+        open_log: Callable[[], BinaryIO],
+        log_name: str,
+        say: Callable[[str], None],
+        terminal_failure: Callable[[], OutputProblem | None] = lambda: None,
+    ) -> None:
+        self._open_log = open_log
+        self.log_name = log_name
+        self._say = say
+        self._terminal_failure = terminal_failure
+        self._lock = threading.Lock()
+        self._log: BinaryIO | None = None
+        self._log_problem: OutputProblem | None = None
+        self._log_lost = 0
+        self._say_problem: OutputProblem | None = None
+        self._say_lost = 0
+
+    def open(self) -> None:
+        """Open the log for appending; a failure is recorded, the lines are then counted lost."""
+        try:
+            log = self._open_log()
+        except OUTPUT_ERRORS as exc:
+            self._log_failed(exc)
+            return
+        with self._lock:
+            self._log = log
+
+    def log(self, text: str) -> None:
+        """Append one line, stamped with the UTC time."""
+        data = f"{iso(utc_now())} {text}\n".encode()
+        with self._lock:
+            log = self._log
+            if log is None:
+                if self._log_problem is not None:
+                    self._log_lost += 1
+                return
+            try:
+                _write_all(log, data)
+            except OUTPUT_ERRORS as exc:
+                failure = exc
+            else:
+                return
+        self._log_failed(failure)
+
+    def _log_failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self._log_lost += 1
+            if self._log_problem is not None:
+                return
+            self._log_problem = OutputProblem(self.log_name, describe_error(exc), utc_now())
+        self.tell(
+            f"dtr-upgrade: {self._log_problem.describe()}; the upgrade goes on, and result.json "
+            "counts the log lines that could not be written"
+        )
+
+    def tell(self, text: str) -> None:
+        """One line on the terminal; a failure is recorded, never raised."""
+        try:
+            self._say(text)
+        except OUTPUT_ERRORS as exc:
+            with self._lock:
+                self._say_lost += 1
+                if self._say_problem is None:
+                    self._say_problem = OutputProblem("terminal", describe_error(exc), utc_now())
+
+    def problems(self) -> list[OutputProblem]:
+        """Every output that failed so far, each with its first error and the lines it lost."""
+        found = []
+        with self._lock:
+            for problem, lost in (
+                (self._log_problem, self._log_lost),
+                (self._say_problem, self._say_lost),
+            ):
+                if problem is not None:
+                    found.append(OutputProblem(problem.output, problem.error, problem.at, lost))
+        terminal = self._terminal_failure()
+        if terminal is not None:
+            found.append(terminal)
+        return found
+
+    def close(self) -> None:
+        """Close the log (idempotent); nothing it raises escapes."""
+        with self._lock:
+            log, self._log = self._log, None
+        if log is not None:
+            with contextlib.suppress(*OUTPUT_ERRORS):
+                log.close()
+
+
+def _write_all(stream: BinaryIO, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = stream.write(view)
+        if not written:
+            raise BlockingIOError("the log accepted no bytes")
+        view = view[written:]
+
+
+class SessionUpgrade:
+    """Runs the planned upgrade for a harness session and keeps what it produced."""
+
+    def __init__(self, harness: Harness, planned: Plan) -> None:
+        self.harness = harness
+        self.settings = harness.settings
+        self.planned = planned
+        self.target = harness.target()
+        self.record: UpgradeRecord | None = None
+        self.prober: Prober | None = None
+        log = harness.bundle.path / "upgrade.log"
+        guard = installed_guard(harness.config.pluginmanager)
+        self.output = UpgradeOutput(
+            lambda: harness.bundle.file("upgrade.log").open("ab", buffering=0),
+            str(log),
+            harness.say,
+            terminal_failure=(lambda: guard.failure) if guard is not None else lambda: None,
+        )
+        self._began = time.monotonic()
+        self._attempt_label = ""
+        self._ucp_ca_pem: str | None = None
+        self._docker: DockerExecutor | None = None
+        self._procedure: UpgradeProcedure | None = None
+
+    # -- requests and executors ---------------------------------------------------------------
+
+    def image_for(self, version: Version) -> str:
+        """The bootstrapper image of a version: --dtr-image, the lab's, or the catalogue's."""
+        if self.settings.is_lab:
+            if self.settings.lab.engine == "docker":
+                return str(self.harness.lab.bootstrapper_image(str(version)))
+            return f"dtrlab/dtr:{version}"
+        return bootstrapper_image(version, self.harness.catalog(), self.settings.dtr_image)
+
+    def _ucp_ca(self) -> str | None:
+        if self.settings.insecure_tls:
+            return None
+        if self._ucp_ca_pem is None:
+            ca = self.target.endpoints.ucp_ca
+            self._ucp_ca_pem = ca.read_text() if ca is not None else self.target.ucp().ca()
+        return self._ucp_ca_pem
+
+    def _existing_replica(self) -> str:
+        if self.settings.existing_replica_id:
+            return self.settings.existing_replica_id
+        report = look(self.target)
+        for rid in sorted(report.pings):
+            if report.pings[rid].get("healthy"):
+                return rid
+        raise HarnessError("no healthy replica for --existing-replica-id; repair one first")
+
+    def request_for(self, version: Version) -> BootstrapperRequest:
+        """The bootstrapper request of the hop to `version`."""
+        creds = self.target.ucp_credentials
+        if creds is None:
+            raise HarnessError("UCP credentials are missing: set UCP_USERNAME and UCP_PASSWORD")
+        ca = self._ucp_ca()
+        return BootstrapperRequest(
+            image=self.image_for(version),
+            target_version=str(version),
+            ucp_url=self.target.ucp_url(),
+            ucp_username=creds.username,
+            ucp_password=creds.secret,
+            existing_replica_id=self._existing_replica(),
+            ucp_ca_pem=ca,
+            ucp_insecure_tls=ca is None,
+            debug=self.settings.bootstrapper_debug,
+        )
+
+    def executor_for(self, version: Version) -> Executor:
+        """The lab's bootstrapper program for the lab; one docker SDK executor otherwise."""
+        lab = self.harness.lab
+        engine_lab = lab is not None and self.settings.lab.engine == "docker"
+        if lab is not None and not engine_lab:
+            return SubprocessExecutor(lab.bootstrapper_argv(str(version)))
+        if self._docker is None:
+            # The engine lab's UCP listens on the host's loopback only.
+            network = "host" if engine_lab else None
+            self._docker = DockerExecutor(offline=self.settings.offline, network_mode=network)
+        return self._docker
+
+    # -- log and progress ---------------------------------------------------------------------
+
+    def on_line(self, line: str) -> None:
+        """One bootstrapper log line: into upgrade.log (scrubbed) and, if telling, the terminal."""
+        text = self.target.redactor.redact(line.rstrip("\n"))
+        self.output.log(text)
+        if text.startswith("---"):
+            self._attempt_label = text.strip("- ")
+            return
+        if "FATA" in text or "ERRO" in text or "level=fatal" in text or _REPLICA.search(text):
+            elapsed = time.monotonic() - self._began
+            self.output.tell(f"  upgrade [{elapsed:6.1f} s] {text}")
+
+    def on_event(self, text: str) -> None:
+        """A procedure event: to the terminal and upgrade.log."""
+        elapsed = time.monotonic() - self._began
+        text = self.target.redactor.redact(text)
+        self.output.tell(f"dtr-upgrade [{elapsed:6.1f} s] {text}")
+        self.output.log(f"# {text}")
+
+    def between_hops(self, reached: Version) -> None:
+        """After one hop: the cluster must be healthy again before the next one starts."""
+        settled = wait_healthy(self.target, BETWEEN_HOPS_TIMEOUT_S)
+        if not settled.report.healthy:
+            raise HarnessError(
+                f"the cluster did not become healthy within {BETWEEN_HOPS_TIMEOUT_S:g} s after "
+                f"reaching {reached}: {'; '.join(settled.report.problems[:3])}"
+            )
+        self.on_event(f"cluster healthy on {reached} after {settled.waited_s:.1f} s")
+        assert self._procedure is not None
+        hop = self._procedure.record.hops[-1]
+        began = hop.attempts[0].started_at if hop.attempts else None
+        source = Version.parse(hop.from_version)
+        for migration in self.harness.catalog().migrations(source, reached):
+            # The next hop must not start while this hop's data migration still runs.
+            chain = wait_for_chain(
+                self.target.dtr(),
+                migration.job,
+                began,
+                BETWEEN_HOPS_TIMEOUT_S,
+                option="the between-hops wait",
+            )
+            if chain is not None and not chain.done:
+                raise HarnessError(
+                    f"the {migration.job} job of {hop.from_version} -> {reached} ended "
+                    f"{chain.latest.status}; resolve it before the next hop"
+                )
+            state = "no job appeared" if chain is None else "done"
+            self.on_event(f"{migration.job} after {hop.from_version} -> {reached}: {state}")
+
+    # -- availability -------------------------------------------------------------------------
+
+    def probe_targets(self) -> list[ProbeTarget]:
+        """The load-balanced endpoint (fresh and kept-alive, /_ping and /v2/) and every replica."""
+        registry = self.target.registry()
+        registry.auth_headers()
+        return endpoint_targets(
+            self.target.dtr_url,
+            self.target.replica_urls(),
+            registry_headers=registry.auth_headers,
+        )
+
+    def start_prober(self) -> None:
+        """Start sampling availability for the whole upgrade phase."""
+        self.prober = Prober(
+            self.probe_targets(),
+            interval=self.settings.probe_interval,
+            verify=self.target.dtr_verify,
+            redact=self.target.redactor.redact,
+        )
+        self.prober.start()
+
+    def stop_prober(self) -> dict[str, Any] | None:
+        """Stop sampling (idempotent) and store the availability record."""
+        if self.prober is None:
+            return None
+        self.prober.stop()
+        result = self.prober.result().as_dict()
+        self.harness.session_record.extra["availability"] = result
+        return result
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self) -> UpgradeRecord:
+        """Run every hop; the record is kept also when interrupted."""
+        limits = Limits(
+            attempts=self.settings.upgrade_attempts,
+            timeout_s=self.settings.upgrade_timeout.total_seconds(),
+            backoff_s=self.settings.upgrade_backoff.total_seconds(),
+        )
+        procedure = self._procedure = UpgradeProcedure(
+            self.executor_for,
+            self.request_for,
+            limits,
+            on_line=self.on_line,
+            on_event=self.on_event,
+            between_hops=self.between_hops,
+        )
+        self.output.open()
+        self.on_event("upgrade path: " + " -> ".join(str(v) for v in self.planned.path))
+        self.start_prober()
+        try:
+            self.record = procedure.run(self.planned.path)
+        except KeyboardInterrupt:
+            self.record = procedure.record
+            self.harness.upgrade_state = "interrupted"
+            self.harness.upgrade_message = procedure.record.message
+            raise
+        finally:
+            self.on_event(f"upgrade {procedure.record.state}: {procedure.record.message}")
+            procedure.record.output_problems = self.output.problems()
+            self.harness.session_record.extra["upgrade"] = procedure.record.as_dict()
+            self._record_engine()
+        return self.record
+
+    def _record_engine(self) -> None:
+        """With --lab-engine=docker: every replica's old and new containers, into the record."""
+        if self.harness.lab is None or self.settings.lab.engine != "docker":
+            return
+        from upgrade.cluster import lab as labtarget
+
+        evidence = labtarget.engine_evidence(self.harness.lab)
+        if evidence is not None:
+            self.harness.session_record.extra["engine"] = evidence
+
+    def close(self) -> None:
+        """Stop the prober and close what was opened."""
+        self.stop_prober()
+        self.output.close()
+        if self._docker is not None:
+            self._docker.close()

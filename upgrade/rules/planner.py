@@ -1,0 +1,129 @@
+"""The upgrade planner: the recommended stops from one DTR version to another.
+
+The path stops on the latest known patch of every minor line it crosses (`2.4.3 -> 2.5.11 ->
+2.6.4`). Before a major upgrade it first reaches the latest known release of the current major,
+as the guide strongly recommends, then enters the next major at x+1.0.
+
+Every hop of a path is itself allowed by `upgrade.rules.versions.evaluate` with the same catalogue;
+when one is not (a catalogue refusal such as MSR 2.9 -> 3.x), there is no path. A path is
+minimal: each hop crosses exactly one minor or major boundary, except a single patch hop to the
+latest release of the current major before a major upgrade. Downgrades and `same` have no path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+
+from upgrade.rules.catalog import Catalog, Migration
+from upgrade.rules.versions import ALLOWED_KINDS, Evaluation, Version, evaluate, format_line
+
+__all__ = ["Plan", "plan"]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The answer to "can I upgrade DTR from `current` to `target`, and if not, how?".
+
+    `evaluation` judges the direct move; `path` is the recommended route (starting with
+    `current`, ending with `target`, empty when there is none); `migrations` are the jobs the
+    route runs; `image` is the bootstrapper image for `target` ("" when none is known);
+    `warnings` joins the evaluation's warnings and the planner's own.
+    """
+
+    current: Version
+    target: Version
+    evaluation: Evaluation
+    path: tuple[Version, ...]
+    migrations: tuple[Migration, ...]
+    image: str
+    warnings: tuple[str, ...]
+
+    @property
+    def hops(self) -> tuple[tuple[Version, Version], ...]:
+        """The path as consecutive (from, to) pairs, one per run of the bootstrapper."""
+        return tuple(pairwise(self.path))
+
+
+def plan(current: Version | str, target: Version | str, catalog: Catalog) -> Plan:
+    """Plan the upgrade of DTR from `current` to `target` with the catalogue's releases.
+
+    Raises `VersionError` when either side is not a well-formed version.
+    """
+    current = Version.coerce(current)
+    target = Version.coerce(target)
+    evaluation = evaluate(current, target, catalog)
+    notes: list[str] = []
+    path: tuple[Version, ...] = ()
+    # A move the table allows but the catalogue refuses has no path: its reason says what to do.
+    refused_by_catalog = evaluation.kind in ALLOWED_KINDS and not evaluation.allowed
+    if target > current and not refused_by_catalog:
+        path = (current, *_stops(current, target, catalog, notes), target)
+        for step_from, step_to in pairwise(path):
+            step = evaluate(step_from, step_to, catalog)
+            if not step.allowed:
+                notes.append(f"there is no upgrade path from {current} to {target}: {step.reason}")
+                path = ()
+                break
+    migrations = catalog.migrations(current, target) if path else ()
+    rule = catalog.bootstrapper_rule(target)
+    image = f"{rule.repository}:{target}" if rule is not None else ""
+    if rule is None and path:
+        notes.append(
+            f"no bootstrapper image is known for {target}: add a [[bootstrapper]] rule to a "
+            "catalogue file (--catalog FILE) to name it."
+        )
+    warnings = tuple(dict.fromkeys((*evaluation.warnings, *notes)))
+    return Plan(current, target, evaluation, path, migrations, image, warnings)
+
+
+def _stops(current: Version, target: Version, catalog: Catalog, notes: list[str]) -> list[Version]:
+    """The intermediate stops of the route from `current` up to `target` (both excluded)."""
+    if target.major == current.major:
+        return [
+            _stop(current.major, minor, catalog, notes)
+            for minor in range(current.minor + 1, target.minor)
+        ]
+    stops: list[Version] = []
+    latest = catalog.latest_in_major(current.major)
+    if latest is None:
+        notes.append(
+            f"the catalogue knows no release of DTR {current.major}.x, so the plan cannot "
+            f"recommend its latest minor/patch before the upgrade to {current.major + 1}.0."
+        )
+    elif latest > current and latest.minor == current.minor:
+        stops.append(_stop(current.major, current.minor, catalog, notes))
+    elif latest > current:
+        stops.extend(
+            _stop(current.major, minor, catalog, notes)
+            for minor in range(current.minor + 1, latest.minor + 1)
+        )
+    for major in range(current.major + 1, target.major):
+        latest_of_major = catalog.latest_in_major(major)
+        if latest_of_major is None:
+            notes.append(
+                f"the catalogue knows no release of DTR {major}.x, so the plan cannot recommend "
+                f"its latest minor/patch before the upgrade to {major + 1}.0."
+            )
+        last_minor = latest_of_major.minor if latest_of_major is not None else 0
+        stops.extend(_stop(major, minor, catalog, notes) for minor in range(last_minor + 1))
+    stops.extend(_stop(target.major, minor, catalog, notes) for minor in range(target.minor))
+    return stops
+
+
+def _stop(major: int, minor: int, catalog: Catalog, notes: list[str]) -> Version:
+    """The recommended stop on a line: its latest known patch, or x.y.0 when none is known."""
+    line = format_line((major, minor))
+    latest = catalog.latest_patch(major, minor)
+    if latest is None:
+        notes.append(
+            f"the catalogue knows no {line} release: the plan assumes {line}.0; check the "
+            f"release notes for the latest {line} patch."
+        )
+        return Version(major, minor, 0)
+    if not catalog.line_complete(major, minor):
+        notes.append(
+            f"the plan stops at {latest}, the latest {line} release the catalogue knows; the "
+            f"{line} line's last patch is unknown, so check the release notes for a later one."
+        )
+    return latest
