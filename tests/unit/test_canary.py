@@ -14,7 +14,8 @@ import pytest
 from tests.support.servers import FakeClock
 from upgrade.clients.registry import DIGEST, TAG, Manifest, sha256_digest
 from upgrade.cluster.canary import CANARY_FILE, SCHEMA2, build_image, round_trip
-from upgrade.config.settings import SettingsError, resolve
+from upgrade.config.settings import resolve
+from upgrade.config.values import SettingsError
 from upgrade.errors import APIError
 
 NOW = datetime(2026, 11, 26, 20, 0, 5, tzinfo=UTC)

@@ -13,15 +13,9 @@ import pytest
 import trustme
 
 from dtrlab.scenarios import SCENARIOS
-from upgrade.config.settings import (
-    OPTIONS,
-    OptionSpec,
-    Settings,
-    SettingsError,
-    normalise_url,
-    resolve,
-    spec,
-)
+from upgrade.config.options import OPTIONS, OptionSpec, spec
+from upgrade.config.settings import Settings, resolve
+from upgrade.config.values import SettingsError, normalise_url
 
 SECRET = "S3cr3t-Pa55word"
 THREE_SOURCES = [option for option in OPTIONS if option.ini]

@@ -19,7 +19,8 @@ from upgrade.cluster.vulndb import (
     judge,
     update_and_verify,
 )
-from upgrade.config.settings import Settings, SettingsError, resolve
+from upgrade.config.settings import Settings, resolve
+from upgrade.config.values import SettingsError
 from upgrade.errors import APIError, HarnessError
 
 DOWNLOAD_ERROR = '{"level":"error","msg":"failed to download vulnerability database","time":"x"}'

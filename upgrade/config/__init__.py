@@ -1,2 +1,3 @@
-"""What the operator asked for: the option table, the frozen `Settings` resolved once from the
-command line, the environment and the ini file, and the waiver files."""
+"""What the operator asked for: the option table, the parsers of option values, the frozen
+`Settings` resolved once from the command line, the environment and the ini file, and the
+waiver files."""

@@ -15,7 +15,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-from upgrade.config.settings import OPTIONS, OptionSpec, Settings, SettingsError, resolve
+from upgrade.config.options import OPTIONS, OptionSpec
+from upgrade.config.settings import Settings, resolve
+from upgrade.config.values import SettingsError
 from upgrade.config.waivers import NO_WAIVERS, WaiverError, Waivers
 from upgrade.config.waivers import load as load_waivers
 from upgrade.errors import HarnessError
