@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO, cast
 
 from upgrade.rules.catalog import Catalog, CatalogError
+from upgrade.rules.catalog_file import load_catalog
 from upgrade.rules.planner import Plan, plan
 from upgrade.rules.versions import Version, VersionError
 
@@ -123,7 +124,7 @@ def _run_plan(args: argparse.Namespace) -> int:
         except VersionError as exc:
             return _fail("plan", f"{option}: {exc}")
     try:
-        catalog = Catalog.load(args.catalog)
+        catalog = load_catalog(args.catalog)
     except CatalogError as exc:
         return _fail("plan", str(exc))
     result = plan(versions["--from"], versions["--to"], catalog)

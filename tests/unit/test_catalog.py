@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from upgrade.rules.catalog import Catalog, CatalogError, ReleaseLine
+from upgrade.rules.catalog_file import load_catalog
 from upgrade.rules.versions import Version
 
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return Catalog.load()
+    return load_catalog()
 
 
 def v(text: str) -> Version:
@@ -243,7 +244,7 @@ def test_user_catalogue_extends_lines_and_marks_them_complete(tmp_path: Path) ->
         patches = "0-1"
         """,
     )
-    catalog = Catalog.load(path)
+    catalog = load_catalog(path)
     assert _patches(catalog, "2.7") == [0, 1, 5, 8, 9, 10]
     assert catalog.latest_patch(2, 7) == v("2.7.10")
     assert catalog.line_complete(2, 7)
@@ -283,7 +284,7 @@ def test_user_catalogue_overrides_keyed_entries(tmp_path: Path) -> None:
         since = "2.0.0"
         """,
     )
-    catalog = Catalog.load(path)
+    catalog = load_catalog(path)
     migrations = catalog.migrations(v("2.5.0"), v("2.6.0"))
     assert [(m.job, m.note, m.attempts) for m in migrations] == [
         ("metadatastoremigration", "site runbook MIG-7", None)
@@ -298,8 +299,8 @@ def test_user_catalogue_overrides_keyed_entries(tmp_path: Path) -> None:
 
 
 def test_user_catalogue_does_not_touch_the_shipped_one(tmp_path: Path) -> None:
-    Catalog.load(_user_file(tmp_path, '[lines."2.7"]\npatches = "9"\n'))
-    assert _patches(Catalog.load(), "2.7") == [0, 1, 5, 8]
+    load_catalog(_user_file(tmp_path, '[lines."2.7"]\npatches = "9"\n'))
+    assert _patches(load_catalog(), "2.7") == [0, 1, 5, 8]
 
 
 @pytest.mark.parametrize(
@@ -335,7 +336,7 @@ def test_malformed_user_catalogue_names_the_file_and_the_problem(
 ) -> None:
     path = _user_file(tmp_path, text)
     with pytest.raises(CatalogError) as caught:
-        Catalog.load(path)
+        load_catalog(path)
     message = str(caught.value)
     assert message.startswith(f"catalogue file {path}")
     assert problem in message
@@ -344,13 +345,13 @@ def test_malformed_user_catalogue_names_the_file_and_the_problem(
 
 def test_missing_directory_and_binary_user_files_are_catalogue_errors(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="does not exist"):
-        Catalog.load(tmp_path / "absent.toml")
+        load_catalog(tmp_path / "absent.toml")
     with pytest.raises(CatalogError, match="is a directory"):
-        Catalog.load(tmp_path)
+        load_catalog(tmp_path)
     binary = tmp_path / "binary.toml"
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(CatalogError, match="is not UTF-8 text"):
-        Catalog.load(binary)
+        load_catalog(binary)
 
 
 def test_a_catalogue_built_in_code_sorts_lines_and_refuses_stray_versions() -> None:

@@ -7,8 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from upgrade.rules.catalog import Catalog, ReleaseLine
+from upgrade.rules.catalog_file import load_catalog
+from upgrade.rules.evaluate import evaluate
 from upgrade.rules.planner import Plan, plan
-from upgrade.rules.versions import Version, evaluate
+from upgrade.rules.versions import Version
 
 VERSIONS = st.builds(
     Version,
@@ -35,7 +37,7 @@ def _line(major: int, minor: int, last: int, *, complete: bool = True) -> Releas
 
 @pytest.fixture(scope="module")
 def shipped() -> Catalog:
-    return Catalog.load()
+    return load_catalog()
 
 
 @pytest.fixture(scope="module")

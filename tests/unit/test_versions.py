@@ -9,7 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from upgrade.rules.catalog import Catalog, ReleaseLine
-from upgrade.rules.versions import ALLOWED_KINDS, KINDS, Version, VersionError, evaluate
+from upgrade.rules.catalog_file import load_catalog
+from upgrade.rules.evaluate import ALLOWED_KINDS, KINDS, evaluate
+from upgrade.rules.versions import Version, VersionError
 
 SUFFIXES = st.sampled_from(["", "", "", "tp1", "tp2", "rc1", "29094adc", "beta.2"])
 VERSIONS = st.builds(
@@ -23,7 +25,7 @@ VERSIONS = st.builds(
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return Catalog.load()
+    return load_catalog()
 
 
 # Parsing

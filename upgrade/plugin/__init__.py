@@ -306,11 +306,12 @@ class Harness:
 
     def catalog(self) -> Catalog:
         """The release catalogue: the shipped one, extended by --catalog."""
-        from upgrade.rules.catalog import Catalog, CatalogError
+        from upgrade.rules.catalog import CatalogError
+        from upgrade.rules.catalog_file import load_catalog
 
         if self._catalog is None:
             try:
-                self._catalog = Catalog.load(self.settings.catalog)
+                self._catalog = load_catalog(self.settings.catalog)
             except CatalogError as exc:
                 raise HarnessError(str(exc)) from None
         return self._catalog

@@ -1,10 +1,10 @@
 """The release catalogue: released DTR versions, UCP/MKE pairings, per-hop migrations, refusals.
 
 The shipped catalogue (`upgrade/data/catalog.toml`) holds the facts of the fact sheet, each with
-its source and a confirmed/inferred tag. A user catalogue file of the same shape extends it:
-releases are added to their lines, and migrations, refusals, UCP pairings and bootstrapper rules
-with the same key replace the shipped ones. Catalogue facts only ever tighten the guide's rules
-(see `upgrade.rules.versions.evaluate`).
+its source and a confirmed/inferred tag; a user catalogue file of the same shape extends it
+(reading and layering the files is `upgrade.rules.catalog_file`). This module is the model and
+its queries. Catalogue facts only ever tighten the guide's rules (see
+`upgrade.rules.evaluate`).
 
 UCP pairing decision: a UCP older than the line DTR is paired with is incompatible; one inside
 the paired range is compatible; one newer than the range is *unknown* (`compatible is None`),
@@ -15,14 +15,11 @@ compatibility matrix rather than assume.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from importlib import resources
-from pathlib import Path
-from typing import Final, Literal, cast
+from typing import Final, Literal
 
-from upgrade.rules.versions import Version, VersionError, format_line
+from upgrade.rules.versions import Version, format_line
 
 __all__ = [
     "BootstrapperRule",
@@ -33,18 +30,13 @@ __all__ = [
     "RefusedHop",
     "ReleaseLine",
     "UCPPairing",
+    "parse_line",
 ]
 
 Tag = Literal["confirmed", "inferred", "disputed"]
 Line = tuple[int, int]
 
-_TAGS: Final[tuple[Tag, ...]] = ("confirmed", "inferred", "disputed")
-_SHIPPED: Final = "data/catalog.toml"
-_SCHEMA: Final = 1
 _LINE_RE: Final = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)", re.ASCII)
-_PATTERN_RE: Final = re.compile(r"(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?", re.ASCII)
-_PATCHES_RE: Final = re.compile(r"(0|[1-9][0-9]*)(?:-(0|[1-9][0-9]*))?", re.ASCII)
-_REPOSITORY_RE: Final = re.compile(r"[a-z0-9][a-z0-9._:/-]*", re.ASCII)
 
 
 class CatalogError(ValueError):
@@ -86,7 +78,7 @@ class Migration:
     @property
     def hop(self) -> tuple[Line, Line]:
         """The (from, to) minor lines as numbers, e.g. `((2, 5), (2, 6))`."""
-        return (_parse_line(self.from_line), _parse_line(self.to_line))
+        return (parse_line(self.from_line), parse_line(self.to_line))
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,24 +182,6 @@ class Catalog:
     def __repr__(self) -> str:
         return f"Catalog(files={self.files!r}, lines={len(self._lines)})"
 
-    @classmethod
-    def load(cls, user_file: Path | None = None) -> Catalog:
-        """The shipped catalogue, extended by `user_file` when given.
-
-        Raises `CatalogError` naming the file and the problem when a file cannot be read or
-        does not have the catalogue's shape.
-        """
-        shipped = resources.files("upgrade").joinpath(_SHIPPED)
-        text = shipped.read_text(encoding="utf-8")
-        layers = [_parse_document(_read_toml(text, _SHIPPED), _SHIPPED, user=False)]
-        files = [str(shipped)]
-        if user_file is not None:
-            where = str(user_file)
-            document = _read_toml(_read_text(user_file), where)
-            layers.append(_parse_document(document, where, user=True))
-            files.append(where)
-        return _merge(layers, tuple(files))
-
     # Releases
 
     def lines(self) -> tuple[ReleaseLine, ...]:
@@ -218,7 +192,7 @@ class Catalog:
         """The known releases of `line` (`(2, 6)` or `"2.6"`), or of every line; oldest first."""
         if line is None:
             return tuple(version for entry in self.lines() for version in entry.versions)
-        entry = self._lines.get(line if isinstance(line, tuple) else _parse_line(line))
+        entry = self._lines.get(line if isinstance(line, tuple) else parse_line(line))
         return entry.versions if entry is not None else ()
 
     def latest_patch(self, major: int, minor: int) -> Version | None:
@@ -351,7 +325,8 @@ def _describe_range(pairing: UCPPairing) -> str:
     return f"{product} {format_line(pairing.ucp_min)}-{format_line(pairing.ucp_max)}"
 
 
-def _parse_line(text: str) -> Line:
+def parse_line(text: str) -> Line:
+    """Parse a minor line written MAJOR.MINOR, e.g. `2.6`."""
     match = _LINE_RE.fullmatch(text)
     if match is None:
         raise CatalogError(f"malformed minor line {text!r}: expected MAJOR.MINOR, e.g. 2.6")
@@ -361,373 +336,3 @@ def _parse_line(text: str) -> Line:
 def _pattern_matches(pattern: str, version: Version) -> bool:
     parts = tuple(int(part) for part in pattern.split("."))
     return parts == version.minor_line[: len(parts)]
-
-
-# Reading catalogue files. Every problem becomes a CatalogError naming the file and the entry.
-
-_DOCUMENT_KEYS: Final = ("schema", "lines", "migration", "refused", "ucp", "bootstrapper")
-_LINE_KEYS: Final = ("patches", "last_patch_known", "source", "tag", "note")
-_MIGRATION_KEYS: Final = ("from", "to", "job", "note", "attempts", "source", "tag")
-_REFUSED_KEYS: Final = ("from", "to", "reason", "source", "tag")
-_UCP_KEYS: Final = ("dtr", "ucp_min", "ucp_max", "source", "tag", "note")
-_BOOTSTRAPPER_KEYS: Final = ("repository", "since", "before", "source", "tag")
-_MAX_RANGE: Final = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class _LineEntry:
-    """One `[lines."x.y"]` table as written; None marks a field the file leaves out."""
-
-    line: Line
-    versions: tuple[Version, ...]
-    last_patch_known: bool | None
-    source: str | None
-    tag: Tag | None
-    note: str | None
-    where: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Layer:
-    """One catalogue file, parsed and checked but not yet merged."""
-
-    where: str
-    user: bool
-    lines: tuple[_LineEntry, ...]
-    migrations: tuple[Migration, ...]
-    refused: tuple[RefusedHop, ...]
-    ucp: tuple[UCPPairing, ...]
-    bootstrapper: tuple[BootstrapperRule, ...]
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CatalogError(f"catalogue file {path} does not exist") from None
-    except IsADirectoryError:
-        raise CatalogError(f"catalogue file {path} is a directory, not a file") from None
-    except UnicodeDecodeError:
-        raise CatalogError(f"catalogue file {path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise CatalogError(f"catalogue file {path} cannot be read: {exc.strerror}") from None
-
-
-def _read_toml(text: str, where: str) -> dict[str, object]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"catalogue file {where} is not valid TOML: {exc}") from None
-
-
-class _Reader:
-    """Typed access to one table of a catalogue file, with errors that name the entry."""
-
-    def __init__(self, table: object, where: str, entry: str, allowed: Iterable[str]) -> None:
-        self.where = where
-        self.entry = entry
-        if not isinstance(table, dict):
-            raise self.error(f"expected a table, got {_describe_value(table)}")
-        self.table = cast(dict[str, object], table)
-        allowed = tuple(allowed)
-        unknown = sorted(set(self.table) - set(allowed))
-        if unknown:
-            raise self.error(f"unknown key {unknown[0]!r} (expected one of: {', '.join(allowed)})")
-
-    def error(self, problem: str) -> CatalogError:
-        location = f" {self.entry}:" if self.entry else ""
-        return CatalogError(f"catalogue file {self.where}:{location} {problem}")
-
-    def optional_text(self, key: str) -> str | None:
-        value = self.table.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(f"{key} must be a non-empty string, got {_describe_value(value)}")
-        return value
-
-    def text(self, key: str) -> str:
-        value = self.optional_text(key)
-        if value is None:
-            raise self.error(f"missing key {key!r}")
-        return value
-
-    def flag(self, key: str) -> bool | None:
-        value = self.table.get(key)
-        if value is not None and not isinstance(value, bool):
-            raise self.error(f"{key} must be true or false, got {_describe_value(value)}")
-        return value
-
-    def count(self, key: str) -> int | None:
-        value = self.table.get(key)
-        if value is None:
-            return None
-        if type(value) is not int or value < 1:
-            raise self.error(f"{key} must be a positive integer, got {_describe_value(value)}")
-        return value
-
-    def tag(self) -> Tag | None:
-        value = self.optional_text("tag")
-        if value is None:
-            return None
-        for tag in _TAGS:
-            if value == tag:
-                return tag
-        raise self.error(f"tag must be one of {', '.join(_TAGS)}, got {value!r}")
-
-    def version(self, key: str) -> Version | None:
-        value = self.optional_text(key)
-        if value is None:
-            return None
-        try:
-            return Version.parse(value)
-        except VersionError as exc:
-            raise self.error(f"{key}: {exc}") from None
-
-    def line(self, value: str, key: str) -> Line:
-        try:
-            return _parse_line(value)
-        except CatalogError as exc:
-            raise self.error(f"{key}: {exc}") from None
-
-    def pattern(self, key: str) -> str:
-        value = self.text(key)
-        if _PATTERN_RE.fullmatch(value) is None:
-            raise self.error(
-                f'{key} must be a major or a minor line, e.g. "3" or "2.9"; got {value!r}'
-            )
-        return value
-
-
-def _describe_value(value: object) -> str:
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return repr(value)
-
-
-def _tables(document: _Reader, key: str, allowed: tuple[str, ...]) -> list[_Reader]:
-    value = document.table.get(key, [])
-    if not isinstance(value, list):
-        raise document.error(
-            f"{key} must be an array of tables ([[{key}]]), got {_describe_value(value)}"
-        )
-    return [
-        _Reader(item, document.where, f"[[{key}]] #{index}", allowed)
-        for index, item in enumerate(value, start=1)
-    ]
-
-
-def _parse_document(data: dict[str, object], where: str, *, user: bool) -> _Layer:
-    document = _Reader(data, where, "", _DOCUMENT_KEYS)
-    schema = document.table.get("schema", _SCHEMA)
-    if schema != _SCHEMA:
-        raise document.error(f"schema must be {_SCHEMA}, got {_describe_value(schema)}")
-    lines_table = document.table.get("lines", {})
-    if not isinstance(lines_table, dict):
-        raise document.error(
-            f'lines must be tables named by minor line ([lines."2.6"]), got '
-            f"{_describe_value(lines_table)}"
-        )
-    lines = tuple(
-        _parse_line_entry(_Reader(value, where, f'[lines."{key}"]', _LINE_KEYS), key, user=user)
-        for key, value in cast(dict[str, object], lines_table).items()
-    )
-    return _Layer(
-        where=where,
-        user=user,
-        lines=lines,
-        migrations=tuple(
-            _parse_migration(reader, user=user)
-            for reader in _tables(document, "migration", _MIGRATION_KEYS)
-        ),
-        refused=tuple(
-            _parse_refused(reader, user=user)
-            for reader in _tables(document, "refused", _REFUSED_KEYS)
-        ),
-        ucp=tuple(_parse_ucp(reader, user=user) for reader in _tables(document, "ucp", _UCP_KEYS)),
-        bootstrapper=tuple(
-            _parse_bootstrapper(reader, user=user)
-            for reader in _tables(document, "bootstrapper", _BOOTSTRAPPER_KEYS)
-        ),
-    )
-
-
-def _source(reader: _Reader, *, user: bool) -> str:
-    # A user catalogue's facts default to naming the file they came from.
-    if user:
-        return reader.optional_text("source") or f"catalogue file {reader.where}"
-    return reader.text("source")
-
-
-def _tag(reader: _Reader, *, user: bool) -> Tag:
-    tag = reader.tag()
-    if tag is None:
-        if not user:
-            raise reader.error("missing key 'tag'")
-        return "confirmed"
-    return tag
-
-
-def _parse_patches(reader: _Reader, line: Line) -> tuple[Version, ...]:
-    text = reader.optional_text("patches")
-    if text is None:
-        return ()
-    patches: set[int] = set()
-    for token in text.split(","):
-        match = _PATCHES_RE.fullmatch(token.strip())
-        if match is None:
-            raise reader.error(
-                f'patches must list patch numbers and ranges, e.g. "0-3, 5-11"; got {text!r}'
-            )
-        first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) is not None else first
-        if last < first or last - first >= _MAX_RANGE:
-            raise reader.error(f"patches: bad range {token.strip()!r} in {text!r}")
-        patches.update(range(first, last + 1))
-    return tuple(Version(line[0], line[1], patch) for patch in sorted(patches))
-
-
-def _parse_line_entry(reader: _Reader, key: str, *, user: bool) -> _LineEntry:
-    line = reader.line(key, "line name")
-    versions = _parse_patches(reader, line)
-    known = reader.flag("last_patch_known")
-    if not user:
-        if not versions:
-            raise reader.error("missing key 'patches'")
-        if known is None:
-            raise reader.error("missing key 'last_patch_known'")
-    return _LineEntry(
-        line=line,
-        versions=versions,
-        last_patch_known=known,
-        source=reader.optional_text("source") if user else reader.text("source"),
-        tag=reader.tag() if user else _tag(reader, user=False),
-        note=reader.optional_text("note"),
-        where=reader.where,
-    )
-
-
-def _parse_migration(reader: _Reader, *, user: bool) -> Migration:
-    from_line = reader.text("from")
-    to_line = reader.text("to")
-    if reader.line(to_line, "to") <= reader.line(from_line, "from"):
-        raise reader.error(f"to ({to_line}) must be a later minor line than from ({from_line})")
-    return Migration(
-        from_line=from_line,
-        to_line=to_line,
-        job=reader.text("job"),
-        note=reader.optional_text("note") or "",
-        attempts=reader.count("attempts"),
-        source=_source(reader, user=user),
-        tag=_tag(reader, user=user),
-    )
-
-
-def _parse_refused(reader: _Reader, *, user: bool) -> RefusedHop:
-    return RefusedHop(
-        from_pattern=reader.pattern("from"),
-        to_pattern=reader.pattern("to"),
-        reason=reader.text("reason"),
-        source=_source(reader, user=user),
-        tag=_tag(reader, user=user),
-    )
-
-
-def _parse_ucp(reader: _Reader, *, user: bool) -> UCPPairing:
-    dtr = reader.line(reader.text("dtr"), "dtr")
-    ucp_min = reader.line(reader.text("ucp_min"), "ucp_min")
-    ucp_max_text = reader.optional_text("ucp_max")
-    ucp_max = ucp_min if ucp_max_text is None else reader.line(ucp_max_text, "ucp_max")
-    if ucp_max < ucp_min:
-        raise reader.error(
-            f"ucp_max ({format_line(ucp_max)}) is older than ucp_min ({format_line(ucp_min)})"
-        )
-    return UCPPairing(
-        dtr_line=dtr,
-        ucp_min=ucp_min,
-        ucp_max=ucp_max,
-        source=_source(reader, user=user),
-        tag=_tag(reader, user=user),
-        note=reader.optional_text("note") or "",
-    )
-
-
-def _parse_bootstrapper(reader: _Reader, *, user: bool) -> BootstrapperRule:
-    repository = reader.text("repository")
-    if _REPOSITORY_RE.fullmatch(repository) is None or "@" in repository:
-        raise reader.error(
-            f"repository must be an image repository without tag, e.g. mirantis/dtr; "
-            f"got {repository!r}"
-        )
-    since = reader.version("since")
-    if since is None:
-        raise reader.error("missing key 'since'")
-    before = reader.version("before")
-    if before is not None and before <= since:
-        raise reader.error(f"before ({before}) must be a later version than since ({since})")
-    return BootstrapperRule(
-        repository=repository,
-        since=since,
-        before=before,
-        source=_source(reader, user=user),
-        tag=_tag(reader, user=user),
-        user=user,
-    )
-
-
-def _merge(layers: Iterable[_Layer], files: tuple[str, ...]) -> Catalog:
-    lines: dict[Line, ReleaseLine] = {}
-    migrations: dict[tuple[Line, Line], Migration] = {}
-    refused: dict[tuple[str, str], RefusedHop] = {}
-    ucp: dict[Line, UCPPairing] = {}
-    bootstrapper: list[BootstrapperRule] = []
-    for layer in layers:
-        for entry in layer.lines:
-            lines[entry.line] = _merge_line(lines.get(entry.line), entry)
-        migrations.update((migration.hop, migration) for migration in layer.migrations)
-        refused.update(((hop.from_pattern, hop.to_pattern), hop) for hop in layer.refused)
-        ucp.update((pairing.dtr_line, pairing) for pairing in layer.ucp)
-        bootstrapper.extend(layer.bootstrapper)
-    return Catalog(
-        lines=lines.values(),
-        migrations=migrations.values(),
-        refused=refused.values(),
-        ucp_pairings=ucp.values(),
-        bootstrapper_rules=bootstrapper,
-        files=files,
-    )
-
-
-def _merge_line(existing: ReleaseLine | None, entry: _LineEntry) -> ReleaseLine:
-    if existing is None:
-        if not entry.versions:
-            raise CatalogError(
-                f'catalogue file {entry.where}: [lines."{format_line(entry.line)}"]: the line '
-                "is new, so it needs 'patches'"
-            )
-        return ReleaseLine(
-            line=entry.line,
-            versions=entry.versions,
-            last_patch_known=bool(entry.last_patch_known),
-            source=entry.source or f"catalogue file {entry.where}",
-            tag=entry.tag or "confirmed",
-            note=entry.note or "",
-        )
-    added = set(entry.versions) - set(existing.versions)
-    source = existing.source
-    if entry.source is not None:
-        source = entry.source
-    elif added:
-        source = f"{existing.source}; catalogue file {entry.where}"
-    return replace(
-        existing,
-        versions=tuple(sorted(set(existing.versions) | added)),
-        last_patch_known=(
-            existing.last_patch_known if entry.last_patch_known is None else entry.last_patch_known
-        ),
-        source=source,
-        tag=entry.tag or existing.tag,
-        note=entry.note if entry.note is not None else existing.note,
-    )

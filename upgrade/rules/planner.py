@@ -4,7 +4,7 @@ The path stops on the latest known patch of every minor line it crosses (`2.4.3 
 2.6.4`). Before a major upgrade it first reaches the latest known release of the current major,
 as the guide strongly recommends, then enters the next major at x+1.0.
 
-Every hop of a path is itself allowed by `upgrade.rules.versions.evaluate` with the same catalogue;
+Every hop of a path is itself allowed by `upgrade.rules.evaluate.evaluate` with the same catalogue;
 when one is not (a catalogue refusal such as MSR 2.9 -> 3.x), there is no path. A path is
 minimal: each hop crosses exactly one minor or major boundary, except a single patch hop to the
 latest release of the current major before a major upgrade. Downgrades and `same` have no path.
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from upgrade.rules.catalog import Catalog, Migration
-from upgrade.rules.versions import ALLOWED_KINDS, Evaluation, Version, evaluate, format_line
+from upgrade.rules.evaluate import ALLOWED_KINDS, Evaluation, evaluate
+from upgrade.rules.versions import Version, format_line
 
 __all__ = ["Plan", "plan"]
 
