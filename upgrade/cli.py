@@ -3,6 +3,7 @@
     dtr-upgrade plan --from 2.4.3 --to 2.6.4 [--catalog FILE] [--json]
     dtr-upgrade lab [LAB ARGUMENTS...]
     dtr-upgrade verify-bundle DIR [--allowed-signers FILE | --public-key FILE]
+    dtr-upgrade history DIR... [-o history.html]
 
 Every subcommand is one `Command` in `COMMANDS`; adding a subcommand means adding an entry
 there. Usage errors print one line on stderr and exit 2, never a traceback.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -247,6 +249,43 @@ def _run_verify_bundle(args: argparse.Namespace) -> int:
     return EXIT_ALLOWED if found.ok else EXIT_REFUSED
 
 
+# history
+
+
+def _history_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "folders",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="folders to search for evidence bundles (report directories, unpacked CI artifacts)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("history.html"),
+        metavar="FILE",
+        help="where to write the page (default: history.html)",
+    )
+
+
+def _run_history(args: argparse.Namespace) -> int:
+    from upgrade.evidence import history
+
+    try:
+        found = history.write_history(args.folders, args.output)
+    except history.HistoryError as exc:
+        return _fail("history", str(exc))
+    try:
+        for line in history.summary_lines(found, args.output):
+            print(line, flush=True)
+    except BrokenPipeError:
+        # `| head`: the page is written; the exit status still says whether all verified.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_REFUSED if found.unverified else EXIT_ALLOWED
+
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         name="plan",
@@ -266,6 +305,14 @@ COMMANDS: tuple[Command, ...] = (
         "file changed, added or removed",
         run=_run_verify_bundle,
         add_arguments=_verify_arguments,
+    ),
+    Command(
+        name="history",
+        help="one HTML page of every evidence bundle under the folders: per target and night "
+        "the verdict, outages, phase times and failed checks; bundles that do not verify "
+        "are marked (exit 1)",
+        run=_run_history,
+        add_arguments=_history_arguments,
     ),
 )
 """Every `dtr-upgrade` subcommand, in the order `--help` lists them."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ class RunSummary:
     longest_outage_s: float | None
     longest_outage_endpoint: str | None
     failed_checks: tuple[str, ...]
+    # The longest outage of each probed endpoint, for pages that show every endpoint.
+    endpoint_outages: Mapping[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used in result.json's `comparison`."""
@@ -80,8 +82,11 @@ def summarise(result: Mapping[str, Any], bundle: str) -> RunSummary:
     longest: float | None = None
     endpoint: str | None = None
     availability = result.get("availability") or {}
+    outages: dict[str, float] = {}
     for name, figures in sorted((availability.get("endpoints") or {}).items()):
         value = _number((figures or {}).get("longest_outage_s"))
+        if value is not None:
+            outages[name] = value
         if value is not None and (longest is None or value > longest):
             longest, endpoint = value, name
     failed = sorted(
@@ -101,6 +106,7 @@ def summarise(result: Mapping[str, Any], bundle: str) -> RunSummary:
         longest_outage_s=longest,
         longest_outage_endpoint=endpoint,
         failed_checks=tuple(failed),
+        endpoint_outages=outages,
     )
 
 
