@@ -17,9 +17,9 @@ from upgrade.clients.http import (
     RetryPolicy,
     ServiceSession,
     excerpt,
-    parse_time,
     tls_verify,
 )
+from upgrade.clients.json import parse_time
 from upgrade.clients.secrets import DTRCredentials
 from upgrade.errors import (
     APIError,

@@ -16,10 +16,10 @@ from urllib.parse import quote
 
 from upgrade.clients.http import (
     DTR,
-    JsonReader,
     Ping,
     ServiceClient,
 )
+from upgrade.clients.json import JsonReader
 from upgrade.clients.secrets import DTRCredentials
 from upgrade.errors import APIError, HarnessError
 

@@ -1,4 +1,4 @@
-"""HTTP plumbing shared by the DTR, UCP and registry clients.
+"""The HTTP transport shared by the DTR, UCP and registry clients: sessions, TLS, retries.
 
 - `new_session`: a requests session with TLS verified by default and a connection pool sized
   for the concurrent inventory.
@@ -8,7 +8,7 @@
 - `ServiceSession`: one service's base URL, session, timeouts and retry policy; sends requests
   and translates every failure into the harness's own exceptions (`upgrade.errors`), with any
   known secret redacted from what they say.
-- `JsonReader`: typed access to a JSON answer that turns a wrong shape into `BadResponse`.
+- JSON answers are read by `upgrade.clients.json.JsonReader`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import time
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from os import PathLike
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Self, TypeVar
@@ -32,6 +31,7 @@ import tenacity
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning, NameResolutionError
 
+from upgrade.clients.json import JsonReader
 from upgrade.clients.secrets import Credentials, Redactor
 from upgrade.errors import (
     APIError,
@@ -48,7 +48,6 @@ from upgrade.errors import (
 __all__ = [
     "DEFAULT_TIMEOUT",
     "IDEMPOTENT_METHODS",
-    "JsonReader",
     "Ping",
     "RetryPolicy",
     "Service",
@@ -71,8 +70,6 @@ Verify = bool | str
 DEFAULT_TIMEOUT: Timeout = (5.0, 30.0)
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 EXCERPT_CHARS = 160
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -549,80 +546,6 @@ class ServiceClient(Generic[C]):
         return f"{type(self).__name__}({self.base_url!r}, {self.credentials!r})"
 
 
-class JsonReader:
-    """A JSON value with the endpoint it came from; typed getters raise `BadResponse`."""
-
-    def __init__(self, data: Any, session: ServiceSession, endpoint: str) -> None:
-        self.data = data
-        self._session = session
-        self.endpoint = endpoint
-
-    def fail(self, problem: str) -> BadResponse:
-        """A `BadResponse` for this value's endpoint describing `problem`."""
-        return self._session.bad_response(self.endpoint, problem, self.data)
-
-    def object(self) -> dict[str, Any]:
-        """The value as a JSON object."""
-        if not isinstance(self.data, dict):
-            raise self.fail(f"a JSON {_kind(self.data)} where an object was expected")
-        return self.data
-
-    def list(self) -> list[Any]:
-        """The value as a JSON array."""
-        if not isinstance(self.data, list):
-            raise self.fail(f"a JSON {_kind(self.data)} where an array was expected")
-        return self.data
-
-    def child(self, value: Any, where: str) -> JsonReader:
-        """A reader for a nested value, keeping the endpoint for messages."""
-        return JsonReader(value, self._session, f"{self.endpoint} ({where})")
-
-    def get(self, key: str, kind: type[T], default: T | None = None) -> T:
-        """`obj[key]` of type `kind`; `default` when absent (or null) if one is given."""
-        obj = self.object()
-        value = obj.get(key)
-        if value is None and default is not None:
-            return default
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            problem = (
-                f"no {key!r} field"
-                if key not in obj
-                else f"{key!r} of type {_kind(value)} where {kind.__name__} was expected"
-            )
-            raise self.fail(problem)
-        return value
-
-    def time(self, key: str) -> datetime | None:
-        """An RFC 3339 time field as an aware datetime; None when absent or empty."""
-        value = self.object().get(key)
-        if value in (None, ""):
-            return None
-        if not isinstance(value, str):
-            raise self.fail(f"{key!r} of type {_kind(value)} where a time was expected")
-        return parse_time(value, lambda: self.fail(f"{key!r} is not an RFC 3339 time"))
-
-
-def parse_time(value: str, error: Callable[[], Exception]) -> datetime | None:
-    """Parse RFC 3339 (`Z`, fractions of any length); Go's zero time is None."""
-    text = value.strip()
-    if text.startswith("0001-01-01"):
-        return None
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # Go prints up to nanoseconds; Python takes at most microseconds.
-    head, dot, rest = text.partition(".")
-    if dot:
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        rest = rest[: min(digits, 6)] + rest[digits:]
-        text = f"{head}.{rest}"
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise error() from None
-
-
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     """The first `limit` characters of `text` on one line, marked when cut."""
     line = one_line(text)
@@ -687,17 +610,3 @@ def _summary(error: BaseException | None) -> str:
 
 def _attempt_count(count: int) -> str:
     return "1 attempt" if count == 1 else f"{count} attempts"
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"

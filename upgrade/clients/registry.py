@@ -23,9 +23,9 @@ import requests
 
 from upgrade.clients.http import (
     REGISTRY,
-    JsonReader,
     ServiceClient,
 )
+from upgrade.clients.json import JsonReader
 from upgrade.clients.secrets import DTRCredentials
 from upgrade.errors import HarnessError
 
