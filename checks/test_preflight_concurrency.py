@@ -9,7 +9,7 @@ from upgrade.cluster.target import Target
 from upgrade.config.settings import Settings
 from upgrade.errors import HarnessError
 from upgrade.evidence.records import CheckRecord
-from upgrade.procedure.executor import DockerEngineUnreachable
+from upgrade.procedure.bootstrapper import DockerEngineUnreachable
 from upgrade.rules.catalog import Catalog
 
 pytestmark = pytest.mark.preflight

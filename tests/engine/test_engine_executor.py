@@ -14,12 +14,8 @@ from dtrlab.engine.images import push
 from dtrlab.engine.lab import EngineLab
 from dtrlab.engine.settings import REPLICA_LABEL, VERSION_LABEL, EngineSettings
 from tests.engine.support import FROM_VERSION, TO_VERSION
-from upgrade.procedure.executor import (
-    CONTAINER_LABEL,
-    BootstrapperRequest,
-    DockerExecutor,
-    PullProgress,
-)
+from upgrade.procedure.bootstrapper import BootstrapperRequest, PullProgress
+from upgrade.procedure.docker_executor import CONTAINER_LABEL, DockerExecutor
 
 TIMEOUT_S = 120.0
 
@@ -85,7 +81,7 @@ def test_pulls_the_bootstrapper_from_the_registry(
 
 
 def test_offline_refuses_an_image_the_engine_lacks(client_factory: Callable[[], Any]) -> None:
-    from upgrade.procedure.executor import BootstrapperImageMissing
+    from upgrade.procedure.bootstrapper import BootstrapperImageMissing
 
     request = BootstrapperRequest(
         image=f"127.0.0.1:5000/dtrlab/absent:{uuid.uuid4().hex[:8]}",

@@ -16,7 +16,8 @@ from tests.support.fake_engine import EngineScript, FakeContainer, fake_engine
 from upgrade.cluster import containers
 from upgrade.cluster.containers import BootstrapperContainer, is_bootstrapper_image
 from upgrade.errors import HarnessError
-from upgrade.procedure.executor import DockerEngineUnreachable
+from upgrade.procedure.bootstrapper import BootstrapperRequest, DockerEngineUnreachable
+from upgrade.procedure.docker_executor import DockerExecutor
 
 UCP = "https://ucp.example.com"
 
@@ -220,6 +221,22 @@ def test_the_image_checks_use_the_same_leak_free_client(
     _no_leak(lambda: images.in_registry("docker/dtr:2.6.4"))
     _no_leak(lambda: images.on_engine("docker/dtr:2.6.4"))
     _no_leak(lambda: containers.replica_containers("5eb9459a7832"))
+
+
+def test_the_executor_uses_the_same_leak_free_client(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{short_dir}/none.sock")
+    request = BootstrapperRequest(
+        image="docker/dtr:2.6.4",
+        target_version="2.6.4",
+        ucp_url=UCP,
+        ucp_username="admin",
+        ucp_password="unused-secret",
+    )
+    with DockerExecutor() as executor:
+        error = _no_leak(lambda: executor.prepare(request))
+    assert error.startswith(f"cannot reach the Docker engine at unix://{short_dir}/none.sock")
 
 
 def test_without_docker_host_the_local_engine_is_meant() -> None:

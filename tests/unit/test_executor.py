@@ -15,19 +15,19 @@ import pytest
 import requests
 
 from upgrade.errors import HarnessError
-from upgrade.procedure.executor import (
+from upgrade.procedure.bootstrapper import (
     AttemptResult,
     BootstrapperImageMissing,
     BootstrapperRequest,
     DockerEngineUnreachable,
-    DockerExecutor,
     ExecutorError,
     PullProgress,
-    SubprocessExecutor,
     bootstrapper_args,
     fatal_line,
     split_image_reference,
 )
+from upgrade.procedure.docker_executor import DockerExecutor
+from upgrade.procedure.process_executor import SubprocessExecutor
 
 SECRET = "s3cr3t-ucp-passw0rd"
 CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"

@@ -23,7 +23,7 @@ from upgrade.cluster.backup import BackupUnreadable, inspect
 from upgrade.cluster.images import bootstrapper_image, in_registry, on_engine, on_host
 from upgrade.cluster.nodes import NodeUnreachable, gather
 from upgrade.errors import HarnessError, TargetUnreachable, TLSVerificationFailed
-from upgrade.procedure.executor import BootstrapperImageMissing, DockerEngineUnreachable
+from upgrade.procedure.bootstrapper import BootstrapperImageMissing, DockerEngineUnreachable
 from upgrade.rules.versions import Version
 
 

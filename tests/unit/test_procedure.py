@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from upgrade.procedure.executor import BootstrapperRequest, SubprocessExecutor
+from upgrade.procedure.bootstrapper import BootstrapperRequest
 from upgrade.procedure.procedure import Limits, UpgradeProcedure
+from upgrade.procedure.process_executor import SubprocessExecutor
 from upgrade.procedure.session import UpgradeOutput
 from upgrade.rules.versions import Version
 

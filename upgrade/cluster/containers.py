@@ -21,9 +21,11 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from upgrade.errors import HarnessError, one_line
+from upgrade.procedure.bootstrapper import DockerEngineUnreachable
 
 __all__ = [
     "BOOTSTRAPPER_REPOSITORIES",
+    "DEFAULT_DOCKER_HOST",
     "EXPECTED_SERVICES",
     "VERSION_LABEL",
     "BootstrapperContainer",
@@ -42,6 +44,7 @@ __all__ = [
 # msr/dtr (2.10).
 BOOTSTRAPPER_REPOSITORIES: Final = ("docker/dtr", "mirantis/dtr", "msr/dtr")
 UPGRADE_COMMAND: Final = "upgrade"
+DEFAULT_DOCKER_HOST: Final = "unix:///var/run/docker.sock"
 # How long the engine's socket may take to accept a connection before it counts as unreachable.
 PROBE_TIMEOUT_S: Final = 5.0
 
@@ -80,8 +83,6 @@ def engine_configured(environ: Mapping[str, str] | None = None) -> bool:
 
 def engine_host(environ: Mapping[str, str] | None = None) -> str:
     """The engine the docker SDK talks to: `DOCKER_HOST`, else the local engine's socket."""
-    from upgrade.procedure.executor import DEFAULT_DOCKER_HOST
-
     env = os.environ if environ is None else environ
     return env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
 
@@ -107,8 +108,6 @@ def engine_client(environ: Mapping[str, str] | None = None) -> Any:
     import docker
     import docker.errors
     import requests
-
-    from upgrade.procedure.executor import DockerEngineUnreachable
 
     env = dict(os.environ if environ is None else environ)
     host = engine_host(env)
@@ -136,8 +135,6 @@ def replica_containers(
     Raises `HarnessError` when the engine cannot be reached.
     """
     pattern = re.compile(rf"(?:^|/)dtr-(?P<service>[a-z-]+)-{re.escape(replica_id)}$")
-    from upgrade.procedure.executor import DockerEngineUnreachable
-
     try:
         client = client_factory()
     except DockerEngineUnreachable:

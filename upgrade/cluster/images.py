@@ -17,13 +17,9 @@ import docker
 import requests
 import testinfra
 
-from upgrade.cluster.containers import engine_client
+from upgrade.cluster.containers import DEFAULT_DOCKER_HOST, engine_client
 from upgrade.errors import HarnessError, one_line
-from upgrade.procedure.executor import (
-    DEFAULT_DOCKER_HOST,
-    BootstrapperImageMissing,
-    DockerEngineUnreachable,
-)
+from upgrade.procedure.bootstrapper import BootstrapperImageMissing, DockerEngineUnreachable
 from upgrade.rules.catalog import Catalog
 from upgrade.rules.versions import Version
 

@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from upgrade.evidence.records import iso, utc_now
 from upgrade.plugin.terminal import OutputProblem
-from upgrade.procedure.executor import AttemptResult, BootstrapperRequest, Executor, ImageInfo
+from upgrade.procedure.bootstrapper import AttemptResult, BootstrapperRequest, ImageInfo
+from upgrade.procedure.executor import Executor
 from upgrade.rules.versions import Version
 
 State = Literal["not-run", "passed", "failed", "interrupted"]

@@ -23,14 +23,12 @@ from upgrade.cluster.jobs import wait_for_chain
 from upgrade.errors import HarnessError
 from upgrade.evidence.records import iso, utc_now
 from upgrade.plugin.terminal import OUTPUT_ERRORS, OutputProblem, describe_error, installed_guard
-from upgrade.procedure.executor import (
-    BootstrapperRequest,
-    DockerExecutor,
-    Executor,
-    SubprocessExecutor,
-)
+from upgrade.procedure.bootstrapper import BootstrapperRequest
+from upgrade.procedure.docker_executor import DockerExecutor
+from upgrade.procedure.executor import Executor
 from upgrade.procedure.prober import Prober, ProbeTarget, endpoint_targets
 from upgrade.procedure.procedure import Limits, UpgradeProcedure, UpgradeRecord
+from upgrade.procedure.process_executor import SubprocessExecutor
 from upgrade.rules.versions import Version
 
 if TYPE_CHECKING:
