@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/pytest tests; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
-## lint: ruff (lint + format check) and mypy (strict on upgrade/)
+## lint: ruff (lint + format check) and mypy (strict on upgrade/ and dtrlab/)
 lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/ruff format --no-cache --check .

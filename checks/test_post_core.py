@@ -12,7 +12,7 @@ from upgrade.cluster.inventory import compare, snapshot
 from upgrade.cluster.target import Target
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord
-from upgrade.plugin import Harness
+from upgrade.plugin.harness import Harness
 
 pytestmark = pytest.mark.post
 

@@ -7,7 +7,7 @@ import pytest
 from upgrade.cluster.target import Target
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord
-from upgrade.plugin import Harness
+from upgrade.plugin.harness import Harness
 
 pytestmark = pytest.mark.post
 

@@ -7,7 +7,7 @@ import pytest
 from upgrade.cluster.images import bootstrapper_image, in_registry, on_engine, on_host
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord
-from upgrade.plugin import Harness
+from upgrade.plugin.harness import Harness
 from upgrade.rules.catalog import Catalog
 from upgrade.rules.planner import plan
 from upgrade.rules.versions import Version

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.evidence.records import Bundle, CheckRecord, room_for_bundle
+from upgrade.evidence.bundle import Bundle, room_for_bundle
+from upgrade.evidence.records import CheckRecord
 
 pytestmark = pytest.mark.preflight
 

@@ -1,5 +1,8 @@
 """The lab: a simulated DTR + UCP cluster on loopback with real TLS and named fault scenarios.
 
+PYTEST_DONT_REWRITE: plain Python, shipped in the same distribution as the pytest11 plugin and
+imported before pytest could rewrite it.
+
 from dtrlab import Lab, LabConfig
 with Lab(LabConfig(scenarios=("healthy",))) as lab:
     lab.url, lab.replica_urls, lab.ucp_url, lab.ca_path, lab.credentials

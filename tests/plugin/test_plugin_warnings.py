@@ -163,7 +163,7 @@ def test_a_leaky_dependency_fails_a_plain_strict_session(pytester: pytest.Pytest
     pytester.makeini(STRICT_INI + "markers =\n    preflight\n    check\n")
     pytester.makepyfile(test_checks=LEAKY_CHECKS)
     # In a process of its own: what it leaks must not reach the tests that run after it.
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:upgrade.plugin")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) + outcomes.get("errors", 0) >= 3, result.outlines
     result.stdout.fnmatch_lines(["*FAILED*test_leaks_a_socket*"])

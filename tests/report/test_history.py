@@ -18,7 +18,7 @@ import pytest
 
 from upgrade import cli
 from upgrade.evidence import history, integrity
-from upgrade.evidence.records import bundle_name, close_unfinished
+from upgrade.evidence.bundle import bundle_name, close_unfinished
 
 SVG = "{http://www.w3.org/2000/svg}"
 CHROMIUM = Path("/usr/bin/chromium")

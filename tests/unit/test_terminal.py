@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from upgrade.plugin.terminal import (
+from upgrade.terminal import (
     GUARD_NAME,
     GuardedStream,
     describe_error,

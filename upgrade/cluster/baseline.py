@@ -17,7 +17,8 @@ from typing import Any
 from upgrade.cluster.inventory import Inventory, snapshot
 from upgrade.cluster.target import Target
 from upgrade.errors import HarnessError
-from upgrade.evidence.records import iso, jsonable, utc_now, write_json
+from upgrade.evidence.files import write_json
+from upgrade.evidence.records import iso, jsonable, utc_now
 
 FORMAT = 1
 RECENT_JOBS = 50

@@ -28,10 +28,11 @@ from typing import Any, Final, Literal
 from urllib.parse import quote
 
 from upgrade.errors import HarnessError
+from upgrade.evidence.bundle import UNFINISHED_NOTE
 from upgrade.evidence.chart import LABEL_W, OK_FILL, OUTAGE_FILL, PLOT_W, STEPS, parse_time
 from upgrade.evidence.compare import RESULT_NAME, RunSummary, summarise
+from upgrade.evidence.files import atomic_write
 from upgrade.evidence.integrity import SUMS_NAME, IntegrityError, verify
-from upgrade.evidence.records import UNFINISHED_NOTE, atomic_write
 from upgrade.rules.verdict import GOOD
 
 __all__ = [

@@ -29,7 +29,7 @@ from typing import Final, Literal
 
 from upgrade.clients.secrets import Redactor
 from upgrade.errors import HarnessError, one_line
-from upgrade.evidence.records import atomic_write
+from upgrade.evidence.files import atomic_write
 
 __all__ = [
     "NAMESPACE",

@@ -8,41 +8,36 @@ versions, bootstrapper image and digest, harness version and commit, times in UT
 verification off shown in red), and writes the verdict banner, waivers, phase timings, the
 availability chart and the comparison with an earlier bundle into the summary.
 
-`seal_bundle` is the last step before the bundle gets its name: redaction pass, `SHA256SUMS`
-and the optional signature (see `upgrade.evidence.integrity`).
+Sealing the bundle (redaction pass, `SHA256SUMS`, the optional signature) is
+`upgrade.evidence.bundle.seal`, called by the run state once the report is written.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import platform
 import shlex
 import subprocess
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping
 from datetime import datetime
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from xml.etree import ElementTree
 
 import pytest
 
 from upgrade.evidence import chart, compare, integrity
-from upgrade.evidence.records import CheckRecord, atomic_write, iso, utc_now
+from upgrade.evidence.bundle import EVIDENCE_DIR, JUNIT_NAME, REPORT_NAME, UPGRADE_LOG
+from upgrade.evidence.files import atomic_write
+from upgrade.evidence.records import CheckRecord, iso, utc_now
 from upgrade.rules.verdict import NOT_RUN, NOT_RUN_LABELS
 
 if TYPE_CHECKING:
-    from upgrade.cluster.target import Target
-    from upgrade.plugin import Harness
+    from upgrade.plugin.harness import Harness
 
-__all__ = ["ReportPlugin", "render_evidence", "seal_bundle"]
+__all__ = ["ReportPlugin", "render_evidence"]
 
-REPORT_NAME: Final = "report.html"
-JUNIT_NAME: Final = "junit.xml"
-UPGRADE_LOG: Final = "upgrade.log"
-EVIDENCE_DIR: Final = "evidence"
 # Evidence items larger than this (pretty-printed) are written as bundle files and linked.
 INLINE_LIMIT: Final = 16 * 1024
 DISTRIBUTION: Final = "dtr-upgrade-harness"
@@ -78,26 +73,16 @@ body>#title{order:-3}body>p{order:-2}body>.summary{order:-1}
 """
 
 
-def _connected_target(harness: Harness) -> Target | None:
-    # The report must never connect: it only uses a target the session already reached.
-    return harness.connected_target
-
-
 class _Scrubber:
-    """Redacts with the target's redactor (when connected) and the environment's secrets."""
+    """Redacts with the session's redaction steps (the target's redactor when connected, and
+    the environment's secrets)."""
 
     def __init__(self, harness: Harness) -> None:
         self.harness = harness
-        self.environment = integrity.environment_redactor(os.environ)
 
     def steps(self) -> list[Callable[[str], str]]:
         """Every redaction step, target first (it knows tokens learnt at run time)."""
-        target = _connected_target(self.harness)
-        steps: list[Callable[[str], str]] = []
-        if target is not None:
-            steps.append(target.redactor.redact)
-        steps.append(self.environment.redact)
-        return steps
+        return self.harness.redaction_steps()
 
     def text(self, value: str) -> str:
         """`value` with every known secret masked."""
@@ -405,7 +390,7 @@ class ReportPlugin:
         """The environment table's rows (HTML-escaped values; pytest-html shows them as HTML)."""
         s = self.harness.settings
         record = self.harness.session_record
-        target = _connected_target(self.harness)
+        target = self.harness.connected_target
         ucp = s.ucp_url or (target.endpoints.ucp_url if target is not None else None)
         if ucp is None:
             ucp = next(
@@ -702,71 +687,3 @@ class ReportPlugin:
             f"{escape(', '.join(failed['fixed']) or 'none')}</td></tr></table></div>"
         )
         return "".join(out)
-
-
-def add_unrun_to_junit(path: Path, records: Sequence[CheckRecord]) -> None:
-    """Add a testcase for every check that did not run, so a CI's test view shows it: a
-    deselected or never started check as skipped, an interrupted one as an error (pytest's
-    junitxml lists only what ran)."""
-    unrun = [r for r in records if r.outcome in NOT_RUN]
-    if not unrun or not path.is_file():
-        return
-    tree = ElementTree.parse(path)  # noqa: S314 - the file junitxml just wrote
-    suite = tree.getroot().find("testsuite")
-    if suite is None:
-        return
-    for record in unrun:
-        module, _, name = record.nodeid.partition("::")
-        case = ElementTree.SubElement(
-            suite,
-            "testcase",
-            classname=module.removesuffix(".py").replace("/", "."),
-            name=name or module,
-            time="0",
-        )
-        kind = "error" if record.outcome == "interrupted" else "skipped"
-        child = ElementTree.SubElement(case, kind, type=f"dtr-upgrade.{record.outcome}")
-        child.set("message", f"{record.check_id}: {NOT_RUN_LABELS[record.outcome]}")
-        counter = "errors" if kind == "error" else "skipped"
-        suite.set(counter, str(int(suite.get(counter, "0")) + 1))
-        suite.set("tests", str(int(suite.get("tests", "0")) + 1))
-    atomic_write(path, ElementTree.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True))
-
-
-def unwritten(bundle: Path) -> list[str]:
-    """The report files of a bundle that are missing or were cut short (a full disk)."""
-    problems = []
-    report = bundle / REPORT_NAME
-    if not report.is_file():
-        problems.append(f"{REPORT_NAME}: not written")
-    elif not report.read_bytes().rstrip().endswith(b"</html>"):
-        problems.append(f"{REPORT_NAME}: cut short ({report.stat().st_size} bytes)")
-    junit = bundle / JUNIT_NAME
-    if not junit.is_file():
-        problems.append(f"{JUNIT_NAME}: not written")
-    elif not junit.read_bytes().rstrip().endswith(b">"):
-        problems.append(f"{JUNIT_NAME}: cut short ({junit.stat().st_size} bytes)")
-    return problems
-
-
-def seal_bundle(harness: Harness) -> integrity.Seal | None:
-    """Redact every file of the bundle, write SHA256SUMS, sign it with --sign-key if given.
-
-    A failure is reported on the terminal and never stops the bundle from being named: an
-    unsigned (or unsealed) bundle is still the session's evidence.
-    """
-    scrubber = _Scrubber(harness)
-    try:
-        sealed = integrity.seal(harness.bundle.path, scrubber.steps())
-    except integrity.IntegrityError as exc:
-        harness.say(f"dtr-upgrade: the bundle was not sealed: {exc}")
-        return None
-    key = harness.settings.sign_key
-    if key is None:
-        return sealed
-    try:
-        signature = integrity.sign(sealed.sums, key)
-    except integrity.SigningError as exc:
-        harness.say(f"dtr-upgrade: the bundle was sealed but NOT signed: {exc}")
-        return sealed
-    return integrity.Seal(sealed.redacted, sealed.sums, signature, sealed.files)

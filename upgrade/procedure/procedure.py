@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from upgrade.evidence.records import iso, utc_now
-from upgrade.plugin.terminal import OutputProblem
 from upgrade.procedure.bootstrapper import AttemptResult, BootstrapperRequest, ImageInfo
 from upgrade.procedure.executor import Executor
 from upgrade.rules.versions import Version
+from upgrade.terminal import OutputProblem
 
 State = Literal["not-run", "passed", "failed", "interrupted"]
 

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from upgrade.cluster.health import look, wait_healthy
@@ -22,7 +23,6 @@ from upgrade.cluster.images import bootstrapper_image
 from upgrade.cluster.jobs import wait_for_chain
 from upgrade.errors import HarnessError
 from upgrade.evidence.records import iso, utc_now
-from upgrade.plugin.terminal import OUTPUT_ERRORS, OutputProblem, describe_error, installed_guard
 from upgrade.procedure.bootstrapper import BootstrapperRequest
 from upgrade.procedure.docker_executor import DockerExecutor
 from upgrade.procedure.executor import Executor
@@ -30,9 +30,14 @@ from upgrade.procedure.prober import Prober, ProbeTarget, endpoint_targets
 from upgrade.procedure.procedure import Limits, UpgradeProcedure, UpgradeRecord
 from upgrade.procedure.process_executor import SubprocessExecutor
 from upgrade.rules.versions import Version
+from upgrade.terminal import OUTPUT_ERRORS, OutputProblem, describe_error
 
 if TYPE_CHECKING:
-    from upgrade.plugin import Harness
+    from pathlib import Path
+
+    from upgrade.cluster.target import Target
+    from upgrade.config.settings import Settings
+    from upgrade.rules.catalog import Catalog
     from upgrade.rules.planner import Plan
 
 _REPLICA = re.compile(r"\b([0-9a-f]{12})\b")
@@ -149,23 +154,42 @@ def _write_all(stream: BinaryIO, data: bytes) -> None:
         view = view[written:]
 
 
-class SessionUpgrade:
-    """Runs the planned upgrade for a harness session and keeps what it produced."""
+@dataclass(frozen=True)
+class UpgradeSetup:
+    """What the session's upgrade works with: the settings, the connected target, the
+    catalogue, the lab (None for a real DTR), where upgrade.log goes, how to tell the operator,
+    and how to learn that the terminal itself failed."""
 
-    def __init__(self, harness: Harness, planned: Plan) -> None:
-        self.harness = harness
-        self.settings = harness.settings
+    settings: Settings
+    target: Target
+    catalog: Catalog
+    log_path: Path
+    say: Callable[[str], None]
+    lab: Any = None
+    terminal_failure: Callable[[], OutputProblem | None] = lambda: None
+
+
+class SessionUpgrade:
+    """Runs the planned upgrade for a harness session and keeps what it produced: the
+    procedure's record (`current`), the availability samples (`availability`) and, for the
+    engine lab, the replicas' containers (`engine`)."""
+
+    def __init__(self, setup: UpgradeSetup, planned: Plan) -> None:
+        self.settings = setup.settings
         self.planned = planned
-        self.target = harness.target()
+        self.target = setup.target
+        self.catalog = setup.catalog
+        self.lab = setup.lab
         self.record: UpgradeRecord | None = None
+        self.availability: dict[str, Any] | None = None
+        self.engine: dict[str, Any] | None = None
         self.prober: Prober | None = None
-        log = harness.bundle.path / "upgrade.log"
-        guard = installed_guard(harness.config.pluginmanager)
+        log = setup.log_path
         self.output = UpgradeOutput(
-            lambda: harness.bundle.file("upgrade.log").open("ab", buffering=0),
+            lambda: log.open("ab", buffering=0),
             str(log),
-            harness.say,
-            terminal_failure=(lambda: guard.failure) if guard is not None else lambda: None,
+            setup.say,
+            terminal_failure=setup.terminal_failure,
         )
         self._began = time.monotonic()
         self._attempt_label = ""
@@ -179,9 +203,9 @@ class SessionUpgrade:
         """The bootstrapper image of a version: --dtr-image, the lab's, or the catalogue's."""
         if self.settings.is_lab:
             if self.settings.lab.engine == "docker":
-                return str(self.harness.lab.bootstrapper_image(str(version)))
+                return str(self.lab.bootstrapper_image(str(version)))
             return f"dtrlab/dtr:{version}"
-        return bootstrapper_image(version, self.harness.catalog(), self.settings.dtr_image)
+        return bootstrapper_image(version, self.catalog, self.settings.dtr_image)
 
     def _ucp_ca(self) -> str | None:
         if self.settings.insecure_tls:
@@ -220,7 +244,7 @@ class SessionUpgrade:
 
     def executor_for(self, version: Version) -> Executor:
         """The lab's bootstrapper program for the lab; one docker SDK executor otherwise."""
-        lab = self.harness.lab
+        lab = self.lab
         engine_lab = lab is not None and self.settings.lab.engine == "docker"
         if lab is not None and not engine_lab:
             return SubprocessExecutor(lab.bootstrapper_argv(str(version)))
@@ -263,7 +287,7 @@ class SessionUpgrade:
         hop = self._procedure.record.hops[-1]
         began = hop.attempts[0].started_at if hop.attempts else None
         source = Version.parse(hop.from_version)
-        for migration in self.harness.catalog().migrations(source, reached):
+        for migration in self.catalog.migrations(source, reached):
             # The next hop must not start while this hop's data migration still runs.
             chain = wait_for_chain(
                 self.target.dtr(),
@@ -303,13 +327,12 @@ class SessionUpgrade:
         self.prober.start()
 
     def stop_prober(self) -> dict[str, Any] | None:
-        """Stop sampling (idempotent) and store the availability record."""
+        """Stop sampling (idempotent) and keep the availability record."""
         if self.prober is None:
             return None
         self.prober.stop()
-        result = self.prober.result().as_dict()
-        self.harness.session_record.extra["availability"] = result
-        return result
+        self.availability = self.prober.result().as_dict()
+        return self.availability
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -335,25 +358,27 @@ class SessionUpgrade:
             self.record = procedure.run(self.planned.path)
         except KeyboardInterrupt:
             self.record = procedure.record
-            self.harness.upgrade_state = "interrupted"
-            self.harness.upgrade_message = procedure.record.message
             raise
         finally:
             self.on_event(f"upgrade {procedure.record.state}: {procedure.record.message}")
             procedure.record.output_problems = self.output.problems()
-            self.harness.session_record.extra["upgrade"] = procedure.record.as_dict()
             self._record_engine()
         return self.record
 
+    @property
+    def current(self) -> UpgradeRecord:
+        """The procedure's record as it stands (also while running, or after an interruption)."""
+        if self._procedure is not None:
+            return self._procedure.record
+        return self.record or UpgradeRecord()
+
     def _record_engine(self) -> None:
         """With --lab-engine=docker: every replica's old and new containers, into the record."""
-        if self.harness.lab is None or self.settings.lab.engine != "docker":
+        if self.lab is None or self.settings.lab.engine != "docker":
             return
         from upgrade.cluster import lab as labtarget
 
-        evidence = labtarget.engine_evidence(self.harness.lab)
-        if evidence is not None:
-            self.harness.session_record.extra["engine"] = evidence
+        self.engine = labtarget.engine_evidence(self.lab)
 
     def close(self) -> None:
         """Stop the prober and close what was opened."""

@@ -1,0 +1,242 @@
+"""The evidence bundle of one session: the folder it is staged in and named at the end, its
+report files, the room it needs, sealing, and the bundles that killed sessions left behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+from xml.etree import ElementTree
+
+from upgrade.evidence import integrity
+from upgrade.evidence.files import atomic_write, write_json
+from upgrade.evidence.records import CheckRecord, iso
+from upgrade.rules.verdict import NOT_RUN, NOT_RUN_LABELS
+
+REPORT_NAME: Final = "report.html"
+JUNIT_NAME: Final = "junit.xml"
+UPGRADE_LOG: Final = "upgrade.log"
+EVIDENCE_DIR: Final = "evidence"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def bundle_name(started_at: datetime, target: str, from_v: str | None, to_v: str | None) -> str:
+    """`<UTC time>-<target>-<from>-<to>`, safe as a folder name."""
+    stamp = started_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    host = _UNSAFE.sub("_", target.removeprefix("https://")).strip("_") or "target"
+    return f"{stamp}-{host}-{from_v or 'unknown'}-{to_v or 'none'}"
+
+
+class Bundle:
+    """The evidence folder of one session: staged under a temporary name, then named."""
+
+    def __init__(self, report_dir: Path, started_at: datetime, target: str) -> None:
+        self.report_dir = report_dir
+        self.started_at = started_at
+        self.target = target
+        report_dir.mkdir(parents=True, exist_ok=True)
+        stamp = started_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        self.path = report_dir / f".incomplete-{stamp}-{os.getpid()}"
+        self.path.mkdir()
+        self._final: Path | None = None
+
+    def file(self, name: str) -> Path:
+        """The path of a file inside the bundle."""
+        return self.path / name
+
+    def final_path(self, from_v: str | None, to_v: str | None) -> Path:
+        """The name the bundle will get (chosen once, so result.json can cite it)."""
+        if self._final is None:
+            final = self.report_dir / bundle_name(self.started_at, self.target, from_v, to_v)
+            suffix = 1
+            candidate = final
+            while candidate.exists():
+                suffix += 1
+                candidate = final.with_name(f"{final.name}-{suffix}")
+            self._final = candidate
+        return self._final
+
+    def finalise(self, from_v: str | None, to_v: str | None) -> Path:
+        """Give the bundle its final name and point `latest` at it."""
+        candidate = self.final_path(from_v, to_v)
+        os.replace(self.path, candidate)
+        self.path = candidate
+        latest = self.report_dir / "latest"
+        tmp_link = self.report_dir / f".latest-{os.getpid()}"
+        if tmp_link.is_symlink() or tmp_link.exists():
+            tmp_link.unlink()
+        tmp_link.symlink_to(candidate.name)
+        os.replace(tmp_link, latest)
+        return candidate
+
+
+UNFINISHED_NOTE = "UNFINISHED.json"
+_STAGED = re.compile(r"^\.incomplete-(\d{8}T\d{6})\d*Z-(\d+)$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def unfinished_bundles(report_dir: Path) -> list[tuple[Path, int]]:
+    """Staged bundles whose session is gone (killed, crashed, power lost), with its pid.
+
+    A staged bundle of a session that is still running (its pid alive) is left alone.
+    """
+    if not report_dir.is_dir():
+        return []
+    found = []
+    for entry in sorted(report_dir.iterdir()):
+        match = _STAGED.match(entry.name)
+        if match and entry.is_dir() and not _alive(int(match.group(2))):
+            found.append((entry, int(match.group(2))))
+    return found
+
+
+def close_unfinished(
+    staged: Path, pid: int, found_at: datetime, seal: Callable[[Path], object]
+) -> Path:
+    """Leave a note in an unfinished bundle saying what happened, `seal` it, then name it
+    `<UTC time>-unfinished-<pid>`. Returns the new path. Sealed before it is named, so a
+    session killed while doing this leaves it staged, to be closed again by the next one."""
+    match = _STAGED.match(staged.name)
+    stamp = match.group(1) + "Z" if match else found_at.strftime("%Y%m%dT%H%M%SZ")
+    files = sorted(p.name for p in staged.iterdir() if p.name != UNFINISHED_NOTE)
+    note = {
+        "verdict": "UNFINISHED",
+        "verdict_reason": (
+            f"the session (pid {pid}) that wrote this bundle ended without sealing it: it was "
+            "killed (SIGKILL), crashed or lost its machine. Its verdict is unknown; if it ran "
+            "an upgrade, the DTR may be mid-upgrade: run the preflight (PRE-REPLICA-VERSIONS "
+            "shows mixed versions) and re-run the upgrade to resume."
+        ),
+        "pid": pid,
+        "found_at": iso(found_at),
+        "files": files,
+    }
+    write_json(staged / UNFINISHED_NOTE, note)
+    seal(staged)
+    final = staged.with_name(f"{stamp}-unfinished-{pid}")
+    suffix = 1
+    candidate = final
+    while candidate.exists():
+        suffix += 1
+        candidate = final.with_name(f"{final.name}-{suffix}")
+    os.replace(staged, candidate)
+    return candidate
+
+
+# A session's bundle is a few MB; a baseline of a large registry (10,000 repositories x 5 tags)
+# is about 8 MB, and the report embeds the evidence once more. 64 MiB leaves room for both.
+MIN_BUNDLE_SPACE = 64 * 1024 * 1024
+PROBE_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Room:
+    """Whether the bundle's file system can take the rest of the session's evidence."""
+
+    path: Path
+    free_bytes: int
+    needed_bytes: int
+    probe_error: str | None
+
+    @property
+    def ok(self) -> bool:
+        """Writable (a probe file was written and synced) and enough free space."""
+        return self.probe_error is None and self.free_bytes >= self.needed_bytes
+
+
+def room_for_bundle(bundle: Path, needed: int = MIN_BUNDLE_SPACE) -> Room:
+    """Write, sync and remove a 1 MiB probe file in the bundle, and measure the free space."""
+    probe = bundle / ".space-probe"
+    error = None
+    try:
+        with probe.open("wb") as out:
+            out.write(b"\0" * PROBE_SIZE)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        error = exc.strerror or str(exc)
+    finally:
+        probe.unlink(missing_ok=True)
+    usage = shutil.disk_usage(bundle)
+    return Room(bundle, usage.free, needed, error)
+
+
+def add_unrun_to_junit(path: Path, records: Sequence[CheckRecord]) -> None:
+    """Add a testcase for every check that did not run, so a CI's test view shows it: a
+    deselected or never started check as skipped, an interrupted one as an error (pytest's
+    junitxml lists only what ran)."""
+    unrun = [r for r in records if r.outcome in NOT_RUN]
+    if not unrun or not path.is_file():
+        return
+    tree = ElementTree.parse(path)  # noqa: S314 - the file junitxml just wrote
+    suite = tree.getroot().find("testsuite")
+    if suite is None:
+        return
+    for record in unrun:
+        module, _, name = record.nodeid.partition("::")
+        case = ElementTree.SubElement(
+            suite,
+            "testcase",
+            classname=module.removesuffix(".py").replace("/", "."),
+            name=name or module,
+            time="0",
+        )
+        kind = "error" if record.outcome == "interrupted" else "skipped"
+        child = ElementTree.SubElement(case, kind, type=f"dtr-upgrade.{record.outcome}")
+        child.set("message", f"{record.check_id}: {NOT_RUN_LABELS[record.outcome]}")
+        counter = "errors" if kind == "error" else "skipped"
+        suite.set(counter, str(int(suite.get(counter, "0")) + 1))
+        suite.set("tests", str(int(suite.get("tests", "0")) + 1))
+    atomic_write(path, ElementTree.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True))
+
+
+def unwritten(bundle: Path) -> list[str]:
+    """The report files of a bundle that are missing or were cut short (a full disk)."""
+    problems = []
+    report = bundle / REPORT_NAME
+    if not report.is_file():
+        problems.append(f"{REPORT_NAME}: not written")
+    elif not report.read_bytes().rstrip().endswith(b"</html>"):
+        problems.append(f"{REPORT_NAME}: cut short ({report.stat().st_size} bytes)")
+    junit = bundle / JUNIT_NAME
+    if not junit.is_file():
+        problems.append(f"{JUNIT_NAME}: not written")
+    elif not junit.read_bytes().rstrip().endswith(b">"):
+        problems.append(f"{JUNIT_NAME}: cut short ({junit.stat().st_size} bytes)")
+    return problems
+
+
+def seal(
+    directory: Path, redactors: Sequence[Callable[[str], str]], sign_key: Path | None
+) -> list[str]:
+    """Redact every file of the bundle, write SHA256SUMS, sign it with `sign_key` if given.
+
+    Returns what went wrong, one line each (an unsealed or unsigned bundle is still the
+    session's evidence and is named all the same).
+    """
+    try:
+        sealed = integrity.seal(directory, redactors)
+    except integrity.IntegrityError as exc:
+        return [f"the bundle was not sealed: {exc}"]
+    if sign_key is None:
+        return []
+    try:
+        integrity.sign(sealed.sums, sign_key)
+    except integrity.SigningError as exc:
+        return [f"the bundle was sealed but NOT signed: {exc}"]
+    return []

@@ -1,0 +1,283 @@
+"""The harness's fixtures: one line each over the modules that do the work.
+
+Registered by the plugin at configure, so they exist however the plugin was loaded; each one
+refuses with a usage error when the session has no target.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from upgrade.cluster.baseline import Baseline
+from upgrade.cluster.health import Settled
+from upgrade.cluster.jobs import MigrationOutcome
+from upgrade.cluster.nodes import NodeFacts
+from upgrade.cluster.target import Target
+from upgrade.cluster.vulndb import VulnDBOutcome
+from upgrade.config.settings import Settings
+from upgrade.evidence.bundle import Bundle
+from upgrade.evidence.records import CheckRecord
+from upgrade.plugin.harness import Harness, harness_key, record_key
+from upgrade.procedure.procedure import UpgradeRecord
+from upgrade.rules.catalog import Catalog
+from upgrade.rules.versions import Version
+
+
+def _harness(request: pytest.FixtureRequest) -> Harness:
+    harness = request.config.stash.get(harness_key, None)
+    if harness is None:
+        raise pytest.UsageError("the harness fixtures need --target=HOST or --target=lab")
+    return harness
+
+
+@pytest.fixture(scope="session")
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """The session's resolved settings."""
+    return _harness(request).settings
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> CheckRecord:
+    """The current check's evidence record: `attach(name, value)` and `note(text)`."""
+    node: pytest.Item = request.node
+    record = node.stash.get(record_key, None)
+    if record is None:
+        raise pytest.UsageError(f"{node.nodeid} is not a harness check")
+    return record
+
+
+@pytest.fixture(scope="session")
+def harness(request: pytest.FixtureRequest) -> Harness:
+    """The session's harness run state."""
+    return _harness(request)
+
+
+@pytest.fixture(scope="session")
+def bundle(harness: Harness) -> Bundle:
+    """The session's evidence bundle (its folder while the session runs)."""
+    return harness.bundle
+
+
+@pytest.fixture(scope="session")
+def catalog(harness: Harness) -> Catalog:
+    """The release catalogue (shipped, extended by --catalog)."""
+    return harness.catalog()
+
+
+@pytest.fixture(scope="session")
+def target(harness: Harness) -> Target:
+    """The DTR cluster under test (the lab when --target=lab)."""
+    return harness.target()
+
+
+@pytest.fixture(scope="session")
+def replica_versions(target: Target) -> dict[str, str]:
+    """Each replica's DTR version, read from the replica itself (docs.json info.version)."""
+    dtr = target.dtr()
+    return {rid: dtr.version(url) for rid, url in sorted(target.replica_urls().items())}
+
+
+@pytest.fixture(scope="session")
+def current_version(harness: Harness, replica_versions: dict[str, str]) -> Version:
+    """The one DTR version the cluster runs; an error when replicas disagree."""
+    from upgrade.rules.versions import Version
+
+    distinct = sorted(set(replica_versions.values()))
+    if len(distinct) != 1:
+        pytest.skip(
+            f"needs one running version; replicas run {', '.join(distinct)} "
+            "(see PRE-REPLICA-VERSIONS)"
+        )
+    version = Version.parse(distinct[0])
+    harness.session_record.from_version = str(version)
+    return version
+
+
+@pytest.fixture(scope="session")
+def dtr_version_for_compat(settings: Settings, current_version: Version) -> Version:
+    """The DTR version UCP must support: the target when upgrading, else the running one."""
+    return settings.to_version or current_version
+
+
+@pytest.fixture(scope="session")
+def backup_file(harness: Harness, settings: Settings) -> Path | None:
+    """The backup to check: --backup, else (lab) the one the lab's scenario provides."""
+    if settings.backup is not None:
+        return settings.backup
+    harness.target()
+    return harness.lab_backup()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def node_index(node_spec: str, settings: Settings) -> int:
+    """Position of the node in --hosts (the first runs the upgrade)."""
+    return settings.hosts.index(node_spec) if node_spec else -1
+
+
+@pytest.fixture
+def node_facts(harness: Harness, node_spec: str) -> NodeFacts:
+    """Memory, disk, engine and clock of one --hosts node (testinfra)."""
+    if not node_spec:
+        pytest.skip("no --hosts given: node resources were not checked")
+    return harness.node_facts(node_spec)
+
+
+@pytest.fixture(scope="session")
+def baseline(harness: Harness, settings: Settings, target: Target) -> Baseline:
+    """The cluster before the change: recorded in preflight, or --baseline for --phase=post."""
+    from upgrade.cluster import baseline as baselines
+
+    if settings.mode == "verify":
+        if settings.baseline is None:
+            pytest.skip("no --baseline given: pass baseline.json of the preflight bundle")
+        return baselines.load(settings.baseline)
+    versions = {
+        rid: target.dtr().version(url) for rid, url in sorted(target.replica_urls().items())
+    }
+    recorded = baselines.record(target, versions)
+    recorded.save(harness.bundle.file("baseline.json"))
+    return recorded
+
+
+@pytest.fixture(scope="session")
+def upgrade_run(
+    harness: Harness, settings: Settings, current_version: Version
+) -> UpgradeRecord | None:
+    """The upgrade of this session: runs once, after a passed gate, for the upgrade and post
+    checks. None with --phase=post: nothing runs and the post checks verify what is there."""
+    if settings.mode == "verify":
+        return None
+    if settings.mode != "upgrade":
+        pytest.skip("no upgrade in this session (--apply not given)")
+    return harness.run_upgrade(current_version)
+
+
+@pytest.fixture(scope="session")
+def settled(
+    harness: Harness, settings: Settings, target: Target, upgrade_run: UpgradeRecord | None
+) -> Settled:
+    """The cluster after the upgrade, polled until healthy or --settle-timeout; availability
+    sampling stops here, once post-upgrade health is reached."""
+    from upgrade.cluster.health import wait_healthy
+
+    result = wait_healthy(target, settings.settle_timeout.total_seconds())
+    harness.stop_prober()
+    return result
+
+
+# -- post-upgrade follow-ups ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def upgrade_began(request: pytest.FixtureRequest, upgrade_run: UpgradeRecord | None) -> datetime:
+    """When the upgrade began, for "since the upgrade" comparisons: this session's upgrade
+    start, or with --phase=post the moment the --baseline was taken (skipped without one)."""
+    if upgrade_run is not None and upgrade_run.started_at is not None:
+        return upgrade_run.started_at
+    baseline: Baseline = request.getfixturevalue("baseline")
+    return baseline.taken_at
+
+
+@pytest.fixture(scope="session")
+def upgrade_hops(
+    request: pytest.FixtureRequest, upgrade_run: UpgradeRecord | None, current_version: Version
+) -> list[tuple[Version, Version]]:
+    """The hops the upgrade crossed: this session's plan, or with --phase=post from the
+    --baseline's oldest replica version to the running one (skipped without a baseline)."""
+    from upgrade.rules.versions import Version
+
+    if upgrade_run is not None:
+        return [
+            (Version.parse(h.from_version), Version.parse(h.to_version)) for h in upgrade_run.hops
+        ]
+    baseline: Baseline = request.getfixturevalue("baseline")
+    before = sorted(Version.parse(v) for v in baseline.replica_versions.values())
+    return [(before[0], current_version)] if before and before[0] < current_version else []
+
+
+@pytest.fixture(scope="session")
+def migrations(
+    settings: Settings,
+    target: Target,
+    catalog: Catalog,
+    upgrade_hops: list[tuple[Version, Version]],
+    upgrade_began: datetime,
+    upgrade_run: UpgradeRecord | None,
+    settled: Settled,
+) -> list[MigrationOutcome]:
+    """The catalogue's migration jobs of every hop crossed, each followed to its end within
+    --migration-timeout (re-triggered once with --retrigger-migrations)."""
+    from upgrade.cluster.jobs import curl_submit_job, follow_migration
+
+    dtr = target.dtr()
+
+    def shown_done() -> str | None:
+        if dtr.features().metadata_store_opted_in:
+            return "features.metadataStoreOptedIn is true, which the migration sets"
+        return None
+
+    outcomes = []
+    for source, dest in upgrade_hops:
+        for migration in catalog.migrations(source, dest):
+            request = curl_submit_job(
+                target.dtr_url,
+                migration.job,
+                target.dtr_credentials.secret_variable,
+                target.endpoints.dtr_ca,
+            )
+            outcomes.append(
+                follow_migration(
+                    dtr,
+                    migration.job,
+                    f"{migration.from_line} -> {migration.to_line}",
+                    upgrade_began,
+                    settings.migration_timeout.total_seconds(),
+                    request=request,
+                    retrigger=settings.retrigger_migrations,
+                    expected_attempts=migration.attempts,
+                    # Only metadatastoremigration has an outcome flag (features).
+                    done_without_job=shown_done
+                    if upgrade_run is None and migration.job == "metadatastoremigration"
+                    else None,
+                    slack=settings.max_clock_skew,
+                )
+            )
+    return outcomes
+
+
+@pytest.fixture(scope="session")
+def vuln_db(
+    settings: Settings,
+    target: Target,
+    upgrade_run: UpgradeRecord | None,
+    upgrade_began: datetime,
+    settled: Settled,
+) -> VulnDBOutcome | None:
+    """The vulnerability database after the update --update-vuln-db asks for (followed within
+    --vuln-db-timeout); None when scanning is disabled."""
+    from upgrade.cluster import vulndb
+
+    dtr = target.dtr()
+    dtr_settings = dtr.settings()
+    if not dtr_settings.scanning_enabled:
+        return None
+    plan = vulndb.choose(
+        settings.update_vuln_db,
+        settings.vuln_db_file,
+        ran_upgrade=upgrade_run is not None and upgrade_run.state == "passed",
+        sync_online=dtr_settings.scanning_sync_online,
+    )
+    fix = vulndb.fix_for(
+        plan, target.dtr_url, target.dtr_credentials.secret_variable, target.endpoints.dtr_ca
+    )
+    return vulndb.update_and_verify(
+        dtr,
+        plan,
+        upgrade_began,
+        settings.vuln_db_timeout.total_seconds(),
+        fix=fix,
+        slack=settings.max_clock_skew,
+    )
