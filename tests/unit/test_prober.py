@@ -17,17 +17,8 @@ from typing import Any
 import pytest
 import trustme
 
-from upgrade.procedure.prober import (
-    Outage,
-    Prober,
-    ProberError,
-    ProbeResult,
-    ProbeTarget,
-    Sample,
-    derive_outages,
-    endpoint_targets,
-    summarise,
-)
+from upgrade.procedure.outages import Outage, ProbeResult, Sample, derive_outages, summarise
+from upgrade.procedure.prober import Prober, ProberError, ProbeTarget, endpoint_targets
 
 EPOCH = datetime(2026, 11, 26, 20, 0, 0, tzinfo=UTC)
 
