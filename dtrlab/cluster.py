@@ -88,6 +88,9 @@ class Cluster:
         self.clock: Callable[[], float] = time.monotonic
         self.closing = threading.Event()
         self.started_at = datetime.now(UTC)
+        # Called after a swapped replica is on its new version and before it serves again, as a
+        # real replica's containers exist before it answers (the engine lab creates them here).
+        self.before_serving: list[Callable[[], None]] = []
         self.replicas: dict[str, Replica] = {}
         for _ in range(config.replicas):
             rid = secrets.token_hex(6)
@@ -342,6 +345,8 @@ class Cluster:
                 if last and self.config.has("slow-replica"):
                     replica.warming_until = self.clock() + self.config.slow_replica_time
                 replica.state = "running"
+            for hook in self.before_serving:
+                hook()
             self._restart(replica)
         finally:
             done.set()

@@ -78,6 +78,9 @@ class EngineLab(Lab):
         self.replica_containers = ReplicaContainers(
             self._client, self.engine, self.cluster, lab_id
         ).start()
+        # A replica back from its swap serves only once its new containers exist, so the
+        # container checks never see a replica without them (a real DTR has no such gap).
+        self.cluster.before_serving.append(self.replica_containers.sync)
 
     def engine_evidence(self) -> dict[str, Any]:
         """Containers now, every replacement with old and new IDs and images, engine errors."""
