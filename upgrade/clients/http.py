@@ -57,6 +57,7 @@ __all__ = [
     "excerpt",
     "new_session",
     "tls_verify",
+    "url_problem",
 ]
 
 log = logging.getLogger(__name__)
@@ -254,11 +255,11 @@ class ServiceSession:
         redactor: Redactor | None = None,
         pool_size: int = 32,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
+        problem = url_problem(base_url)
+        if problem is not None:
             raise HarnessError(
-                f"{base_url!r} is not a URL of {service.name}; pass https://HOST[:PORT] "
-                f"with {service.url_option}"
+                f"{base_url!r} is not a URL of {service.name} ({problem}); pass "
+                f"https://HOST[:PORT] with {service.url_option}"
             )
         self.service = service
         self.base_url = base_url.rstrip("/")
@@ -305,7 +306,7 @@ class ServiceSession:
         `PermissionDenied` or `APIError`.
         """
         method = method.upper()
-        url = self.url(path, base)
+        url = self._checked_url(path, base)
         retries = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
         policy = self.retry if retries else RetryPolicy.none()
         attempts = _Attempts()
@@ -347,6 +348,26 @@ class ServiceSession:
         if response.status_code not in expect:
             raise self.status_error(response, attempts.count)
         return response
+
+    def _checked_url(self, path: str, base: str | None) -> str:
+        """`url(path, base)`, refused in the harness's words when it cannot be sent.
+
+        A base or path may come from an answer (a replica's node name, a token realm, a
+        `Location`), and the contract types those only as strings.
+        """
+        try:
+            url = self.url(path, base)
+        except ValueError:
+            url = f"{base or self.base_url}{path}"
+        problem = url_problem(url)
+        if problem is not None:
+            shown = self.excerpt(self.redactor.redact(url))
+            raise HarnessError(
+                f"{self.service.name} request to {shown!r} cannot be sent: {problem}; "
+                f"check the address (given with {self.service.url_option} or read from "
+                f"{self.service.name}'s own answers)"
+            )
+        return url
 
     def _send(
         self,
@@ -446,7 +467,7 @@ class ServiceSession:
     ) -> HarnessError:
         parts = urlsplit(url)
         host = parts.hostname or "?"
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = _port(url) or (443 if parts.scheme == "https" else 80)
         shown_url = self.redactor.redact(f"{parts.scheme}://{parts.netloc}{parts.path}")
         name = self.service.name
         fix = f"check the host and port given with {self.service.url_option}"
@@ -550,6 +571,44 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     """The first `limit` characters of `text` on one line, marked when cut."""
     line = one_line(text)
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not an absolute http(s)://HOST[:PORT][/PATH] address requests can send.
+
+    None when it is. Checks what `urlsplit` and urllib3 would otherwise raise as a raw
+    `ValueError` ("Port could not be cast to integer value") or `LocationParseError`.
+    """
+    if any(char.isspace() or not char.isprintable() for char in url):
+        return "the address contains a space or control character"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "the address is not a valid URL (an IPv6 address goes in brackets)"
+    if parts.scheme not in ("https", "http"):
+        return "the address does not start with https://"
+    if not parts.hostname:
+        return "the address names no host"
+    if parts.username is not None or parts.password is not None:
+        return "the address holds a user name or password"
+    try:
+        port = parts.port
+    except ValueError:
+        return "the port is not a number from 1 to 65535"
+    if port == 0:
+        return "the port is not a number from 1 to 65535"
+    try:
+        requests.Request("GET", url).prepare()
+    except (requests.exceptions.RequestException, ValueError):
+        return "the host or port is not valid"
+    return None
+
+
+def _port(url: str) -> int | None:
+    try:
+        return urlsplit(url).port
+    except ValueError:
+        return None
 
 
 def _is_transient(error: BaseException) -> bool:

@@ -19,6 +19,7 @@ from upgrade.clients.registry import RegistryClient
 from upgrade.clients.secrets import DTRCredentials, Redactor, UCPCredentials
 from upgrade.clients.ucp import UCPClient
 from upgrade.config.settings import Settings
+from upgrade.config.values import SettingsError, normalise_url
 from upgrade.errors import HarnessError
 
 
@@ -107,15 +108,29 @@ class Target:
             return self._registry
 
     def ucp_url(self) -> str:
-        """UCP's address: `--ucp-url`, else the ucpHost DTR reports in its features."""
+        """UCP's address: `--ucp-url`, else the ucpHost DTR reports in its features.
+
+        The contract types `ucpHost` only as a required string (`responses.Features` in
+        ../shared/dtr-api/dtr-2.{6,7}.0-swagger.json); the bootstrapper's `--ucp-url` takes
+        "the UCP URL including domain and port" (dtr-facts.md 1.1). So the value is read as
+        `--ucp-url` would be, `HOST[:PORT]` or `https://HOST[:PORT]`, and anything else
+        (a port that is not a number, a path, another scheme) is refused naming `--ucp-url`.
+        """
         if self.endpoints.ucp_url:
             return self.endpoints.ucp_url
         host = self.dtr().features().ucp_host
-        if not host:
+        if not host.strip():
             raise HarnessError(
-                "DTR does not report its UCP (features.ucpHost is empty); pass --ucp-url"
+                "DTR does not report its UCP (features.ucpHost is empty); pass UCP's address "
+                "with --ucp-url https://HOST[:PORT]"
             )
-        return host if host.startswith("https://") else f"https://{host}"
+        try:
+            return normalise_url(host, "features.ucpHost")
+        except SettingsError as exc:
+            raise HarnessError(
+                f"DTR reports its UCP at an address the harness cannot use ({exc}); pass "
+                "UCP's address with --ucp-url https://HOST[:PORT]"
+            ) from None
 
     def ucp(self) -> UCPClient:
         """The UCP client, logged in."""

@@ -87,8 +87,13 @@ class ProbeTarget:
     headers: HeaderProvider | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
+        try:
+            parts = urlsplit(self.url)
+            usable = parts.scheme in ("https", "http") and bool(parts.hostname)
+            usable = usable and parts.port != 0
+        except ValueError:  # an unclosed "[", "Port could not be cast to integer value"
+            usable = False
+        if not usable:
             raise ProberError(
                 f"probe target {self.name!r} has URL {self.url!r}; give an absolute "
                 "https://host[:port]/path URL"
