@@ -92,19 +92,20 @@ def test_interruption_within_budget(
     """The longest interruption of the load-balanced endpoint, measured by sampling it every
     --probe-interval during the whole upgrade, is within --downtime-budget (the guide promises
     "at most a few seconds of interruption")."""
-    availability = harness.session_record.extra.get("availability")
+    availability = harness.session_record.availability
     if availability is None:
         pytest.skip("no availability data: this session did not run the upgrade")
     budget = settings.downtime_budget.total_seconds()
-    lb = {name: data for name, data in availability["endpoints"].items() if name.startswith("lb ")}
-    worst_name, worst = max(lb.items(), key=lambda item: item[1]["longest_outage_s"])
-    evidence.attach("interval_s", availability["interval_s"])
-    evidence.attach("load_balancer", lb)
-    evidence.attach("longest_outage_s", worst["longest_outage_s"])
-    assert worst["longest_outage_s"] <= budget, (
-        f"the load-balanced endpoint ({worst_name}) was interrupted for "
-        f"{worst['longest_outage_s']:.2f} s, over the {budget:g} s budget (--downtime-budget); "
-        f"outages: {worst['outages'][:5]}"
+    lb = availability.load_balanced()
+    worst = max(lb.values(), key=lambda summary: summary.longest_outage_s)
+    longest = round(worst.longest_outage_s, 3)
+    evidence.attach("interval_s", availability.interval_s)
+    evidence.attach("load_balancer", {name: summary.as_dict() for name, summary in lb.items()})
+    evidence.attach("longest_outage_s", longest)
+    assert longest <= budget, (
+        f"the load-balanced endpoint ({worst.name}) was interrupted for "
+        f"{longest:.2f} s, over the {budget:g} s budget (--downtime-budget); "
+        f"outages: {[outage.as_dict() for outage in worst.outages[:5]]}"
     )
 
 

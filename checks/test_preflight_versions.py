@@ -7,8 +7,7 @@ import pytest
 from upgrade.cluster.target import Target
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord
-from upgrade.rules.catalog import Catalog
-from upgrade.rules.planner import plan
+from upgrade.rules.planner import Plan
 from upgrade.rules.versions import Version
 
 pytestmark = pytest.mark.preflight
@@ -28,16 +27,14 @@ def test_replicas_on_one_version(replica_versions: dict[str, str], evidence: Che
 
 @pytest.mark.check("PRE-VERSION-PATH")
 def test_version_path_allowed(
-    current_version: Version, settings: Settings, catalog: Catalog, evidence: CheckRecord
+    current_version: Version, settings: Settings, upgrade_plan: Plan, evidence: CheckRecord
 ) -> None:
     """The upgrade from the running version to --to-version follows the guide's rules: patch
     upgrades may skip patches, minor upgrades go up exactly one minor (any patch to any patch),
     major upgrades only to x+1.0, never down. A refusal shows the recommended stops; it can
     never be waived. With --allow-multi-hop a path of allowed hops is accepted and each hop
     is run in turn."""
-    if settings.to_version is None:
-        pytest.skip("no --to-version: health check only")
-    result = plan(current_version, settings.to_version, catalog)
+    result = upgrade_plan
     evidence.attach("evaluation", result.evaluation)
     evidence.attach("path", [str(v) for v in result.path])
     evidence.attach("migrations", result.migrations)

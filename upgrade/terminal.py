@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol, TextIO, cast
 
-from upgrade.evidence.records import iso, utc_now
+from upgrade.evidence.times import iso, utc_now
 
 __all__ = [
     "GUARD_NAME",

@@ -55,7 +55,7 @@ def test_comparison_gives_deltas_and_new_and_fixed_failures(tmp_path: Path) -> N
     previous = bundle(tmp_path, "night-1", result("VERIFY-FAILED", 40.0, {"lb": 2.0}, ["POST-A"]))
     earlier, state = compare.load_previous(previous)
     current = compare.summarise(result("VERIFY-FAILED", 35.5, {"lb": 2.5}, ["POST-B"]), "now")
-    data = compare.compare(earlier, current, integrity=state)
+    data = compare.compare(earlier, current, integrity=state).as_dict()
     assert state == "intact (SHA256SUMS verified)"
     assert data["phases"]["upgrade"] == {"previous_s": 40.0, "current_s": 35.5, "delta_s": -4.5}
     assert data["longest_outage"]["delta_s"] == 0.5

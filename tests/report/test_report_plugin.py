@@ -196,10 +196,16 @@ def test_environment_table_names_change_people_versions_and_harness(
 
 
 AVAILABILITY_CHECKS = '''
+from datetime import datetime, timezone
+
 import pytest
 
-OUTAGE = {"start": "2026-11-27T22:00:10.000Z", "end": "2026-11-27T22:00:11.500Z",
-          "duration_s": 1.5}
+from upgrade.procedure.outages import EndpointSummary, Outage, ProbeResult
+
+def at(second, micro=0):
+    return datetime(2026, 11, 27, 22, 0, second, micro, tzinfo=timezone.utc)
+
+OUTAGE = Outage(10.0, 11.5, at(10), at(11, 500000), failed_samples=15)
 
 @pytest.mark.preflight
 @pytest.mark.check("PRE-A")
@@ -211,17 +217,18 @@ def test_pre():
 def test_upgrade(harness):
     """The upgrade (simulated: availability and a log, as the prober and bootstrapper give)."""
     harness.bundle.file("upgrade.log").write_text("INFO upgrading replica 5eb9459a7832\\n")
-    harness.session_record.extra["availability"] = {
-        "interval_s": 0.1,
-        "started_at": "2026-11-27T22:00:00.000Z",
-        "stopped_at": "2026-11-27T22:01:00.000Z",
-        "endpoints": {
-            "lb /_ping (fresh)": {"samples": 600, "longest_outage_s": 1.5,
-                                  "total_outage_s": 1.5, "outages": [OUTAGE]},
-            "replica 5eb9459a7832 /_ping (fresh)": {"samples": 600, "longest_outage_s": 0,
-                                                    "total_outage_s": 0, "outages": []},
+    harness.session_record.availability = ProbeResult(
+        interval_s=0.1,
+        started_at=at(0),
+        stopped_at=at(59),
+        endpoints={
+            "lb /_ping (fresh)": EndpointSummary("lb /_ping (fresh)", 600, 15, 0, (OUTAGE,)),
+            "replica 5eb9459a7832 /_ping (fresh)": EndpointSummary(
+                "replica 5eb9459a7832 /_ping (fresh)", 600, 0, 0, ()
+            ),
         },
-    }
+        cpu_s=0.0,
+    )
 '''
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from upgrade.clients.secrets import DTRCredentials, Redactor, UCPCredentials
+from upgrade.cluster.engine_evidence import EngineEvidence
 from upgrade.cluster.target import Endpoints, Target
 from upgrade.config.settings import Settings
 from upgrade.errors import HarnessError
 
 
-def start(settings: Settings, workdir: Path) -> tuple[Any, Target]:
+def start(settings: Settings) -> tuple[Any, Target]:
     """Start the lab described by the settings; return it (to stop later) and its target."""
     from dtrlab import Lab, LabConfig
     from dtrlab.errors import LabError
@@ -65,10 +66,10 @@ def _engine_lab(config: Any) -> Any:
     return lab
 
 
-def engine_evidence(lab: Any) -> dict[str, Any] | None:
+def engine_evidence(lab: Any) -> EngineEvidence | None:
     """The engine lab's containers and replacements (old and new IDs and images), else None."""
     evidence = getattr(lab, "engine_evidence", None)
-    return evidence() if callable(evidence) else None
+    return EngineEvidence.of(evidence()) if callable(evidence) else None
 
 
 def backup(lab: Any, directory: Path) -> Path | None:

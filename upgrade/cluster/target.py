@@ -67,6 +67,7 @@ class Target:
         self._ucp: UCPClient | None = None
         self._registry: RegistryClient | None = None
         self._replica_urls: dict[str, str] | None = None
+        self._ucp_url: str | None = endpoints.ucp_url or None
 
     def __repr__(self) -> str:
         return f"Target({self.endpoints.dtr_url!r})"
@@ -116,8 +117,8 @@ class Target:
         `--ucp-url` would be, `HOST[:PORT]` or `https://HOST[:PORT]`, and anything else
         (a port that is not a number, a path, another scheme) is refused naming `--ucp-url`.
         """
-        if self.endpoints.ucp_url:
-            return self.endpoints.ucp_url
+        if self._ucp_url:
+            return self._ucp_url
         host = self.dtr().features().ucp_host
         if not host.strip():
             raise HarnessError(
@@ -125,12 +126,18 @@ class Target:
                 "with --ucp-url https://HOST[:PORT]"
             )
         try:
-            return normalise_url(host, "features.ucpHost")
+            self._ucp_url = normalise_url(host, "features.ucpHost")
         except SettingsError as exc:
             raise HarnessError(
                 f"DTR reports its UCP at an address the harness cannot use ({exc}); pass "
                 "UCP's address with --ucp-url https://HOST[:PORT]"
             ) from None
+        return self._ucp_url
+
+    @property
+    def known_ucp_url(self) -> str | None:
+        """UCP's address if given or already learnt from DTR (never connects)."""
+        return self._ucp_url
 
     def ucp(self) -> UCPClient:
         """The UCP client, logged in."""

@@ -20,6 +20,9 @@ from upgrade.evidence.integrity import IntegrityError, verify
 __all__ = [
     "LATEST",
     "CompareError",
+    "Comparison",
+    "FailedChecks",
+    "Figure",
     "RunSummary",
     "compare",
     "load_previous",
@@ -164,35 +167,107 @@ def _delta(current: float | None, previous: float | None) -> float | None:
     return round(current - previous, 3)
 
 
-def compare(previous: RunSummary, current: RunSummary, *, integrity: str = "") -> dict[str, Any]:
-    """result.json's `comparison`: both runs' figures, the differences, new and fixed failures."""
-    names = [p for p in PHASES if p in previous.phase_durations or p in current.phase_durations]
-    phases = {
-        name: {
-            "previous_s": previous.phase_durations.get(name),
-            "current_s": current.phase_durations.get(name),
-            "delta_s": _delta(
-                current.phase_durations.get(name), previous.phase_durations.get(name)
-            ),
+@dataclass(frozen=True)
+class Figure:
+    """One figure of both runs (seconds) and its change."""
+
+    previous_s: float | None
+    current_s: float | None
+
+    @property
+    def delta_s(self) -> float | None:
+        """This run's figure minus the earlier one (None when either is unknown)."""
+        return _delta(self.current_s, self.previous_s)
+
+    def as_dict(self) -> dict[str, float | None]:
+        """`{"previous_s", "current_s", "delta_s"}`."""
+        return {"previous_s": self.previous_s, "current_s": self.current_s, "delta_s": self.delta_s}
+
+
+@dataclass(frozen=True)
+class FailedChecks:
+    """The failed check IDs of both runs, and which are new and which fixed in this one."""
+
+    previous: frozenset[str]
+    current: frozenset[str]
+
+    @property
+    def new(self) -> list[str]:
+        """Failed now, not in the earlier run."""
+        return sorted(self.current - self.previous)
+
+    @property
+    def fixed(self) -> list[str]:
+        """Failed in the earlier run, not now."""
+        return sorted(self.previous - self.current)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        """`{"previous", "current", "new", "fixed"}`, each sorted."""
+        return {
+            "previous": sorted(self.previous),
+            "current": sorted(self.current),
+            "new": self.new,
+            "fixed": self.fixed,
         }
-        for name in names
-    }
-    was = set(previous.failed_checks)
-    now = set(current.failed_checks)
-    return {
-        "previous": previous.as_dict(),
-        "current": current.as_dict(),
-        "previous_integrity": integrity,
-        "phases": phases,
-        "longest_outage": {
-            "previous_s": previous.longest_outage_s,
-            "current_s": current.longest_outage_s,
-            "delta_s": _delta(current.longest_outage_s, previous.longest_outage_s),
-        },
-        "failed_checks": {
-            "previous": sorted(was),
-            "current": sorted(now),
-            "new": sorted(now - was),
-            "fixed": sorted(was - now),
-        },
-    }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """This run beside an earlier bundle; without one (`previous` None) only a note says why."""
+
+    previous: RunSummary | None
+    current: RunSummary | None = None
+    previous_integrity: str = ""
+    note: str = ""
+
+    @classmethod
+    def unavailable(cls, note: str) -> Comparison:
+        """No earlier bundle to compare with, and why."""
+        return cls(previous=None, note=note)
+
+    @property
+    def phases(self) -> dict[str, Figure]:
+        """Each phase either run has, in session order, with both durations."""
+        if self.previous is None or self.current is None:
+            return {}
+        before, now = self.previous.phase_durations, self.current.phase_durations
+        return {
+            name: Figure(before.get(name), now.get(name))
+            for name in PHASES
+            if name in before or name in now
+        }
+
+    @property
+    def longest_outage(self) -> Figure:
+        """The longest outage of any endpoint in each run."""
+        return Figure(
+            self.previous.longest_outage_s if self.previous else None,
+            self.current.longest_outage_s if self.current else None,
+        )
+
+    @property
+    def failed_checks(self) -> FailedChecks:
+        """Failed check IDs of each run, and which are new and which fixed in this one."""
+        return FailedChecks(
+            frozenset(self.previous.failed_checks if self.previous else ()),
+            frozenset(self.current.failed_checks if self.current else ()),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """result.json's `comparison`: both runs' figures, the differences, new and fixed
+        failures; or `{"previous": None, "note"}` when there was nothing to compare with."""
+        if self.previous is None or self.current is None:
+            return {"previous": None, "note": self.note}
+        return {
+            "previous": self.previous.as_dict(),
+            "current": self.current.as_dict(),
+            "previous_integrity": self.previous_integrity,
+            "phases": {name: figure.as_dict() for name, figure in self.phases.items()},
+            "longest_outage": self.longest_outage.as_dict(),
+            "failed_checks": self.failed_checks.as_dict(),
+        }
+
+
+def compare(previous: RunSummary, current: RunSummary, *, integrity: str = "") -> Comparison:
+    """This run beside the earlier one, with the state of the earlier bundle's integrity."""
+    return Comparison(previous, current, previous_integrity=integrity)

@@ -10,21 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-
-def utc_now() -> datetime:
-    """The current time in UTC."""
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    """UTC ISO 8601 with a Z, or None."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from upgrade.cluster.engine_evidence import EngineEvidence
+from upgrade.evidence.compare import Comparison
+from upgrade.evidence.times import iso as iso
+from upgrade.evidence.times import utc_now as utc_now
+from upgrade.procedure.outages import ProbeResult
+from upgrade.procedure.procedure import UpgradeRecord
 
 
 def jsonable(value: Any) -> Any:
@@ -95,7 +90,12 @@ class CheckRecord:
 
 @dataclass
 class SessionRecord:
-    """Everything result.json holds about one session."""
+    """Everything result.json holds about one session, and what the report reads of it.
+
+    `upgrade`, `engine`, `availability` and `comparison` stay None until the session produced
+    them and are then written under those keys; `planned_image` (the plan's bootstrapper) and
+    `ucp_url` (the UCP the target uses) are for the report only.
+    """
 
     target: str
     mode: str
@@ -111,7 +111,12 @@ class SessionRecord:
     phases: dict[str, dict[str, str | float | None]] = field(default_factory=dict)
     collection_errors: list[dict[str, str]] = field(default_factory=list)
     bundle_problems: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    upgrade: UpgradeRecord | None = None
+    engine: EngineEvidence | None = None
+    availability: ProbeResult | None = None
+    comparison: Comparison | None = None
+    planned_image: str | None = None
+    ucp_url: str | None = None
 
     def phase_started(self, phase: str, moment: datetime) -> None:
         """Note the first time a phase started."""
@@ -144,5 +149,12 @@ class SessionRecord:
             "bundle_problems": self.bundle_problems,
             "checks": [c.as_dict() for c in self.checks],
         }
-        data.update(jsonable(self.extra))
+        for key, value in (
+            ("upgrade", self.upgrade),
+            ("engine", self.engine),
+            ("availability", self.availability),
+            ("comparison", self.comparison),
+        ):
+            if value is not None:
+                data[key] = value.as_dict()
         return data

@@ -23,6 +23,7 @@ from upgrade.evidence.records import CheckRecord
 from upgrade.plugin.harness import Harness, harness_key, record_key
 from upgrade.procedure.procedure import UpgradeRecord
 from upgrade.rules.catalog import Catalog
+from upgrade.rules.planner import Plan
 from upgrade.rules.versions import Version
 
 
@@ -100,6 +101,15 @@ def current_version(harness: Harness, replica_versions: dict[str, str]) -> Versi
 def dtr_version_for_compat(settings: Settings, current_version: Version) -> Version:
     """The DTR version UCP must support: the target when upgrading, else the running one."""
     return settings.to_version or current_version
+
+
+@pytest.fixture(scope="session")
+def upgrade_plan(harness: Harness, settings: Settings, current_version: Version) -> Plan:
+    """The plan from the running version to --to-version: its hops, migrations and the
+    bootstrapper image (the report shows it as planned when no upgrade runs)."""
+    if settings.to_version is None:
+        pytest.skip("no --to-version: health check only")
+    return harness.plan(current_version)
 
 
 @pytest.fixture(scope="session")

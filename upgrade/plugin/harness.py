@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from upgrade.procedure.procedure import UpgradeRecord
     from upgrade.procedure.session import SessionUpgrade
     from upgrade.rules.catalog import Catalog
+    from upgrade.rules.planner import Plan
     from upgrade.rules.versions import Version
 
 PHASES = ("preflight", "upgrade", "post")
@@ -147,7 +148,7 @@ class Harness:
             return target
         from upgrade.cluster import lab as labtarget
 
-        self.lab, target = labtarget.start(self.settings, self.bundle.path)
+        self.lab, target = labtarget.start(self.settings)
         return target
 
     # -- the upgrade --------------------------------------------------------------------------
@@ -168,17 +169,25 @@ class Harness:
         except (OSError, ValueError):
             return  # the terminal guard (upgrade.terminal) records the failure
 
-    def run_upgrade(self, current: Version) -> UpgradeRecord:
-        """Run the planned upgrade with the bootstrapper; record it and return the record."""
+    def plan(self, current: Version) -> Plan:
+        """The plan from `current` to --to-version; the session record keeps its bootstrapper
+        image for the report."""
         from upgrade.rules.planner import plan
 
+        assert self.settings.to_version is not None
+        planned = plan(current, self.settings.to_version, self.catalog())
+        self.session_record.planned_image = planned.image
+        return planned
+
+    def run_upgrade(self, current: Version) -> UpgradeRecord:
+        """Run the planned upgrade with the bootstrapper; record it and return the record."""
         assert self.settings.to_version is not None
         closed = self.gate_problem()
         if closed is not None:
             # The gate is also checked here, where the upgrade starts, so nothing that requests
             # the upgrade fixture can start it past a closed gate.
             raise HarnessError(f"the upgrade was refused: {closed}")
-        planned = plan(current, self.settings.to_version, self.catalog())
+        planned = self.plan(current)
         path = planned.path
         if len(path) < 2:
             raise HarnessError(
@@ -212,9 +221,8 @@ class Harness:
             self.upgrade_message = runner.current.message
             raise
         finally:
-            self.session_record.extra["upgrade"] = runner.current.as_dict()
-            if runner.engine is not None:
-                self.session_record.extra["engine"] = runner.engine
+            self.session_record.upgrade = runner.current
+            self.session_record.engine = runner.engine
         self.upgrade_state = record.state
         self.upgrade_message = record.message
         return record
@@ -234,7 +242,7 @@ class Harness:
             return
         availability = self.upgrade_runner.stop_prober()
         if availability is not None:
-            self.session_record.extra["availability"] = availability
+            self.session_record.availability = availability
 
     def lab_knows(self, version: Version) -> bool:
         """Whether the lab has a bootstrapper for `version`."""
@@ -521,6 +529,8 @@ class Harness:
         self.signals.shield()
         # What the prober measured belongs in result.json, also when the session was stopped.
         self.stop_prober()
+        if self._target is not None:
+            self.session_record.ucp_url = self._target.known_ucp_url
         if self.refused or self.collect_only:
             try:
                 return (yield)

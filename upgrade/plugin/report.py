@@ -196,7 +196,6 @@ class ReportPlugin:
         self.harness = harness
         self.scrub = _Scrubber(harness)
         self.previous: Path | None = None
-        self.comparison: dict[str, Any] | None = None
         self.finished_at: datetime | None = None
         self.version = _harness_version()
         self.commit = _harness_commit()
@@ -357,33 +356,27 @@ class ReportPlugin:
         current["verdict"] = self.harness.final.word if self.harness.final else ""
         summary = compare.summarise(current, "this run")
         if self.previous is None:
-            self.comparison = {"previous": None, "note": f"no earlier bundle for {spec!r}"}
+            record.comparison = compare.Comparison.unavailable(f"no earlier bundle for {spec!r}")
+            return
+        try:
+            previous, state = compare.load_previous(self.previous)
+        except compare.CompareError as exc:
+            record.comparison = compare.Comparison.unavailable(str(exc))
         else:
-            try:
-                previous, state = compare.load_previous(self.previous)
-            except compare.CompareError as exc:
-                self.comparison = {"previous": None, "note": str(exc)}
-            else:
-                self.comparison = compare.compare(previous, summary, integrity=state)
-        record.extra["comparison"] = self.comparison
+            record.comparison = compare.compare(previous, summary, integrity=state)
 
     def _image(self) -> tuple[str, str]:
         record = self.harness.session_record
-        upgrade = record.extra.get("upgrade") or {}
-        if upgrade.get("image"):
-            digest = upgrade.get("image_digest") or "not resolved"
-            source = upgrade.get("image_digest_source")
-            return str(upgrade["image"]), str(digest) + (f" ({source})" if source else "")
-        planned = next(
-            (
-                c.evidence["image"]
-                for c in record.checks
-                if isinstance(c.evidence.get("image"), str)
-            ),
-            None,
-        )
-        if planned:
-            return f"{planned} (planned)", "not resolved: no upgrade ran in this session"
+        image = record.upgrade.image if record.upgrade is not None else None
+        if image is not None and image.image:
+            digest = image.digest or "not resolved"
+            source = image.digest_source
+            return image.image, digest + (f" ({source})" if source else "")
+        if record.planned_image:
+            return (
+                f"{record.planned_image} (planned)",
+                "not resolved: no upgrade ran in this session",
+            )
         return "—", "—"
 
     def environment(self, config: pytest.Config) -> dict[str, str]:
@@ -391,12 +384,7 @@ class ReportPlugin:
         s = self.harness.settings
         record = self.harness.session_record
         target = self.harness.connected_target
-        ucp = s.ucp_url or (target.endpoints.ucp_url if target is not None else None)
-        if ucp is None:
-            ucp = next(
-                (str(c.evidence["ucp_url"]) for c in record.checks if "ucp_url" in c.evidence),
-                "not read in this session",
-            )
+        ucp = s.ucp_url or record.ucp_url or "not read in this session"
         dtr = "built-in lab" + (f" at {target.dtr_url}" if target is not None else "")
         image, digest = self._image()
         command = shlex.join(["pytest", *config.invocation_params.args])
@@ -578,24 +566,24 @@ class ReportPlugin:
                 f"<td>{_seconds(entry.get('duration_s'))}</td></tr>"
             )
         out.append("</table>")
-        upgrade = record.extra.get("upgrade") or {}
-        for hop in upgrade.get("hops") or []:
-            attempts = hop.get("attempts") or []
+        upgrade = record.upgrade
+        for hop in upgrade.hops if upgrade is not None else ():
             detail = "; ".join(
-                f"attempt {n}: exit {a.get('exit_code')} after {_seconds(a.get('duration_s'))}"
-                + (" (timed out)" if a.get("timed_out") else "")
-                + (" (interrupted)" if a.get("interrupted") else "")
-                for n, a in enumerate(attempts, start=1)
+                f"attempt {n}: exit {a.exit_code} after {_seconds(a.duration_s)}"
+                + (" (timed out)" if a.timed_out else "")
+                + (" (interrupted)" if a.interrupted else "")
+                for n, a in enumerate(hop.attempts, start=1)
             )
+            image = hop.image.image if hop.image is not None else None
             out.append(
-                f"<p>Hop {escape(str(hop.get('from')))} → {escape(str(hop.get('to')))} with "
-                f"{escape(str(hop.get('image')))}: {escape(detail) or 'no attempt'}</p>"
+                f"<p>Hop {escape(hop.from_version)} → {escape(hop.to_version)} with "
+                f"{escape(str(image))}: {escape(detail) or 'no attempt'}</p>"
             )
-        if upgrade:
+        if upgrade is not None:
             out.append(
-                f"<p>Upgrade {escape(str(upgrade.get('state')))} in "
-                f"{_seconds(upgrade.get('duration_s'))}: "
-                f"{escape(self.scrub.text(str(upgrade.get('message') or '')))}</p>"
+                f"<p>Upgrade {escape(upgrade.state)} in "
+                f"{_seconds(round(upgrade.duration_s, 3))}: "
+                f"{escape(self.scrub.text(upgrade.message))}</p>"
             )
         out.append("</div>")
         return "".join(out)
@@ -610,21 +598,21 @@ class ReportPlugin:
             start = chart.parse_time(entry.get("started_at"))
             if start is not None:
                 found.append(chart.Marker(start, f"{name} starts"))
-        upgrade = record.extra.get("upgrade") or {}
-        for hop in upgrade.get("hops") or []:
-            for n, attempt in enumerate(hop.get("attempts") or [], start=1):
-                start = chart.parse_time(attempt.get("started_at"))
+        upgrade = record.upgrade
+        for hop in upgrade.hops if upgrade is not None else ():
+            for n, attempt in enumerate(hop.attempts, start=1):
+                start = chart.parse_time(attempt.started_at)
                 if start is not None:
-                    found.append(chart.Marker(start, f"{hop.get('to')} attempt {n}"))
+                    found.append(chart.Marker(start, f"{hop.to_version} attempt {n}"))
         return found
 
     def availability(self) -> str:
         """The availability chart of the upgrade phase, with the measured outages."""
         record = self.harness.session_record
-        data = record.extra.get("availability")
-        if not isinstance(data, Mapping) or not data.get("endpoints"):
+        measured = record.availability
+        if measured is None or not measured.endpoints:
             return ""
-        data = self.scrub.data(data)
+        data = self.scrub.data(measured.as_dict())
         upgrade_phase = record.phases.get("upgrade") or {}
         span = chart.probed_span(
             data,
@@ -634,7 +622,7 @@ class ReportPlugin:
             ),
         )
         svg = chart.availability_svg(data, span=span, markers=self.markers())
-        interval = data.get("interval_s")
+        interval = measured.interval_s
         return (
             '<div class="dtr-section" id="dtr-availability"><h3>Availability during the upgrade'
             "</h3>"
@@ -645,45 +633,44 @@ class ReportPlugin:
 
     def comparison_html(self) -> str:
         """This run beside the earlier bundle given by --compare-with."""
-        data = self.comparison
+        data = self.harness.session_record.comparison
         if data is None:
             return ""
         out = ['<div class="dtr-section" id="dtr-comparison"><h3>Comparison</h3>']
-        previous = data.get("previous")
-        if previous is None:
-            out.append(f"<p>{escape(str(data.get('note', '')))}</p></div>")
+        previous, current = data.previous, data.current
+        if previous is None or current is None:
+            out.append(f"<p>{escape(data.note)}</p></div>")
             return "".join(out)
-        current = data["current"]
         out.append(
-            f"<p>Earlier bundle {escape(previous['bundle'])} (started "
-            f"{escape(str(previous.get('started_at')))}), "
-            f"{escape(str(data.get('previous_integrity', '')))}.</p>"
+            f"<p>Earlier bundle {escape(previous.bundle)} (started "
+            f"{escape(str(previous.started_at))}), "
+            f"{escape(data.previous_integrity)}.</p>"
         )
         out.append(
             "<table><tr><th></th><th>Earlier</th><th>This run</th><th>Change</th></tr>"
-            f"<tr><td>Verdict</td><td>{escape(previous['verdict'])}</td>"
-            f"<td>{escape(current['verdict'])}</td><td></td></tr>"
+            f"<tr><td>Verdict</td><td>{escape(previous.verdict)}</td>"
+            f"<td>{escape(current.verdict)}</td><td></td></tr>"
         )
 
-        def row(label: str, figures: Mapping[str, Any]) -> str:
-            delta = figures.get("delta_s")
+        def row(label: str, figure: compare.Figure) -> str:
+            delta = figure.delta_s
             css = ""
-            if isinstance(delta, int | float) and delta:
+            if delta:
                 css = ' class="dtr-worse"' if delta > 0 else ' class="dtr-better"'
-            shown = f"{delta:+.2f} s" if isinstance(delta, int | float) else "—"
+            shown = f"{delta:+.2f} s" if delta is not None else "—"
             return (
-                f"<tr><td>{escape(label)}</td><td>{_seconds(figures.get('previous_s'))}</td>"
-                f"<td>{_seconds(figures.get('current_s'))}</td><td{css}>{shown}</td></tr>"
+                f"<tr><td>{escape(label)}</td><td>{_seconds(figure.previous_s)}</td>"
+                f"<td>{_seconds(figure.current_s)}</td><td{css}>{shown}</td></tr>"
             )
 
-        for name, figures in data["phases"].items():
-            out.append(row(f"{name} phase", figures))
-        out.append(row("longest outage", data["longest_outage"]))
-        failed = data["failed_checks"]
+        for name, figure in data.phases.items():
+            out.append(row(f"{name} phase", figure))
+        out.append(row("longest outage", data.longest_outage))
+        failed = data.failed_checks
         out.append(
-            f"<tr><td>Failed checks</td><td>{escape(', '.join(failed['previous']) or 'none')}"
-            f"</td><td>{escape(', '.join(failed['current']) or 'none')}</td>"
-            f"<td>new: {escape(', '.join(failed['new']) or 'none')}; fixed: "
-            f"{escape(', '.join(failed['fixed']) or 'none')}</td></tr></table></div>"
+            f"<tr><td>Failed checks</td><td>{escape(', '.join(sorted(failed.previous)) or 'none')}"
+            f"</td><td>{escape(', '.join(sorted(failed.current)) or 'none')}</td>"
+            f"<td>new: {escape(', '.join(failed.new) or 'none')}; fixed: "
+            f"{escape(', '.join(failed.fixed) or 'none')}</td></tr></table></div>"
         )
         return "".join(out)

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "LOAD_BALANCER",
     "EndpointSummary",
     "Outage",
     "ProbeResult",
@@ -34,6 +35,10 @@ __all__ = [
     "derive_outages",
     "summarise",
 ]
+
+# The first word of every load-balanced endpoint's name (`lb /_ping (fresh)`); a replica's
+# endpoints start with `replica`.
+LOAD_BALANCER = "lb"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +137,14 @@ class ProbeResult:
     stopped_at: datetime | None
     endpoints: Mapping[str, EndpointSummary]
     cpu_s: float
+
+    def load_balanced(self) -> dict[str, EndpointSummary]:
+        """The load-balanced endpoints (each path, fresh and kept-alive), by name."""
+        return {
+            name: summary
+            for name, summary in self.endpoints.items()
+            if name.split(" ", 1)[0] == LOAD_BALANCER
+        }
 
     def as_dict(self) -> dict[str, Any]:
         """`{"interval_s", "endpoints": {NAME: {...}}}`, exactly as result.json holds it."""

@@ -42,7 +42,7 @@ from typing import Final, Literal, Self
 from urllib.parse import urlsplit
 
 from upgrade.errors import HarnessError, one_line
-from upgrade.procedure.outages import ProbeResult, Sample, summarise
+from upgrade.procedure.outages import LOAD_BALANCER, ProbeResult, Sample, summarise
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_S",
@@ -118,11 +118,15 @@ def endpoint_targets(
     base = lb_url.rstrip("/")
     for keep_alive in (False, True):
         mode = "keep-alive" if keep_alive else "fresh"
-        targets.append(ProbeTarget(f"lb /_ping ({mode})", f"{base}/_ping", keep_alive))
+        targets.append(ProbeTarget(f"{LOAD_BALANCER} /_ping ({mode})", f"{base}/_ping", keep_alive))
         if registry_headers is not None:
             targets.append(
                 ProbeTarget(
-                    f"lb /v2/ ({mode})", f"{base}/v2/", keep_alive, "status", registry_headers
+                    f"{LOAD_BALANCER} /v2/ ({mode})",
+                    f"{base}/v2/",
+                    keep_alive,
+                    "status",
+                    registry_headers,
                 )
             )
         for replica_id, url in (replicas or {}).items():

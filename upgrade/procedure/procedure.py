@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from upgrade.evidence.records import iso, utc_now
+from upgrade.evidence.times import iso, utc_now
 from upgrade.procedure.bootstrapper import AttemptResult, BootstrapperRequest, ImageInfo
 from upgrade.procedure.executor import Executor
 from upgrade.rules.versions import Version

@@ -22,10 +22,11 @@ from upgrade.cluster.health import look, wait_healthy
 from upgrade.cluster.images import bootstrapper_image
 from upgrade.cluster.jobs import wait_for_chain
 from upgrade.errors import HarnessError
-from upgrade.evidence.records import iso, utc_now
+from upgrade.evidence.times import iso, utc_now
 from upgrade.procedure.bootstrapper import BootstrapperRequest
 from upgrade.procedure.docker_executor import DockerExecutor
 from upgrade.procedure.executor import Executor
+from upgrade.procedure.outages import ProbeResult
 from upgrade.procedure.prober import Prober, ProbeTarget, endpoint_targets
 from upgrade.procedure.procedure import Limits, UpgradeProcedure, UpgradeRecord
 from upgrade.procedure.process_executor import SubprocessExecutor
@@ -35,6 +36,7 @@ from upgrade.terminal import OUTPUT_ERRORS, OutputProblem, describe_error
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from upgrade.cluster.engine_evidence import EngineEvidence
     from upgrade.cluster.target import Target
     from upgrade.config.settings import Settings
     from upgrade.rules.catalog import Catalog
@@ -181,8 +183,8 @@ class SessionUpgrade:
         self.catalog = setup.catalog
         self.lab = setup.lab
         self.record: UpgradeRecord | None = None
-        self.availability: dict[str, Any] | None = None
-        self.engine: dict[str, Any] | None = None
+        self.availability: ProbeResult | None = None
+        self.engine: EngineEvidence | None = None
         self.prober: Prober | None = None
         log = setup.log_path
         self.output = UpgradeOutput(
@@ -192,7 +194,6 @@ class SessionUpgrade:
             terminal_failure=setup.terminal_failure,
         )
         self._began = time.monotonic()
-        self._attempt_label = ""
         self._ucp_ca_pem: str | None = None
         self._docker: DockerExecutor | None = None
         self._procedure: UpgradeProcedure | None = None
@@ -261,8 +262,7 @@ class SessionUpgrade:
         text = self.target.redactor.redact(line.rstrip("\n"))
         self.output.log(text)
         if text.startswith("---"):
-            self._attempt_label = text.strip("- ")
-            return
+            return  # an attempt's separator line is for the log only
         if "FATA" in text or "ERRO" in text or "level=fatal" in text or _REPLICA.search(text):
             elapsed = time.monotonic() - self._began
             self.output.tell(f"  upgrade [{elapsed:6.1f} s] {text}")
@@ -326,12 +326,12 @@ class SessionUpgrade:
         )
         self.prober.start()
 
-    def stop_prober(self) -> dict[str, Any] | None:
-        """Stop sampling (idempotent) and keep the availability record."""
+    def stop_prober(self) -> ProbeResult | None:
+        """Stop sampling (idempotent) and keep what it measured."""
         if self.prober is None:
             return None
         self.prober.stop()
-        self.availability = self.prober.result().as_dict()
+        self.availability = self.prober.result()
         return self.availability
 
     # -- the run ------------------------------------------------------------------------------
