@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from upgrade.cluster.canary import round_trip
-from upgrade.cluster.health import Settled
 from upgrade.cluster.target import Target
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord
@@ -13,10 +12,9 @@ from upgrade.evidence.records import CheckRecord
 pytestmark = pytest.mark.post
 
 
+@pytest.mark.usefixtures("settled")
 @pytest.mark.check("POST-CANARY")
-def test_canary_round_trip(
-    target: Target, settings: Settings, settled: Settled, evidence: CheckRecord
-) -> None:
+def test_canary_round_trip(target: Target, settings: Settings, evidence: CheckRecord) -> None:
     """A tiny image (configuration and one layer, built in memory) pushed through /v2/ to
     --canary-repo comes back byte for byte when pulled by digest, and its tag is deleted."""
     if settings.canary_repo is None:

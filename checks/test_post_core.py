@@ -7,21 +7,25 @@ import pytest
 
 from upgrade.cluster import containers
 from upgrade.cluster.baseline import Baseline
+from upgrade.cluster.containers import ContainerState
 from upgrade.cluster.health import Settled
 from upgrade.cluster.inventory import compare, snapshot
 from upgrade.cluster.target import Target
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord
-from upgrade.plugin.harness import Harness
+from upgrade.procedure.outages import ProbeResult
+from upgrade.rules.versions import Version
 
 pytestmark = pytest.mark.post
 
 SHOWN = 50
 
 
+@pytest.mark.needs_target_version
+@pytest.mark.usefixtures("settled")
 @pytest.mark.check("POST-REPLICA-VERSIONS")
 def test_replica_on_target_version(
-    target: Target, replica: str, settings: Settings, settled: Settled, evidence: CheckRecord
+    target: Target, replica: str, target_version: Version, evidence: CheckRecord
 ) -> None:
     """The replica reports the target version itself (docs.json info.version, read from the
     replica directly, not through the load balancer)."""
@@ -29,46 +33,63 @@ def test_replica_on_target_version(
     version = target.dtr().version(url)
     evidence.attach("url", url)
     evidence.attach("version", version)
-    expected = str(settings.to_version) if settings.to_version else None
-    if expected is None:
-        pytest.skip("no --to-version: nothing to compare the replica's version with")
+    expected = str(target_version)
     assert version == expected, (
         f"replica {replica} runs {version}, not {expected}; re-run the upgrade to resume it"
     )
 
 
+@pytest.mark.needs_target_version
+@pytest.mark.usefixtures("settled")
 @pytest.mark.check("POST-REPLICA-CONTAINERS")
 def test_replica_containers_on_target_version(
-    target: Target, replica: str, settings: Settings, settled: Settled, evidence: CheckRecord
+    replica: str,
+    replica_containers: list[ContainerState],
+    target_version: Version,
+    evidence: CheckRecord,
 ) -> None:
     """Every DTR container of the replica (dtr-<service>-<replica ID>) is running and
     labelled com.docker.dtr.version = the target version, as the Docker engine reports it
     (DOCKER_HOST, e.g. a UCP client bundle)."""
-    if settings.is_lab and settings.lab.engine != "docker":
-        pytest.skip("the lab has no Docker engine: container labels were not checked")
-    if not containers.engine_configured():
-        pytest.skip("no Docker engine configured (DOCKER_HOST): container labels were not checked")
-    if settings.to_version is None:
-        pytest.skip("no --to-version: nothing to compare the container labels with")
-    expected = str(settings.to_version)
-    found = containers.replica_containers(replica)
-    evidence.attach("containers", found)
-    problems = [
-        f"{c.name} is {c.status} with {containers.VERSION_LABEL}={c.version or '(none)'}"
-        for c in found
-        if c.status != "running" or c.version != expected
-    ]
-    services = {c.service for c in found}
-    missing = [s for s in containers.EXPECTED_SERVICES if s not in services]
-    if missing and (settings.to_version.major, settings.to_version.minor) >= (2, 6):
-        problems.append(f"no container for {', '.join(f'dtr-{s}-{replica}' for s in missing)}")
-    assert found, (
+    expected = str(target_version)
+    evidence.attach("containers", replica_containers)
+    assert replica_containers, (
         f"the engine at DOCKER_HOST shows no DTR container of replica {replica}: point "
         "DOCKER_HOST at the cluster (a UCP client bundle), not at a single other node"
     )
+    problems = [
+        f"{c.name} is {c.status} with {containers.VERSION_LABEL}={c.version or '(none)'}"
+        for c in replica_containers
+        if c.status != "running" or c.version != expected
+    ]
     assert not problems, (
         f"replica {replica} is not fully on {expected}: {'; '.join(problems)}; re-run the "
         "upgrade to resume it"
+    )
+
+
+@pytest.mark.needs_target_version
+@pytest.mark.usefixtures("settled")
+@pytest.mark.check("POST-REPLICA-SERVICES")
+def test_replica_runs_every_service(
+    replica: str,
+    replica_containers: list[ContainerState],
+    target_version: Version,
+    evidence: CheckRecord,
+) -> None:
+    """The replica has a container for every service DTR runs from 2.6 on (api, garant,
+    jobrunner, nginx, notary-server, notary-signer, registry, rethinkdb, scanningstore)."""
+    expected = containers.expected_services(target_version)
+    if not expected:
+        pytest.skip(f"DTR {target_version}'s container set is not listed: services not checked")
+    if not replica_containers:
+        pytest.skip(f"no DTR container of replica {replica} is shown: POST-REPLICA-CONTAINERS")
+    missing = containers.missing_services(replica_containers, target_version)
+    evidence.attach("services", sorted({c.service for c in replica_containers}))
+    evidence.attach("missing", missing)
+    assert not missing, (
+        f"replica {replica} has no container for "
+        f"{', '.join(f'dtr-{s}-{replica}' for s in missing)}; re-run the upgrade to resume it"
     )
 
 
@@ -87,12 +108,11 @@ def test_cluster_healthy_again(settled: Settled, settings: Settings, evidence: C
 
 @pytest.mark.check("POST-DOWNTIME")
 def test_interruption_within_budget(
-    harness: Harness, settings: Settings, settled: Settled, evidence: CheckRecord
+    availability: ProbeResult | None, settings: Settings, evidence: CheckRecord
 ) -> None:
     """The longest interruption of the load-balanced endpoint, measured by sampling it every
     --probe-interval during the whole upgrade, is within --downtime-budget (the guide promises
     "at most a few seconds of interruption")."""
-    availability = harness.session_record.availability
     if availability is None:
         pytest.skip("no availability data: this session did not run the upgrade")
     budget = settings.downtime_budget.total_seconds()
@@ -109,10 +129,9 @@ def test_interruption_within_budget(
     )
 
 
+@pytest.mark.usefixtures("settled")
 @pytest.mark.check("POST-DATA-INTACT")
-def test_data_intact(
-    target: Target, baseline: Baseline, settled: Settled, evidence: CheckRecord
-) -> None:
+def test_data_intact(target: Target, baseline: Baseline, evidence: CheckRecord) -> None:
     """Every repository, tag and manifest digest of the preflight baseline is still there and
     unchanged (additions are listed but allowed)."""
     current = snapshot(target.dtr(), target.registry())

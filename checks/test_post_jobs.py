@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from upgrade.clients.dtr import Job
-from upgrade.cluster.jobs import MigrationOutcome, errored_since, log_tail
+from upgrade.cluster.jobs import METADATA_MIGRATION, MigrationOutcome, errored_since, log_tail
 from upgrade.cluster.target import Target
 from upgrade.cluster.vulndb import VulnDBOutcome
 from upgrade.config.settings import Settings
@@ -17,7 +17,6 @@ from upgrade.rules.versions import Version
 
 pytestmark = pytest.mark.post
 
-METADATA_MIGRATION = "metadatastoremigration"
 RECENT_JOBS = 1000
 SHOWN = 20
 

@@ -4,34 +4,25 @@ from __future__ import annotations
 
 import pytest
 
+from upgrade.clients.ucp import ContentTrust
 from upgrade.cluster.target import Target
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord
-from upgrade.plugin.harness import Harness
 
 pytestmark = pytest.mark.post
-
-PREFLIGHT_CHECK = "PRE-CONTENT-TRUST"
-
-
-def _required_before(harness: Harness) -> bool | None:
-    """Whether preflight saw content trust required (None: no preflight in this session)."""
-    for record in harness.records.values():
-        if record.check_id == PREFLIGHT_CHECK and record.outcome != "skipped":
-            trust = record.evidence.get("content_trust")
-            if isinstance(trust, dict) and isinstance(trust.get("required"), bool):
-                return bool(trust["required"])
-    return None
 
 
 @pytest.mark.check("POST-CONTENT-TRUST")
 def test_content_trust_restored(
-    target: Target, settings: Settings, harness: Harness, evidence: CheckRecord
+    target: Target,
+    settings: Settings,
+    content_trust_before: ContentTrust | None,
+    evidence: CheckRecord,
 ) -> None:
     """With --expect-content-trust, UCP requires signed images again after the upgrade
     ([trust_configuration] require_content_trust = true). Without it, the check reminds the
     operator when preflight found content trust on (allowed by a waiver)."""
-    before = _required_before(harness)
+    before = None if content_trust_before is None else content_trust_before.required
     evidence.attach("required_before", before)
     trust = target.ucp().content_trust()
     evidence.attach("content_trust", trust)

@@ -7,6 +7,7 @@ import pytest
 
 from upgrade.clients.http import DTR
 from upgrade.clients.tls import peer_certificate
+from upgrade.cluster.access import AdminAccess, admin_access
 from upgrade.cluster.target import Target
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord, utc_now
@@ -30,11 +31,21 @@ def test_target_certificate(target: Target, settings: Settings, evidence: CheckR
     )
 
 
+def _assert_admin(access: AdminAccess) -> None:
+    """Fail unless DTR answered the admin-only request with 200."""
+    __tracebackhide__ = True
+    assert access.accepted, f"{access.endpoint} answered {access.status}: {access.problem}"
+
+
 @pytest.mark.check("PRE-CREDENTIALS")
 def test_credentials_accepted(target: Target, evidence: CheckRecord) -> None:
-    """The DTR credentials from the environment are accepted and have admin rights
-    (cluster status and settings are admin-only, and the upgrade needs them)."""
-    dtr_settings = target.dtr().settings()
+    """The DTR credentials from the environment are accepted and have admin rights: DTR's
+    admin-only settings endpoint answers 200 (cluster status and settings are admin-only, and
+    the upgrade needs them)."""
+    access = admin_access(target.dtr())
     evidence.attach("account", target.dtr_credentials.describe())
+    evidence.attach("access", access)
+    _assert_admin(access)
+    dtr_settings = target.dtr().settings()
     evidence.attach("dtrHost", dtr_settings.dtr_host)
     evidence.attach("replicas", list(dtr_settings.replica_ids))

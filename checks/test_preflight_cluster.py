@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from upgrade.cluster.health import status_problems
+from upgrade.cluster.jobs import blocking_jobs
 from upgrade.cluster.target import Target
 from upgrade.evidence.records import CheckRecord
 
 pytestmark = pytest.mark.preflight
-
-# Jobs the upgrade must not interrupt: garbage collection (read-only mode) and migrations.
-BLOCKING_ACTIONS = frozenset(
-    {
-        "gc",
-        "onlinegc",
-        "onlinegc_metadata",
-        "onlinegc_joblogs",
-        "metadatastoremigration",
-        "scannedlayermigration",
-        "tagmigration",
-        "bloblinkmigration",
-        "ro_registry",
-    }
-)
 
 
 @pytest.mark.check("PRE-REPLICA-PING")
@@ -49,13 +36,7 @@ def test_cluster_status(target: Target, evidence: CheckRecord) -> None:
     evidence.attach("current_issues", list(status.current_issues))
     evidence.attach("tables_not_ready", list(status.tables_not_ready))
     evidence.attach("replica_readonly", status.replica_readonly)
-    problems = []
-    if status.unhealthy_replicas:
-        problems.append(f"replicas not OK: {status.unhealthy_replicas}")
-    if status.current_issues:
-        problems.append(f"{len(status.current_issues)} RethinkDB current issue(s)")
-    if status.tables_not_ready:
-        problems.append(f"tables not ready: {', '.join(status.tables_not_ready[:5])}")
+    problems = status_problems(status)
     assert not problems, "cluster is not healthy: " + "; ".join(problems)
 
 
@@ -82,7 +63,7 @@ def test_no_blocking_jobs(target: Target, evidence: CheckRecord) -> None:
     """No garbage collection or migration job is running: cutting them leaves the registry
     read-only or the metadata half migrated."""
     running = list(target.dtr().jobs(running="true"))
-    blocking = [job for job in running if job.action in BLOCKING_ACTIONS]
+    blocking = blocking_jobs(running)
     evidence.attach(
         "running_jobs",
         [

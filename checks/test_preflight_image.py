@@ -4,51 +4,32 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.cluster.images import bootstrapper_image, in_registry, on_engine, on_host
-from upgrade.config.settings import Settings
+from upgrade.cluster.images import BootstrapperImages, ImageLookup
 from upgrade.evidence.records import CheckRecord
-from upgrade.plugin.harness import Harness
-from upgrade.rules.catalog import Catalog
-from upgrade.rules.planner import plan
-from upgrade.rules.versions import Version
+from upgrade.rules.planner import Plan
 
 pytestmark = pytest.mark.preflight
 
 
+def _assert_found(lookups: list[ImageLookup]) -> None:
+    """Fail naming every image that was not where it was looked for, and what answered."""
+    __tracebackhide__ = True
+    missing = [lookup for lookup in lookups if not lookup.found]
+    assert not missing, "; ".join(f"{lookup.problem}" for lookup in missing)
+
+
+@pytest.mark.needs_target_version
 @pytest.mark.check("PRE-IMAGE-AVAILABLE")
 def test_bootstrapper_image_available(
-    harness: Harness,
-    settings: Settings,
-    catalog: Catalog,
-    current_version: Version,
-    evidence: CheckRecord,
+    upgrade_plan: Plan, bootstrapper_images: BootstrapperImages, evidence: CheckRecord
 ) -> None:
     """The bootstrapper image of each hop (`<org>/dtr:<version>`, the repository from the
     catalogue or --dtr-image) is in its registry (asked through the Docker engine, nothing is
     pulled), or with --offline already present on the engine and on every --hosts node (the
     guide: pull the image first; offline nodes need it loaded)."""
-    if settings.to_version is None:
-        pytest.skip("no --to-version: no image is needed")
-    hops = plan(current_version, settings.to_version, catalog).path[1:]
+    hops = upgrade_plan.path[1:]
     if not hops:
         pytest.skip("no upgrade path: see PRE-VERSION-PATH")
-    found = []
-    for version in hops:
-        engine_lab = harness.lab is not None and settings.lab.engine == "docker"
-        if harness.lab is not None and not engine_lab:
-            assert harness.lab_knows(version), (
-                f"the lab has no bootstrapper for {version}; pick a version the lab knows"
-            )
-            found.append({"image": f"dtrlab/dtr:{version}", "where": "lab"})
-            continue
-        image = (
-            harness.lab.bootstrapper_image(str(version))
-            if engine_lab
-            else bootstrapper_image(version, catalog, settings.dtr_image)
-        )
-        if settings.offline:
-            found.append(on_engine(image))
-            found.extend(on_host(spec, image) for spec in settings.hosts)
-        else:
-            found.append(in_registry(image))
-    evidence.attach("images", found)
+    lookups = [lookup for version in hops for lookup in bootstrapper_images.look_up(version)]
+    evidence.attach("images", lookups)
+    _assert_found(lookups)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from upgrade.cluster.nodes import NodeFacts
+from upgrade.cluster.nodes import NodeFacts, engine_at_least
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord, utc_now
 
@@ -37,13 +37,6 @@ def test_node_disk(node_facts: NodeFacts, settings: Settings, evidence: CheckRec
     )
 
 
-def _engine_release(text: str) -> tuple[int, ...]:
-    """`19.03.12`, `20.10.24+dfsg1`, `18.09.7-ce` -> (19, 3, 12): Docker engine versions are
-    zero-padded (YY.MM), which DTR's version rules reject as malformed."""
-    core = text.strip().split("-")[0].split("+")[0]
-    return tuple(int(part) for part in core.split(".") if part.isdigit())
-
-
 @pytest.mark.check("PRE-NODE-ENGINE")
 def test_node_engine(node_facts: NodeFacts, settings: Settings, evidence: CheckRecord) -> None:
     """The node's Docker engine answers and is at least --min-engine-version."""
@@ -52,8 +45,7 @@ def test_node_engine(node_facts: NodeFacts, settings: Settings, evidence: CheckR
         f"no Docker engine answered on {node_facts.hostname} (`docker version` failed); "
         "start it, or give the account access to the Docker socket"
     )
-    found = _engine_release(node_facts.engine_version)
-    assert found >= _engine_release(settings.min_engine_version), (
+    assert engine_at_least(node_facts.engine_version, settings.min_engine_version), (
         f"{node_facts.hostname} runs Docker engine {node_facts.engine_version}, older than "
         f"{settings.min_engine_version}; upgrade the engine first"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from upgrade.clients.ucp import ContentTrust
 from upgrade.cluster.target import Target
 from upgrade.evidence.records import CheckRecord
 from upgrade.rules.catalog import Catalog
@@ -47,11 +48,11 @@ def test_ucp_compatible(
 
 
 @pytest.mark.check("PRE-CONTENT-TRUST")
-def test_content_trust_off(target: Target, evidence: CheckRecord) -> None:
+def test_content_trust_off(preflight_content_trust: ContentTrust, evidence: CheckRecord) -> None:
     """UCP does not require signed images ([trust_configuration] require_content_trust):
     the guide makes disabling content trust a precondition, since an enforcing UCP refuses to
     run the unsigned DTR containers the upgrade starts."""
-    trust = target.ucp().content_trust()
+    trust = preflight_content_trust
     evidence.attach("content_trust", trust)
     assert not trust.required, (
         "UCP enforces content trust (require_content_trust = true); disable it in UCP "

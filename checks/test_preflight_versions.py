@@ -25,6 +25,7 @@ def test_replicas_on_one_version(replica_versions: dict[str, str], evidence: Che
     )
 
 
+@pytest.mark.needs_target_version
 @pytest.mark.check("PRE-VERSION-PATH")
 def test_version_path_allowed(
     current_version: Version, settings: Settings, upgrade_plan: Plan, evidence: CheckRecord
@@ -58,18 +59,24 @@ def test_version_path_allowed(
     )
 
 
+@pytest.mark.needs_target_version
 @pytest.mark.check("PRE-UPGRADE-ENABLED")
-def test_upgrades_not_disabled(target: Target, settings: Settings, evidence: CheckRecord) -> None:
-    """DTR's settings do not disable upgrades and the registry is not read-only: the
-    bootstrapper refuses to upgrade a cluster with disableUpgrades set."""
-    if settings.to_version is None:
-        pytest.skip("no --to-version: health check only")
-    dtr_settings = target.dtr().settings()
-    disabled = bool(dtr_settings.raw.get("disableUpgrades", False))
+def test_upgrades_not_disabled(target: Target, evidence: CheckRecord) -> None:
+    """DTR's settings do not disable upgrades: the bootstrapper refuses to upgrade a cluster
+    with disableUpgrades set."""
+    disabled = bool(target.dtr().settings().raw.get("disableUpgrades", False))
     evidence.attach("disableUpgrades", disabled)
-    evidence.attach("readOnlyRegistry", dtr_settings.read_only_registry)
     assert not disabled, "DTR has disableUpgrades set; clear it in DTR's settings first"
-    assert not dtr_settings.read_only_registry, (
+
+
+@pytest.mark.needs_target_version
+@pytest.mark.check("PRE-REGISTRY-WRITABLE")
+def test_registry_not_read_only(target: Target, evidence: CheckRecord) -> None:
+    """The registry is not in read-only mode (readOnlyRegistry): something put it there (a
+    garbage collection or a manual ro_registry job) that the upgrade must not cut."""
+    read_only = target.dtr().settings().read_only_registry
+    evidence.attach("readOnlyRegistry", read_only)
+    assert not read_only, (
         "DTR is in read-only mode (readOnlyRegistry); find out why (a GC or a manual "
         "ro_registry job) and end it before the upgrade"
     )

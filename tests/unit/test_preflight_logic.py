@@ -22,8 +22,8 @@ from upgrade.clients.tls import peer_certificate
 from upgrade.cluster.backup import BackupUnreadable, inspect
 from upgrade.cluster.images import bootstrapper_image, in_registry, on_engine, on_host
 from upgrade.cluster.nodes import NodeUnreachable, gather
-from upgrade.errors import HarnessError, TargetUnreachable, TLSVerificationFailed
-from upgrade.procedure.bootstrapper import BootstrapperImageMissing, DockerEngineUnreachable
+from upgrade.errors import TargetUnreachable, TLSVerificationFailed
+from upgrade.procedure.bootstrapper import DockerEngineUnreachable
 from upgrade.rules.versions import Version
 
 
@@ -168,17 +168,22 @@ class TestImages:
         client = FakeClient(FakeImages(set(), {"docker/dtr:2.6.4"}))
         found = in_registry("docker/dtr:2.6.4", lambda: client)
         assert found.digest == "sha256:remote"
+        assert found.found
         assert client.closed
-        with pytest.raises(HarnessError, match=r"the registry has no docker/dtr:2\.6\.9"):
-            in_registry("docker/dtr:2.6.9", lambda: FakeClient(FakeImages(set(), set())))
+        missing = in_registry("docker/dtr:2.6.9", lambda: FakeClient(FakeImages(set(), set())))
+        assert not missing.found
+        assert missing.problem is not None
+        assert "the registry has no docker/dtr:2.6.9" in missing.problem
+        assert "answered 404" in missing.problem
 
     def test_offline_image_must_be_loaded(self) -> None:
         found = on_engine(
             "docker/dtr:2.6.4", lambda: FakeClient(FakeImages({"docker/dtr:2.6.4"}, set()))
         )
         assert found.digest == "sha256:local"
-        with pytest.raises(BootstrapperImageMissing, match="docker load"):
-            on_engine("docker/dtr:2.6.4", lambda: FakeClient(FakeImages(set(), set())))
+        missing = on_engine("docker/dtr:2.6.4", lambda: FakeClient(FakeImages(set(), set())))
+        assert not missing.found
+        assert "docker load" in str(missing.problem)
 
     def test_engine_unreachable(self) -> None:
         def broken() -> Any:
@@ -191,8 +196,10 @@ class TestImages:
         host = FakeHost({"docker image inspect": (0, "sha256:abc\n")})
         assert on_host("ssh://n1", "docker/dtr:2.6.4", lambda spec: host).digest == "sha256:abc"
         host = FakeHost({"docker image inspect": (1, "")})
-        with pytest.raises(HarnessError, match="not loaded on ssh://n1"):
-            on_host("ssh://n1", "docker/dtr:2.6.4", lambda spec: host)
+        missing = on_host("ssh://n1", "docker/dtr:2.6.4", lambda spec: host)
+        assert not missing.found
+        assert "not loaded on ssh://n1" in str(missing.problem)
+        assert "`docker image inspect docker/dtr:2.6.4` exited 1" in str(missing.problem)
 
 
 MEMINFO = "MemTotal:       32000000 kB\nMemAvailable:   20971520 kB\n"

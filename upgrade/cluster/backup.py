@@ -93,3 +93,32 @@ def inspect(path: Path) -> BackupInfo:
         members=members,
         has_rethink=has_rethink,
     )
+
+
+@dataclass(frozen=True)
+class BackupReading:
+    """One reading of a backup file: when it was written (None when it cannot even be
+    stat'ed), what it holds (None when it does not read whole), and why not."""
+
+    path: Path
+    modified_at: datetime | None
+    info: BackupInfo | None
+    problem: str | None
+
+    @property
+    def is_dtr_backup(self) -> bool:
+        """The archive read whole and holds `dtr-backup-v<version>/rethink/`."""
+        return self.info is not None and self.info.version is not None and self.info.has_rethink
+
+
+def read(path: Path) -> BackupReading:
+    """Stat and inspect the backup once; an unreadable file is a reading, never an error."""
+    try:
+        modified_at: datetime | None = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        modified_at = None
+    try:
+        info = inspect(path)
+    except BackupUnreadable as exc:
+        return BackupReading(path, modified_at, None, str(exc))
+    return BackupReading(path, info.modified_at, info, None)

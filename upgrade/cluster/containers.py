@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from upgrade.errors import HarnessError, one_line
 from upgrade.procedure.bootstrapper import DockerEngineUnreachable
+from upgrade.rules.versions import Version
 
 __all__ = [
     "BOOTSTRAPPER_REPOSITORIES",
@@ -34,7 +35,9 @@ __all__ = [
     "engine_client",
     "engine_configured",
     "engine_host",
+    "expected_services",
     "is_bootstrapper_image",
+    "missing_services",
     "replica_containers",
     "running_bootstrappers",
 ]
@@ -73,6 +76,18 @@ class ContainerState:
     status: str
     version: str
     image: str
+
+
+def expected_services(version: Version) -> tuple[str, ...]:
+    """The services a replica of DTR `version` runs a container for: EXPECTED_SERVICES from
+    2.6 on; none for older versions, whose container set the architecture page does not list."""
+    return EXPECTED_SERVICES if (version.major, version.minor) >= (2, 6) else ()
+
+
+def missing_services(found: Iterable[ContainerState], version: Version) -> list[str]:
+    """The expected services of `version` (see `expected_services`) with no container found."""
+    services = {state.service for state in found}
+    return [service for service in expected_services(version) if service not in services]
 
 
 def engine_configured(environ: Mapping[str, str] | None = None) -> bool:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from upgrade.clients.dtr import ClusterStatus
 from upgrade.cluster.target import Target
 from upgrade.errors import HarnessError
 
@@ -23,6 +24,17 @@ class HealthReport:
     problems: tuple[str, ...]
     pings: dict[str, dict[str, Any]] = field(default_factory=dict)
     replica_health: dict[str, str] = field(default_factory=dict)
+
+
+def status_problems(status: ClusterStatus) -> list[str]:
+    """What keeps cluster_status from healthy: replicas not OK, RethinkDB current issues and
+    tables not ready on all replicas (empty when healthy)."""
+    problems = [f"replica {rid}: {health}" for rid, health in status.unhealthy_replicas.items()]
+    if status.current_issues:
+        problems.append(f"{len(status.current_issues)} RethinkDB current issue(s)")
+    if status.tables_not_ready:
+        problems.append(f"tables not ready: {', '.join(status.tables_not_ready[:5])}")
+    return problems
 
 
 def look(target: Target) -> HealthReport:
@@ -47,13 +59,7 @@ def look(target: Target) -> HealthReport:
         problems.append(f"cluster_status: {exc}")
     else:
         replica_health = dict(status.replica_health)
-        problems += [
-            f"replica {rid}: {health}" for rid, health in status.unhealthy_replicas.items()
-        ]
-        if status.current_issues:
-            problems.append(f"{len(status.current_issues)} RethinkDB current issue(s)")
-        if status.tables_not_ready:
-            problems.append(f"tables not ready: {', '.join(status.tables_not_ready[:5])}")
+        problems += status_problems(status)
     return HealthReport(not problems, tuple(problems), pings, replica_health)
 
 

@@ -26,10 +26,13 @@ from upgrade.errors import HarnessError
 from upgrade.evidence.records import iso
 
 __all__ = [
+    "BLOCKING_ACTIONS",
+    "METADATA_MIGRATION",
     "JobChain",
     "JobTimedOut",
     "JobsAPI",
     "MigrationOutcome",
+    "blocking_jobs",
     "chains",
     "curl_command",
     "curl_submit_job",
@@ -46,6 +49,23 @@ DEFAULT_INTERVAL_S = 0.5
 JOB_LIST_LIMIT = 200
 LOG_TAIL_LINES = 5
 RETRY_GRACE_S = 30.0
+
+# The 2.5 -> 2.6 migration of the metadata store: garbage collection is disabled while it runs.
+METADATA_MIGRATION = "metadatastoremigration"
+# Jobs the upgrade must not interrupt: garbage collection (read-only mode) and migrations.
+BLOCKING_ACTIONS = frozenset(
+    {
+        "gc",
+        "onlinegc",
+        "onlinegc_metadata",
+        "onlinegc_joblogs",
+        METADATA_MIGRATION,
+        "scannedlayermigration",
+        "tagmigration",
+        "bloblinkmigration",
+        "ro_registry",
+    }
+)
 
 
 class JobsAPI(Protocol):
@@ -135,6 +155,11 @@ class JobChain:
             }
             for job in self.attempts
         ]
+
+
+def blocking_jobs(jobs: Iterable[Job]) -> list[Job]:
+    """The jobs among `jobs` that the upgrade must not cut (an action of BLOCKING_ACTIONS)."""
+    return [job for job in jobs if job.action in BLOCKING_ACTIONS]
 
 
 def _moment(job: Job) -> datetime | None:

@@ -8,14 +8,18 @@ extra flags), otherwise the ones the lab generated.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from upgrade.clients.secrets import DTRCredentials, Redactor, UCPCredentials
 from upgrade.cluster.engine_evidence import EngineEvidence
+from upgrade.cluster.images import BootstrapperImages, EngineImages, ImageLookup
 from upgrade.cluster.target import Endpoints, Target
 from upgrade.config.settings import Settings
 from upgrade.errors import HarnessError
+from upgrade.rules.versions import Version
 
 
 def start(settings: Settings) -> tuple[Any, Target]:
@@ -76,3 +80,33 @@ def backup(lab: Any, directory: Path) -> Path | None:
     """The backup file the lab's scenario provides (none for `no-backup`)."""
     result = lab.provide_backup(directory)
     return None if result is None else Path(result)
+
+
+@dataclass(frozen=True)
+class LabImages:
+    """The lab's own bootstrappers (`dtrlab/dtr:<version>`, run as processes): an image is
+    there when the lab knows the version."""
+
+    known: Callable[[str], bool]
+
+    def look_up(self, version: Version) -> list[ImageLookup]:
+        """The lab's answer for the bootstrapper of `version`."""
+        image = f"dtrlab/dtr:{version}"
+        problem = None
+        if not self.known(str(version)):
+            problem = f"the lab has no bootstrapper for {version}; pick a version the lab knows"
+        return [ImageLookup(image, "lab", "", problem)]
+
+
+def bootstrapper_images(lab: Any, settings: Settings) -> BootstrapperImages:
+    """Where the lab's bootstrapper images are: the engine lab's registry (looked for through
+    its engine like a real DTR's), else the lab's own processes."""
+    if settings.lab.engine == "docker":
+        return EngineImages(
+            lambda version: str(lab.bootstrapper_image(str(version))),
+            settings.offline,
+            settings.hosts,
+        )
+    from dtrlab.catalogue import is_known
+
+    return LabImages(is_known)

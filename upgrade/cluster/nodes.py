@@ -47,6 +47,18 @@ class NodeFacts:
         return self.disk_free_bytes / 2**30
 
 
+def engine_release(text: str) -> tuple[int, ...]:
+    """`19.03.12`, `20.10.24+dfsg1`, `18.09.7-ce` -> (19, 3, 12), for comparing Docker engine
+    versions: they are zero-padded (YY.MM), which DTR's version rules reject as malformed."""
+    core = text.strip().split("-")[0].split("+")[0]
+    return tuple(int(part) for part in core.split(".") if part.isdigit())
+
+
+def engine_at_least(found: str, minimum: str) -> bool:
+    """Whether the engine version `found` is `minimum` or newer (see `engine_release`)."""
+    return engine_release(found) >= engine_release(minimum)
+
+
 def _meminfo_available(text: str) -> int:
     for line in text.splitlines():
         key, _, value = line.partition(":")

@@ -26,7 +26,13 @@ from upgrade.errors import HarnessError
 from upgrade.evidence.bundle import close_unfinished, unfinished_bundles
 from upgrade.evidence.records import utc_now
 from upgrade.plugin import fixtures
-from upgrade.plugin.harness import PHASES, Harness, harness_key, phase_of
+from upgrade.plugin.harness import (
+    PHASES,
+    TARGET_VERSION_MARKER,
+    Harness,
+    harness_key,
+    phase_of,
+)
 from upgrade.terminal import protect_stdout, restore_stdout
 
 if TYPE_CHECKING:
@@ -71,6 +77,10 @@ def pytest_configure(config: pytest.Config) -> None:
     for phase in PHASES:
         config.addinivalue_line("markers", f"{phase}: a check of the {phase} phase")
     config.addinivalue_line("markers", "check(id): the stable check ID shown in the report")
+    config.addinivalue_line(
+        "markers",
+        f"{TARGET_VERSION_MARKER}: a check of a change, run only when --to-version is given",
+    )
     if not config.pluginmanager.is_registered(fixtures):
         config.pluginmanager.register(fixtures, "dtr-upgrade-fixtures")
     try:

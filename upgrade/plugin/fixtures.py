@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from upgrade.clients.ucp import ContentTrust
+from upgrade.cluster.backup import BackupReading
 from upgrade.cluster.baseline import Baseline
+from upgrade.cluster.containers import ContainerState
 from upgrade.cluster.health import Settled
-from upgrade.cluster.jobs import MigrationOutcome
+from upgrade.cluster.images import BootstrapperImages
+from upgrade.cluster.jobs import METADATA_MIGRATION, MigrationOutcome
 from upgrade.cluster.nodes import NodeFacts
 from upgrade.cluster.target import Target
 from upgrade.cluster.vulndb import VulnDBOutcome
@@ -21,6 +25,7 @@ from upgrade.config.settings import Settings
 from upgrade.evidence.bundle import Bundle
 from upgrade.evidence.records import CheckRecord
 from upgrade.plugin.harness import Harness, harness_key, record_key
+from upgrade.procedure.outages import ProbeResult
 from upgrade.procedure.procedure import UpgradeRecord
 from upgrade.rules.catalog import Catalog
 from upgrade.rules.planner import Plan
@@ -98,6 +103,14 @@ def current_version(harness: Harness, replica_versions: dict[str, str]) -> Versi
 
 
 @pytest.fixture(scope="session")
+def target_version(settings: Settings) -> Version:
+    """--to-version, for the checks marked `needs_target_version` (only they may ask)."""
+    if settings.to_version is None:
+        raise pytest.UsageError("a check that needs --to-version asked for it in a health session")
+    return settings.to_version
+
+
+@pytest.fixture(scope="session")
 def dtr_version_for_compat(settings: Settings, current_version: Version) -> Version:
     """The DTR version UCP must support: the target when upgrading, else the running one."""
     return settings.to_version or current_version
@@ -119,6 +132,48 @@ def backup_file(harness: Harness, settings: Settings) -> Path | None:
         return settings.backup
     harness.target()
     return harness.lab_backup()  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def backup_reading(backup_file: Path | None) -> BackupReading | None:
+    """The backup file stat'ed and read whole once (None when no backup is given)."""
+    from upgrade.cluster import backup
+
+    return None if backup_file is None else backup.read(backup_file)
+
+
+@pytest.fixture(scope="session")
+def bootstrapper_images(
+    harness: Harness, settings: Settings, catalog: Catalog, target: Target
+) -> BootstrapperImages:
+    """Where each hop's bootstrapper image is looked for: the lab's own, or the catalogue's
+    (or --dtr-image's) repository through the Docker engine."""
+    from upgrade.cluster import lab as labtarget
+    from upgrade.cluster.images import EngineImages, bootstrapper_image
+
+    if harness.lab is not None:
+        return labtarget.bootstrapper_images(harness.lab, settings)
+    return EngineImages(
+        lambda version: bootstrapper_image(version, catalog, settings.dtr_image),
+        settings.offline,
+        settings.hosts,
+    )
+
+
+@pytest.fixture(scope="session")
+def preflight_content_trust(target: Target) -> ContentTrust:
+    """UCP's content trust as preflight reads it (PRE-CONTENT-TRUST), once per session."""
+    return target.ucp().content_trust()
+
+
+@pytest.fixture(scope="session")
+def content_trust_before(request: pytest.FixtureRequest, settings: Settings) -> ContentTrust | None:
+    """UCP's content trust before the change, as preflight read it; None when this session has
+    no preflight (--phase=post)."""
+    if settings.mode == "verify":
+        return None
+    trust: ContentTrust = request.getfixturevalue("preflight_content_trust")
+    return trust
 
 
 @pytest.fixture
@@ -176,6 +231,26 @@ def settled(
     result = wait_healthy(target, settings.settle_timeout.total_seconds())
     harness.stop_prober()
     return result
+
+
+@pytest.fixture(scope="session")
+def availability(harness: Harness, settled: Settled) -> ProbeResult | None:
+    """What the prober measured of every endpoint during this session's upgrade (sampling
+    stopped once the cluster settled); None when this session did not run the upgrade."""
+    return harness.session_record.availability
+
+
+@pytest.fixture
+def replica_containers(replica: str, settings: Settings) -> list[ContainerState]:
+    """The replica's DTR containers as the Docker engine (DOCKER_HOST) reports them; skipped
+    where there is no engine to ask (the process lab, no DOCKER_HOST)."""
+    from upgrade.cluster import containers
+
+    if settings.is_lab and settings.lab.engine != "docker":
+        pytest.skip("the lab has no Docker engine: container labels were not checked")
+    if not containers.engine_configured():
+        pytest.skip("no Docker engine configured (DOCKER_HOST): container labels were not checked")
+    return containers.replica_containers(replica)
 
 
 # -- post-upgrade follow-ups ------------------------------------------------------------------
@@ -250,7 +325,7 @@ def migrations(
                     expected_attempts=migration.attempts,
                     # Only metadatastoremigration has an outcome flag (features).
                     done_without_job=shown_done
-                    if upgrade_run is None and migration.job == "metadatastoremigration"
+                    if upgrade_run is None and migration.job == METADATA_MIGRATION
                     else None,
                     slack=settings.max_clock_skew,
                 )

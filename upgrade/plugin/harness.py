@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from upgrade.rules.versions import Version
 
 PHASES = ("preflight", "upgrade", "post")
+# A check of a change, not of health: not part of a session without --to-version.
+TARGET_VERSION_MARKER = "needs_target_version"
 
 harness_key = pytest.StashKey["Harness"]()
 record_key = pytest.StashKey[CheckRecord]()
@@ -244,12 +246,6 @@ class Harness:
         if availability is not None:
             self.session_record.availability = availability
 
-    def lab_knows(self, version: Version) -> bool:
-        """Whether the lab has a bootstrapper for `version`."""
-        from dtrlab.catalogue import is_known
-
-        return is_known(str(version))
-
     def lab_backup(self) -> Any:
         """The backup the lab provides for its scenario (None when the scenario has none)."""
         if self.lab is None:
@@ -294,7 +290,12 @@ class Harness:
 
     # -- collection ---------------------------------------------------------------------------
 
-    def _wanted(self, phase: str) -> bool:
+    def _wanted(self, item: pytest.Item) -> bool:
+        """Whether this session runs `item`: a check of a phase this mode runs, and one marked
+        `needs_target_version` only when --to-version says what the change is."""
+        if self.settings.to_version is None and item.get_closest_marker(TARGET_VERSION_MARKER):
+            return False
+        phase = phase_of(item) or ""
         mode = self.settings.mode
         if self.settings.phase == "preflight" or mode in ("health", "plan"):
             return phase == "preflight"
@@ -329,7 +330,7 @@ class Harness:
                 f"{'is not a check' if len(unknown) == 1 else 'are not checks'} of this "
                 "harness; correct the check ID (see the report's Check ID column)"
             )
-        keep = [item for item in items if self._wanted(phase_of(item) or "")]
+        keep = [item for item in items if self._wanted(item)]
         dropped = [item for item in items if item not in keep]
         if dropped:
             self._outside.update(item.nodeid for item in dropped)
