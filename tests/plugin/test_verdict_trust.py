@@ -231,7 +231,9 @@ def test_apply_with_a_collection_error_is_refused(pytester: pytest.Pytester) -> 
     pytester.makepyfile(test_broken="import no_such_module_here\n")
     result = run(pytester, *PLAN, "--apply", "--continue-on-collection-errors")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*1 file(s) of checks failed to collect*"])
+    result.stderr.fnmatch_lines(
+        ["*1 file(s) of checks failed to collect; fix the collection errors above, or run*"]
+    )
 
 
 def test_collect_only_writes_no_bundle_and_no_verdict(pytester: pytest.Pytester) -> None:

@@ -376,14 +376,15 @@ class Harness:
             removed = verdicts.ids_text(
                 [verdicts.Outcome(_check_id(i) or i.nodeid, "", "") for i in deselected]
             )
-            why = (
-                f"-k/-m/--deselect removed {len(deselected)} check(s) ({removed})"
-                if deselected
-                else f"{len(self.collect_errors)} file(s) of checks failed to collect"
-            )
+            if deselected:
+                why = f"-k/-m/--deselect removed {len(deselected)} check(s) ({removed})"
+                fix = "run without the selection"
+            else:
+                why = f"{len(self.collect_errors)} file(s) of checks failed to collect"
+                fix = "fix the collection errors above"
             raise pytest.UsageError(
                 f"--apply runs the whole procedure and only after every preflight check ran: "
-                f"{why}; run without the selection, or without --apply for a read-only look"
+                f"{why}; {fix}, or run without --apply for a read-only look"
             )
         for item in checks:
             item.stash[record_key] = self._record(item, "not-run")
