@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--swap-time", type=float, default=1.0, help="seconds a replica is down while replaced"
     )
     parser.add_argument(
+        "--token-lifetime",
+        type=float,
+        default=300.0,
+        help="seconds a registry bearer token from /auth/token is valid (default 300; "
+        "distribution's own default is 60)",
+    )
+    parser.add_argument(
         "--repositories",
         type=int,
         default=None,
@@ -73,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             swap_time=args.swap_time,
             repositories=args.repositories,
+            token_lifetime=args.token_lifetime,
         )
         lab = Lab(config) if args.engine == "process" else _engine_lab(config)
         lab.start()

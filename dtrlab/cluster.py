@@ -27,7 +27,6 @@ from dtrlab.jobs import Job, JobRunner
 from dtrlab.listener import HTTPSListener
 from dtrlab.store import RegistryStore
 
-TOKEN_LIFETIME_S = 300
 SWAP_WAIT_MARGIN_S = 30.0
 RESTART_ATTEMPTS = 20
 RESTART_RETRY_S = 0.1
@@ -189,10 +188,10 @@ class Cluster:
         )
 
     def issue_bearer(self) -> str:
-        """A registry bearer token from /auth/token, valid TOKEN_LIFETIME_S."""
+        """A registry bearer token from /auth/token, valid `config.token_lifetime` seconds."""
         token = secrets.token_urlsafe(32)
         with self.lock:
-            self._bearer[token] = self.clock() + TOKEN_LIFETIME_S
+            self._bearer[token] = self.clock() + self.config.token_lifetime
         return token
 
     def check_bearer(self, token: str) -> bool:

@@ -42,6 +42,9 @@ class LabConfig:
     long_outage_time: float = 8.0
     mixed_version: str | None = None
     stale_backup_days: float = 30.0
+    # Registry bearer tokens: distribution's default is 60 s when `expires_in` is absent and
+    # real upgrades take minutes (fidelity-review.md 1); a short lifetime shows the renewal.
+    token_lifetime: float = 300.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scenarios", parse_scenarios(self.scenarios))
@@ -58,6 +61,8 @@ class LabConfig:
                 raise LabConfigError(f"{name} must not be negative")
         if self.repositories is not None and self.repositories < 0:
             raise LabConfigError("repositories must not be negative")
+        if not self.token_lifetime > 0:
+            raise LabConfigError(f"token_lifetime must be positive, not {self.token_lifetime}")
         if self.tags_per_repo < 1:
             raise LabConfigError("tags_per_repo must be at least 1")
         if not 0 <= self.port < 65536:

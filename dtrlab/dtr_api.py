@@ -9,6 +9,7 @@ in the `X-Next-Page-Start` header (absent on the last page) and, with `count=tru
 from __future__ import annotations
 
 import io
+import math
 import re
 import tarfile
 import uuid
@@ -629,8 +630,9 @@ class ReplicaAPI:
             )
         token = self.cluster.issue_bearer()
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lifetime = max(1, math.floor(self.cluster.config.token_lifetime))
         return json_response(
-            200, {"token": token, "access_token": token, "expires_in": 300, "issued_at": now}
+            200, {"token": token, "access_token": token, "expires_in": lifetime, "issued_at": now}
         )
 
 

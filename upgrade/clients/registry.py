@@ -3,18 +3,26 @@
 Authentication works as the distribution project's clients do: a request answered 401 with
 `WWW-Authenticate: Bearer realm=...,service=...,scope=...` is followed by `GET realm` with the
 DTR credentials as basic auth, which returns `{"token"}` (or `{"access_token"}`); the request is
-then repeated with `Authorization: Bearer`. Tokens are cached per scope, registered with the
-redactor, and fetched again when the registry stops accepting them. A `Basic` challenge is
-answered with basic auth directly.
+then repeated with `Authorization: Bearer`. Tokens are cached per scope and registered with
+the redactor. A `Basic` challenge is answered with basic auth directly.
+
+Tokens are short-lived: the token answer's `expires_in` says for how many seconds, and without it
+a token lives 60 s (distribution/distribution PR #979, fidelity-review.md 1; DTR's own lifetime
+was not found, so the harness takes distribution's rule), while a rolling upgrade takes minutes.
+So a token is renewed before it runs out (a little ahead of `expires_in`, measured on this
+machine's monotonic clock from when the answer arrived, so no clock skew can matter), and again
+whenever the registry answers 401 with a challenge.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 import threading
-from collections.abc import Collection, Iterator
+import time
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +55,14 @@ REPOSITORY_NAME = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 TAG = re.compile(r"[\w][\w.-]{0,127}")
 DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^,\s]*))')
+# distribution's token spec: "When omitted, this defaults to 60 seconds" (fidelity-review.md 1)
+DEFAULT_TOKEN_LIFETIME_S = 60.0
+# renew this long before expiry, but never before half of the lifetime has gone
+RENEW_AHEAD_S = 10.0
+# a token fetch for the prober: one attempt, short timeouts, so a sample is never held long
+QUICK_TIMEOUT = (1.0, 2.0)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,23 @@ class _Challenge:
     params: dict[str, str]
 
 
+@dataclass(frozen=True)
+class _Token:
+    """A bearer token, the challenge that asked for it, and when to renew it (monotonic)."""
+
+    value: str
+    challenge: _Challenge
+    renew_at: float
+    expires_at: float
+
+
+def token_lifetime(value: object) -> float:
+    """Seconds a token answer's `expires_in` gives; 60 when absent or not a positive number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        return DEFAULT_TOKEN_LIFETIME_S
+    return float(min(value, 86400))
+
+
 class RegistryClient(ServiceClient[DTRCredentials]):
     """Client of DTR's `/v2/` API at `base_url`, with token auth and verified content."""
 
@@ -76,9 +109,11 @@ class RegistryClient(ServiceClient[DTRCredentials]):
 
     def _setup(self) -> None:
         self._lock = threading.Lock()
-        self._tokens_by_scope: dict[str, str] = {}
+        self._renewing = threading.Lock()
+        self._tokens_by_scope: dict[str, _Token] = {}
         self._scope_of: dict[str, str] = {}
         self._basic: set[str] = set()
+        self.clock: Callable[[], float] = time.monotonic
 
     def ping(self) -> str:
         """`GET /v2/` (authenticated); the `Docker-Distribution-API-Version` it reports."""
@@ -86,10 +121,24 @@ class RegistryClient(ServiceClient[DTRCredentials]):
         return response.headers.get("Docker-Distribution-API-Version", "registry/2.0")
 
     def auth_headers(self) -> dict[str, str]:
-        """The Authorization header `GET /v2/` needs, obtained on first use (for probes)."""
-        if not self._auth_header(""):
+        """The Authorization header `GET /v2/` needs, for probes: obtained on first use, renewed
+        ahead of its expiry with one quick attempt (the old token serves while it is valid)."""
+        if not self._auth_header("", quick=True):
             self.ping()
-        return self._auth_header("")
+        return self._auth_header("", quick=True)
+
+    def renew_auth(self) -> None:
+        """Fetch a new token for `GET /v2/` now (one quick attempt): the prober's answer to 401.
+
+        Raises `HarnessError` when the token service does not give one.
+        """
+        with self._lock:
+            scope = self._scope_of.get("")
+            token = self._tokens_by_scope.get(scope) if scope is not None else None
+        if token is None:
+            self.ping()
+            return
+        self._fetch_token(token.challenge, "", quick=True)
 
     def catalog(
         self, *, page_size: int = DEFAULT_PAGE_SIZE, max_pages: int = MAX_PAGES
@@ -275,15 +324,46 @@ class RegistryClient(ServiceClient[DTRCredentials]):
             **kwargs,
         )
 
-    def _auth_header(self, scope_key: str) -> dict[str, str]:
+    def _auth_header(self, scope_key: str, *, quick: bool = False) -> dict[str, str]:
+        """The header for `scope_key`; a token due for renewal is renewed first.
+
+        One thread renews while others go on with the old token as long as it is valid. A
+        renewal that fails while the old token is still valid is logged and the old token used.
+        """
         with self._lock:
             if scope_key in self._basic:
                 return {"Authorization": _basic_header(self.credentials)}
             scope = self._scope_of.get(scope_key)
             token = self._tokens_by_scope.get(scope) if scope is not None else None
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        if token is None:
+            return {}
+        now = self.clock()
+        if now >= token.renew_at:
+            token = self._renewed(token, scope_key, now, quick=quick)
+        return {"Authorization": f"Bearer {token.value}"}
 
-    def _fetch_token(self, challenge: _Challenge, scope_key: str) -> None:
+    def _renewed(self, token: _Token, scope_key: str, now: float, *, quick: bool) -> _Token:
+        valid = now < token.expires_at
+        if not self._renewing.acquire(blocking=not valid):
+            return token  # another thread renews; the old token is still valid
+        try:
+            with self._lock:
+                current = self._tokens_by_scope.get(self._scope_of.get(scope_key, ""), token)
+            if current is not token and self.clock() < current.renew_at:
+                return current  # renewed meanwhile
+            try:
+                return self._fetch_token(token.challenge, scope_key, quick=quick)
+            except HarnessError as error:
+                if not valid or self.clock() >= token.expires_at:
+                    raise
+                log.warning(
+                    "renewing the registry token failed (%s); the current one is still valid", error
+                )
+                return token
+        finally:
+            self._renewing.release()
+
+    def _fetch_token(self, challenge: _Challenge, scope_key: str, *, quick: bool = False) -> _Token:
         realm = challenge.params.get("realm", "")
         self._check_realm(realm)
         scope = challenge.params.get("scope", "")
@@ -292,21 +372,32 @@ class RegistryClient(ServiceClient[DTRCredentials]):
             params["service"] = challenge.params["service"]
         if scope:
             params["scope"] = scope.split(" ")
+        extra: dict[str, Any] = {"idempotent": False, "timeout": QUICK_TIMEOUT} if quick else {}
         response = self.http.request(
             "GET",
             realm,
             params=params,
             auth=(self.credentials.username, self.credentials.secret),
+            **extra,
         )
+        received = self.clock()
         reader = self.http.json(response)
         obj = reader.object()
-        token = obj.get("token") or obj.get("access_token")
-        if not isinstance(token, str) or not token:
+        value = obj.get("token") or obj.get("access_token")
+        if not isinstance(value, str) or not value:
             raise reader.fail("no token")
-        self.http.redactor.add(token)
+        self.http.redactor.add(value)
+        lifetime = token_lifetime(obj.get("expires_in"))
+        token = _Token(
+            value=value,
+            challenge=challenge,
+            renew_at=received + max(lifetime / 2, lifetime - RENEW_AHEAD_S),
+            expires_at=received + lifetime,
+        )
         with self._lock:
             self._tokens_by_scope[scope] = token
             self._scope_of[scope_key] = scope
+        return token
 
     def _check_realm(self, realm: str) -> None:
         """Send the credentials only over HTTPS, or to the registry's own origin."""

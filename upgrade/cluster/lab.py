@@ -33,6 +33,7 @@ def start(settings: Settings) -> tuple[Any, Target]:
             version=settings.lab.version,
             ucp_version=settings.lab.ucp_version,
             scenarios=settings.lab.scenarios,
+            token_lifetime=settings.lab.token_lifetime,
         )
         lab = Lab(config) if settings.lab.engine != "docker" else _engine_lab(config)
         lab.__enter__()

@@ -332,6 +332,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "--lab-ucp-version", "UCP version the lab reports", default="3.1.6", metavar="VERSION"
     ),
     OptionSpec(
+        "--lab-token-lifetime",
+        "seconds the lab's registry bearer tokens are valid (real ones are short-lived: "
+        "distribution's default is 60 s)",
+        kind="int",
+        default="300",
+        metavar="SECONDS",
+    ),
+    OptionSpec(
         "--lab-engine",
         "where the lab runs the upgrade: 'process' (the bootstrapper as a local program) or "
         "'docker' (replicas as containers, the bootstrapper image pulled from the lab's registry "

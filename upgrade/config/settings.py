@@ -58,6 +58,7 @@ class LabOptions:
     version: str
     ucp_version: str
     engine: str = "process"
+    token_lifetime: int = 300
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,11 @@ def _build(raw: dict[str, object]) -> Settings:
     replicas = raw["lab_replicas"]
     assert isinstance(replicas, int)
     lab_engine = str(raw.get("lab_engine") or "process")
+    token_lifetime = raw.get("lab_token_lifetime", 300)
+    if not isinstance(token_lifetime, int) or not 1 <= token_lifetime <= 86400:
+        raise SettingsError(
+            f"--lab-token-lifetime {token_lifetime}: give whole seconds from 1 to 86400"
+        )
     if lab_engine not in LAB_ENGINES:
         raise SettingsError(
             f"--lab-engine {lab_engine!r}: expected one of {', '.join(LAB_ENGINES)}"
@@ -315,6 +321,7 @@ def _build(raw: dict[str, object]) -> Settings:
             version=lab_version,
             ucp_version=str(raw["lab_ucp_version"]),
             engine=lab_engine,
+            token_lifetime=token_lifetime,
         ),
         raw=raw,
     )

@@ -7,9 +7,12 @@ connection (a new TCP connection and TLS handshake per sample: can a new client 
 **kept-alive** one (one connection reused while it lasts: do existing clients survive?).
 
 Every sample is kept (monotonic time, UTC wall time, outcome, HTTP status, latency, error). A
-sample is ok when the answer is 2xx, and for `/_ping` when it is 200 with `"Healthy": true`; a
-401 from `/v2/` means the token was not accepted, which a registry client experiences as an
-outage, so it counts as one. Connect and read timeouts are short (0.5 s and 1 s by default) so a
+sample is ok when the answer is 2xx, and for `/_ping` when it is 200 with `"Healthy": true`.
+Registry bearer tokens are short-lived (distribution's default is 60 s, fidelity-review.md 1), so
+a 401 from `/v2/` is first answered as a registry client answers it: the target's `renew` fetches
+a new token and the sample is sent once more; only a 401 to the renewed token, or a token
+service that gives none, counts as an outage. An expired token never does.
+Connect and read timeouts are short (0.5 s and 1 s by default) so a
 hung endpoint shows as an outage rather than as a slow sample.
 
 Scheduling: deadlines are `start + offset + k * interval`; a sample that overruns the next
@@ -77,7 +80,8 @@ class ProbeTarget:
 
     `check="ping"` wants 200 with `{"Healthy": true}`; `check="status"` wants any 2xx.
     `headers` is called before each sample (for example to supply a bearer token that the
-    caller refreshes); its values never appear in samples or errors.
+    caller refreshes); its values never appear in samples or errors. `renew` is called when the
+    endpoint answers 401 (a token that expired), and the sample is then sent once more.
     """
 
     name: str
@@ -85,6 +89,7 @@ class ProbeTarget:
     keep_alive: bool
     check: Check = "ping"
     headers: HeaderProvider | None = field(default=None, repr=False, compare=False)
+    renew: Callable[[], object] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -235,17 +240,23 @@ class _Worker:
             if target.headers is not None:
                 phase = "headers"
                 headers.update(target.headers())
-            if self._conn is None:
-                phase = "connect"
-                self._conn = self._connect()
-            phase = "read"
-            self._conn.request("GET", self.path, headers=headers)
-            response = self._conn.getresponse()
-            body = response.read(MAX_BODY_BYTES + 1)
-            status = response.status
-            if not target.keep_alive or response.will_close or len(body) > MAX_BODY_BYTES:
-                self._close()
-            error = _judge(target.check, status, body)
+            for attempt in (1, 2):
+                if self._conn is None:
+                    phase = "connect"
+                    self._conn = self._connect()
+                phase = "read"
+                self._conn.request("GET", self.path, headers=headers)
+                response = self._conn.getresponse()
+                body = response.read(MAX_BODY_BYTES + 1)
+                status = response.status
+                if not target.keep_alive or response.will_close or len(body) > MAX_BODY_BYTES:
+                    self._close()
+                if status != 401 or attempt == 2 or target.renew is None or not target.headers:
+                    break
+                phase = "renew"  # an expired token: renew it and ask again
+                target.renew()
+                headers.update(target.headers())
+            error = _judge(target.check, response.status, body)
         except Exception as exc:  # every failure of a sample is data, not a crash
             self._close()
             error = prober.redact(_describe(exc, phase, prober))
@@ -270,6 +281,9 @@ def _judge(check: Check, status: int, body: bytes) -> str | None:
 def _describe(exc: Exception, phase: str, prober: Prober) -> str:
     if phase == "headers":
         return f"the authentication header provider failed: {type(exc).__name__}"
+    if phase == "renew":
+        detail = str(exc) if isinstance(exc, HarnessError) else type(exc).__name__
+        return one_line(f"HTTP 401 and the token renewal failed: {detail}")
     if isinstance(exc, TimeoutError):
         if phase == "connect":
             return f"no connection within {prober.connect_timeout:g} s"

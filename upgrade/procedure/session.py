@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from upgrade.cluster.health import look, wait_healthy
@@ -310,11 +310,16 @@ class SessionUpgrade:
         """The load-balanced endpoint (fresh and kept-alive, /_ping and /v2/) and every replica."""
         registry = self.target.registry()
         registry.auth_headers()
-        return endpoint_targets(
+        targets = endpoint_targets(
             self.target.dtr_url,
             self.target.replica_urls(),
             registry_headers=registry.auth_headers,
         )
+        # A 401 from /v2/ is an expired token (they live 60 s by default, fidelity-review.md
+        # 1): the prober renews it and asks again instead of counting an outage.
+        return [
+            replace(t, renew=registry.renew_auth) if t.headers is not None else t for t in targets
+        ]
 
     def start_prober(self) -> None:
         """Start sampling availability for the whole upgrade phase."""
