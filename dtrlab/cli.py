@@ -47,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         "distribution's own default is 60)",
     )
     parser.add_argument(
+        "--max-page-items",
+        type=int,
+        default=0,
+        help="serve at most N items per listing page, with X-Next-Page-Start still set, as a "
+        "filtered DTR listing can (default 0: pageSize)",
+    )
+    parser.add_argument(
         "--repositories",
         type=int,
         default=None,
@@ -81,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             swap_time=args.swap_time,
             repositories=args.repositories,
             token_lifetime=args.token_lifetime,
+            max_page_items=args.max_page_items,
         )
         lab = Lab(config) if args.engine == "process" else _engine_lab(config)
         lab.start()

@@ -45,6 +45,9 @@ class LabConfig:
     # Registry bearer tokens: distribution's default is 60 s when `expires_in` is absent and
     # real upgrades take minutes (fidelity-review.md 1); a short lifetime shows the renewal.
     token_lifetime: float = 300.0
+    # Listings may serve fewer items than pageSize and still carry X-Next-Page-Start ("filtered
+    # to only those repositories visible to the client", fidelity-review.md 14); 0 = no cap.
+    max_page_items: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scenarios", parse_scenarios(self.scenarios))
@@ -63,6 +66,8 @@ class LabConfig:
             raise LabConfigError("repositories must not be negative")
         if not self.token_lifetime > 0:
             raise LabConfigError(f"token_lifetime must be positive, not {self.token_lifetime}")
+        if self.max_page_items < 0:
+            raise LabConfigError("max_page_items must not be negative")
         if self.tags_per_repo < 1:
             raise LabConfigError("tags_per_repo must be at least 1")
         if not 0 <= self.port < 65536:

@@ -532,6 +532,11 @@ class ReplicaAPI:
             "tagLimit": 0,
         }
 
+    def _served(self, page_size: int) -> int:
+        """How many items a page holds: `pageSize`, or fewer with `max_page_items`."""
+        cap = self.cluster.config.max_page_items
+        return min(page_size, cap) if cap else page_size
+
     def repositories(self, request: Request, match: re.Match[str]) -> Response:
         """GET /api/v0/repositories?pageStart=&pageSize=&count=."""
         try:
@@ -540,7 +545,9 @@ class ReplicaAPI:
             return error_response(400, "INVALID_PARAMETERS", "pageSize must be an integer")
         if page_size < 1:
             return error_response(400, "INVALID_PARAMETERS", "pageSize must be at least 1")
-        repos, following = self.cluster.store.page_repositories(request.arg("pageStart"), page_size)
+        repos, following = self.cluster.store.page_repositories(
+            request.arg("pageStart"), self._served(page_size)
+        )
         headers = [("X-Next-Page-Start", following)] if following else []
         if (request.arg("count", "false") or "").lower() == "true":
             headers.append(("X-Resource-Count", str(self.cluster.store.repository_count())))
@@ -596,7 +603,7 @@ class ReplicaAPI:
         records = store.tags(full_name)
         start = request.arg("pageStart")
         index = next((i for i, r in enumerate(records) if r.name == start), 0) if start else 0
-        page = records[index : index + max(page_size, 1)]
+        page = records[index : index + self._served(max(page_size, 1))]
         following = records[index + len(page)].name if index + len(page) < len(records) else None
         body = [
             {

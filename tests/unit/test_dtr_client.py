@@ -387,10 +387,49 @@ def test_repositories_follow_next_page_start(server: FakeServer, dtr: DTRClient)
     assert starts == [None, ["10"], ["20"]]
 
 
-def test_repositories_stop_on_a_short_page(server: FakeServer, dtr: DTRClient) -> None:
-    page = {"repositories": [{"id": "1", "namespace": "ns", "name": "a"}]}
-    server.route("GET", "/api/v0/repositories", Reply(200, page, {"X-Next-Page-Start": "2"}))
-    assert len(dtr.repositories(page_size=10)) == 1
+def test_repositories_follow_the_header_past_a_short_page(
+    server: FakeServer, dtr: DTRClient
+) -> None:
+    """A listing filtered to what the client may see has short pages with more after them;
+    only the absence of X-Next-Page-Start ends it (fidelity-review.md 14)."""
+    first = {"repositories": [{"id": "1", "namespace": "ns", "name": "a"}]}
+    empty: dict[str, list[object]] = {"repositories": []}
+    last = {"repositories": [{"id": "3", "namespace": "ns", "name": "c"}]}
+    server.route(
+        "GET",
+        "/api/v0/repositories",
+        Reply(200, first, {"X-Next-Page-Start": "2"}),
+        Reply(200, empty, {"X-Next-Page-Start": "3"}),
+        Reply(200, last),
+    )
+    assert [r.name for r in dtr.repositories(page_size=10)] == ["a", "c"]
+    starts = [r.query.get("pageStart") for r in server.seen("GET", "/api/v0/repositories")]
+    assert starts == [None, ["2"], ["3"]]
+
+
+def test_tags_follow_the_header_past_a_short_page(server: FakeServer, dtr: DTRClient) -> None:
+    tag = {"name": "v1", "digest": "sha256:" + "a" * 64, "updatedAt": "2019-07-23T10:00:00Z"}
+    path = "/api/v0/repositories/ns/a/tags"
+    server.route(
+        "GET",
+        path,
+        Reply(200, [tag], {"X-Next-Page-Start": "v2"}),
+        Reply(200, [{**tag, "name": "v2"}]),
+    )
+    assert [t.name for t in dtr.tags("ns", "a", page_size=10)] == ["v1", "v2"]
+
+
+def test_jobs_follow_a_next_page_start_after_a_short_page(
+    server: FakeServer, dtr: DTRClient
+) -> None:
+    server.route(
+        "GET",
+        "/api/v0/jobs",
+        Reply(200, {"jobs": [JOB]}, {"X-Next-Page-Start": "5"}),
+        Reply(200, {"jobs": [{**JOB, "id": "second"}]}),
+    )
+    assert [j.id for j in dtr.jobs(page_size=10)] == [JOB["id"], "second"]
+    assert [r.query["start"] for r in server.seen("GET", "/api/v0/jobs")] == [["0"], ["5"]]
 
 
 def test_repositories_paging_loop_is_detected(server: FakeServer, dtr: DTRClient) -> None:

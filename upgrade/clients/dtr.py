@@ -337,12 +337,16 @@ class DTRClient(ServiceClient[DTRCredentials]):
                 "start": start,
                 "limit": size,
             }
-            reader = self.http.get_json("/api/v0/jobs", params=params)
+            response = self.http.request("GET", "/api/v0/jobs", params=params)
+            reader = self.http.json(response)
             page = reader.get("jobs", list, default=[])
             jobs += [_job(reader.child(item, "jobs[]")) for item in page]
-            if len(page) < size:
+            # `start` is an offset (the contract's ListJobs); a short page ends the listing
+            # unless the server says where the next one starts, as the repository listings do.
+            following = response.headers.get("X-Next-Page-Start", "")
+            if not page or (len(page) < size and not following.isdigit()):
                 break
-            start += len(page)
+            start = int(following) if following.isdigit() else start + len(page)
         return jobs[:limit]
 
     def job(self, job_id: str) -> Job:
@@ -447,7 +451,7 @@ class DTRClient(ServiceClient[DTRCredentials]):
     ) -> list[Repository]:
         """Every repository visible to the account, following `X-Next-Page-Start`."""
         repositories = []
-        for reader in self._pages("/api/v0/repositories", page_size, max_pages, "repositories"):
+        for reader in self._pages("/api/v0/repositories", page_size, max_pages):
             for item in reader.get("repositories", list, default=[]):
                 repo = reader.child(item, "repositories[]")
                 repositories.append(
@@ -470,7 +474,7 @@ class DTRClient(ServiceClient[DTRCredentials]):
         """The tags of `namespace/repo` with the digests DTR records for them."""
         path = f"/api/v0/repositories/{_segment(namespace)}/{_segment(repo)}/tags"
         tags = []
-        for reader in self._pages(path, page_size, max_pages, None):
+        for reader in self._pages(path, page_size, max_pages):
             for item in reader.list():
                 tag = reader.child(item, "tags[]")
                 tags.append(
@@ -482,13 +486,13 @@ class DTRClient(ServiceClient[DTRCredentials]):
                 )
         return tags
 
-    def _pages(
-        self, path: str, page_size: int, max_pages: int, key: str | None
-    ) -> Iterator[JsonReader]:
+    def _pages(self, path: str, page_size: int, max_pages: int) -> Iterator[JsonReader]:
         """Pages of a `pageStart`/`pageSize` listing, next start from `X-Next-Page-Start`.
 
-        Stops when the header is absent or a page is short; a start seen twice (a server that
-        does not page) is a `BadResponse` rather than an endless loop.
+        Only the header's absence ends the listing: a short page is not the end, since a listing
+        is "filtered to only those repositories visible to the client" and Harbor's DTR client
+        follows `X-Next-Page-Start` alone (fidelity-review.md 14). A start seen twice (a server
+        that does not page) is a `BadResponse` rather than an endless loop.
         """
         params: dict[str, str | int] = {"pageSize": page_size}
         seen: set[str] = set()
@@ -496,9 +500,8 @@ class DTRClient(ServiceClient[DTRCredentials]):
             response = self.http.request("GET", path, params=params)
             reader = self.http.json(response)
             yield reader
-            items = reader.get(key, list, default=[]) if key else reader.list()
             next_start = response.headers.get("X-Next-Page-Start", "")
-            if not next_start or len(items) < page_size:
+            if not next_start:
                 return
             if next_start in seen:
                 raise self.http.bad_response(
