@@ -24,6 +24,7 @@ from upgrade.evidence import integrity
 from upgrade.evidence.bundle import JUNIT_NAME, Bundle, add_unrun_to_junit, seal, unwritten
 from upgrade.evidence.files import write_json
 from upgrade.evidence.records import CheckRecord, SessionRecord, utc_now
+from upgrade.plugin.check_catalogue import KnownCheck, known_checks
 from upgrade.plugin.signals import SignalGuard
 from upgrade.rules import verdict as verdicts
 
@@ -99,6 +100,7 @@ class Harness:
         self.collect_only = bool(config.option.collectonly)
         # Items this mode does not run (another phase): not part of the session at all.
         self._outside: set[str] = set()
+        self._outside_ids: set[str] = set()
         self._deselected: list[pytest.Item] = []
         self.collect_errors: list[dict[str, str]] = []
         self.upgrade_lock: HeldLock | None = None
@@ -293,9 +295,13 @@ class Harness:
     def _wanted(self, item: pytest.Item) -> bool:
         """Whether this session runs `item`: a check of a phase this mode runs, and one marked
         `needs_target_version` only when --to-version says what the change is."""
-        if self.settings.to_version is None and item.get_closest_marker(TARGET_VERSION_MARKER):
+        needs = item.get_closest_marker(TARGET_VERSION_MARKER) is not None
+        return self._wanted_check(phase_of(item) or "", needs)
+
+    def _wanted_check(self, phase: str, needs_target_version: bool) -> bool:
+        """`_wanted` for a check known by its phase and whether it needs --to-version."""
+        if self.settings.to_version is None and needs_target_version:
             return False
-        phase = phase_of(item) or ""
         mode = self.settings.mode
         if self.settings.phase == "preflight" or mode in ("health", "plan"):
             return phase == "preflight"
@@ -334,6 +340,7 @@ class Harness:
         dropped = [item for item in items if item not in keep]
         if dropped:
             self._outside.update(item.nodeid for item in dropped)
+            self._outside_ids.update(_check_id(item) or "" for item in dropped)
             config.hook.pytest_deselected(items=dropped)
         keep.sort(key=lambda item: PHASES.index(phase_of(item) or "post"))
         items[:] = keep
@@ -365,19 +372,41 @@ class Harness:
         self.session_record.checks.append(record)
         return record
 
+    def _uncollected(self, session: pytest.Session, seen: set[str]) -> list[KnownCheck]:
+        """Shipped checks pytest never collected (a path argument, --ignore, -o): not seen
+        among the collected or deselected items."""
+        config = session.config
+        folders = {config.rootpath / p for p in config.getini("testpaths")} or {
+            config.rootpath / "checks"
+        }
+        known = [
+            check
+            for folder in sorted(folders)
+            if folder.is_dir()
+            for check in known_checks(folder, config.rootpath)
+        ]
+        return [c for c in known if c.check_id not in seen]
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Make every check's record from the final item list (each starts as not run);
-        refuse --apply when a selection or a collection error removed any check."""
+        """Make every check's record from the final item list (each starts as not run), and
+        one for every check a selection removed or collection left out; refuse --apply when
+        any check is missing."""
         checks = [item for item in session.items if phase_of(item) in PHASES]
         deselected = [i for i in self._deselected if phase_of(i) in PHASES]
-        if self.settings.apply and (deselected or self.collect_errors):
+        seen = {_check_id(i) or "" for i in (*checks, *deselected)} | self._outside_ids
+        uncollected = self._uncollected(session, seen)
+        if self.settings.apply and (deselected or uncollected or self.collect_errors):
             self.refused = True
-            removed = verdicts.ids_text(
-                [verdicts.Outcome(_check_id(i) or i.nodeid, "", "") for i in deselected]
-            )
-            if deselected:
-                why = f"-k/-m/--deselect removed {len(deselected)} check(s) ({removed})"
+            if deselected or uncollected:
+                removed = verdicts.ids_text(
+                    [verdicts.Outcome(_check_id(i) or i.nodeid, "", "") for i in deselected]
+                    + [verdicts.Outcome(c.check_id, "", "") for c in uncollected]
+                )
+                why = (
+                    f"the selection (-k/-m/--deselect, a path argument, --ignore, -o) removed "
+                    f"{len(deselected) + len(uncollected)} check(s) ({removed})"
+                )
                 fix = "run without the selection"
             else:
                 why = f"{len(self.collect_errors)} file(s) of checks failed to collect"
@@ -390,6 +419,22 @@ class Harness:
             item.stash[record_key] = self._record(item, "not-run")
         for item in deselected:
             self._record(item, "deselected")
+        for check in uncollected:
+            if not self._wanted_check(check.phase, check.needs_target_version):
+                continue
+            record = CheckRecord(
+                nodeid=check.nodeid,
+                check_id=check.check_id,
+                phase=check.phase,
+                description="",
+                outcome="not-collected",
+                message=(
+                    "not collected: a path argument, --ignore or an ini override left this "
+                    "check out, so it did not run"
+                ),
+            )
+            self.records[check.nodeid] = record
+            self.session_record.checks.append(record)
 
     # -- the gate -----------------------------------------------------------------------------
 

@@ -18,10 +18,11 @@ UpgradeState = Literal["not-run", "passed", "failed", "interrupted"]
 
 BLOCKING = frozenset({"failed", "error"})
 # Outcomes of a check that did not run to its end: the verdict cannot rest on it.
-NOT_RUN = frozenset({"not-run", "deselected", "interrupted"})
+NOT_RUN = frozenset({"not-run", "deselected", "not-collected", "interrupted"})
 # What an operator reads for each way a check can fail to run.
 NOT_RUN_LABELS = {
     "deselected": "deselected by -k/-m/--deselect",
+    "not-collected": "left out of collection (a path argument, --ignore, -o)",
     "not-run": "never started",
     "interrupted": "interrupted while running",
 }
@@ -188,7 +189,10 @@ def decide(
             fixes.append("fix the collection error")
         if any(o.outcome == "deselected" for o in absent):
             fixes.append("run again without -k/-m/--deselect")
-        if not collection_errors and any(o.outcome != "deselected" for o in absent):
+        if any(o.outcome == "not-collected" for o in absent):
+            fixes.append("run again on the whole checks folder (no path, --ignore or -o)")
+        selected = ("deselected", "not-collected")
+        if not collection_errors and any(o.outcome not in selected for o in absent):
             fixes.append("run again to the end (without -x or a stop)")
         return Verdict(
             "INCOMPLETE",
