@@ -214,7 +214,12 @@ def protect_stdout(registry: PluginRegistry) -> GuardedStream:
     guard = installed_guard(registry)
     if guard is not None:
         return guard
-    guard = GuardedStream(sys.stdout, "stdout", notify=sys.stderr, detach_on_failure=True)
+    stream = sys.stdout
+    if stream is None:
+        # Started with stdout closed (`pytest ... >&-`): nothing can be shown, the session and
+        # its bundle go on regardless.
+        stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives for the session
+    guard = GuardedStream(stream, "stdout", notify=sys.stderr, detach_on_failure=True)
     registry.register(guard, GUARD_NAME)
     sys.stdout = cast(TextIO, guard)
     return guard
@@ -229,7 +234,8 @@ def restore_stdout(registry: PluginRegistry) -> None:
     guard = installed_guard(registry)
     if guard is None:
         return
-    if sys.stdout is cast(TextIO, guard):
+    if sys.stdout is cast(TextIO, guard) or sys.stdout is None:
+        # Never None again: pytest flushes sys.stdout on its way out.
         sys.stdout = guard.stream
     registry.unregister(guard, GUARD_NAME)
 

@@ -157,7 +157,7 @@ class UpgradeProcedure:
             if self.executor is not None:
                 self.executor.stop()
             record.state = "interrupted"
-            record.message = "the upgrade was interrupted (Ctrl-C)"
+            record.message = "the upgrade was interrupted"
             raise
         finally:
             record.duration_s = self.clock() - began
