@@ -123,3 +123,33 @@ def test_random_signals_never_lose_a_bundle_or_leave_a_bootstrapper(tmp_path: Pa
     assert latest.is_symlink()
     assert (latest / "result.json").is_file()
     assert handled, f"seed {SEED}: no SIGTERM or SIGINT among {ended}"
+
+
+@pytest.mark.slow
+def test_a_stop_after_the_upgrade_gives_the_whole_verify_command(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    log = tmp_path / "session.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-c", DEFAULT_SIGINT, "-m", "pytest", "-p", "no:cacheprovider",
+                "--target=lab", "--report-dir", str(reports), "--to-version=2.6.4", "--apply",
+                "--change-id=CHG-42", "--settle-timeout=60s",
+            ],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + SESSION_TIMEOUT_S
+        while b"upgrade passed" not in log.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=SESSION_TIMEOUT_S) == pytest.ExitCode.INTERRUPTED
+    last = log.read_text().rstrip().splitlines()[-1]
+    assert last.startswith("VERDICT: INTERRUPTED - the session was stopped by SIGTERM"), last
+    assert "after the upgrade completed; verify it with pytest " in last
+    command = last.split("verify it with ", 1)[1]
+    assert "--apply" not in command
+    for kept in ("--target=lab", f"--report-dir {reports}", "--to-version=2.6.4", "CHG-42"):
+        assert kept in command, command
+    bundle = (reports / "latest").resolve()
+    assert f"--phase=post --baseline={bundle / 'baseline.json'}" in command
+    assert (bundle / "baseline.json").is_file()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import shlex
 import shutil
 from collections.abc import Callable, Generator, Sequence
 from datetime import datetime
@@ -557,9 +558,15 @@ class Harness:
             final = self.bundle.final_path(
                 self.session_record.from_version, self.session_record.to_version
             )
-            verify = (
-                f"pytest --target={self.settings.target} --to-version={self.settings.to_version} "
-                f"--phase=post --baseline={(final / 'baseline.json').resolve()}"
+            verify = shlex.join(
+                [
+                    "pytest",
+                    *_without(
+                        self.config.invocation_params.args, "--apply", "--phase", "--baseline"
+                    ),
+                    "--phase=post",
+                    f"--baseline={(final / 'baseline.json').resolve()}",
+                ]
             )
         return verdicts.Stop(
             cause=self.signals.cause or "Ctrl-C",
@@ -662,6 +669,22 @@ class Harness:
         self.signals.restore()
         if self.upgrade_lock is not None:
             self.upgrade_lock.release()
+
+
+def _without(args: Sequence[str], *options: str) -> list[str]:
+    """The command line without `options` (in `--opt=value` and `--opt value` forms)."""
+    kept: list[str] = []
+    skip_value = False
+    for arg in args:
+        if skip_value:
+            skip_value = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in options:
+            skip_value = "=" not in arg and name != "--apply"
+            continue
+        kept.append(arg)
+    return kept
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
