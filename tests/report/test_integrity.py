@@ -213,3 +213,12 @@ def test_signing_with_a_non_key_names_the_key_and_what_ssh_keygen_said(tmp_path:
     not_a_key.write_text("hello\n")
     with pytest.raises(integrity.SigningError, match=r"could not sign SHA256SUMS with .*not-a-key"):
         integrity.sign(integrity.seal(bundle).sums, not_a_key)
+
+
+def test_a_file_that_is_not_a_usable_key_is_refused_before_the_session(tmp_path: Path) -> None:
+    """A trial signature at start: a bad --sign-key must not surface only after the upgrade,
+    as an unsigned bundle whose report says it is signed."""
+    not_a_key = tmp_path / "not-a-key"
+    not_a_key.write_text("key\n")
+    with pytest.raises(integrity.SigningError, match=r"--sign-key .*not-a-key: cannot sign"):
+        integrity.check_sign_key(not_a_key)

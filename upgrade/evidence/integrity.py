@@ -289,16 +289,29 @@ def _said(proc: subprocess.CompletedProcess[bytes]) -> str:
     return one_line(text) or f"exit status {proc.returncode}"
 
 
-def check_sign_key(key: Path) -> None:
-    """Refuse a signing key that cannot be used, before the session starts."""
+def _key_file(key: Path) -> None:
     if not key.is_file():
         raise SigningError(f"--sign-key {key}: no such file (give an SSH private key file)")
     _ssh_keygen()
 
 
+def check_sign_key(key: Path) -> None:
+    """Refuse a signing key that cannot be used, before the session starts."""
+    _key_file(key)
+    # A trial signature: a file that is not a usable private key (or one with a passphrase,
+    # which a session cannot answer) is refused now, not after the upgrade.
+    with tempfile.TemporaryDirectory(prefix="dtr-upgrade-sign-") as folder:
+        probe = Path(folder) / SUMS_NAME
+        probe.write_text("trial\n", encoding="utf-8")
+        try:
+            sign(probe, key)
+        except SigningError as exc:
+            raise SigningError(f"--sign-key {key}: cannot sign with it ({exc})") from None
+
+
 def sign(sums_path: Path, key: Path) -> Path:
     """Sign `SHA256SUMS` with the SSH key `key` (`ssh-keygen -Y sign`); return the signature."""
-    check_sign_key(key)
+    _key_file(key)
     signature = sums_path.with_name(SIGNATURE_NAME)
     produced = sums_path.with_name(sums_path.name + ".sig")
     if produced.exists():
