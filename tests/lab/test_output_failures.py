@@ -141,7 +141,10 @@ def test_a_full_disk_under_upgrade_log_does_not_stop_the_upgrade(
     told = f"cannot write {staged[0] / 'upgrade.log'}: [Errno 28] No space left on device"
     assert text.count(told) == 1, text
     assert stderr.decode() == ""
-    assert proc.returncode == 0, text
+    # The upgrade completed; its log did not: the evidence is incomplete, and the exit says so.
+    assert proc.returncode == 1, text
+    assert text.rstrip().endswith("but the evidence bundle is incomplete (1 problem above)."), text
+    assert "the bundle is incomplete: upgrade.log: [Errno 28] No space left on device;" in text
     bundle = bundle_of(reports)
     assert (full_disk / "upgrade.log").read_bytes() == b""
     result = json.loads((bundle / "result.json").read_text())

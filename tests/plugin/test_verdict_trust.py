@@ -372,8 +372,11 @@ def test_a_disk_that_fills_during_the_session_names_each_lost_file_and_keeps_the
         output = result.stdout.str() + result.stderr.str()
         assert "Traceback" not in output
         assert "INTERNALERROR" not in output
-        assert result.ret == pytest.ExitCode.OK
+        assert result.ret == pytest.ExitCode.TESTS_FAILED, "incomplete evidence exited 0"
         assert last_line(result).startswith("VERDICT: GO - ")
+        assert last_line(result).endswith(
+            "but the evidence bundle is incomplete (5 problems above)."
+        )
         lost = [line for line in result.outlines if "the bundle is incomplete" in line]
         assert any("report.html" in line for line in lost), lost
         assert any("result.json: No space left on device" in line for line in lost), lost

@@ -13,6 +13,7 @@ import shlex
 import shutil
 from collections.abc import Callable, Generator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
@@ -228,6 +229,12 @@ class Harness:
         finally:
             self.session_record.upgrade = runner.current
             self.session_record.engine = runner.engine
+            # Lines lost from upgrade.log are lost evidence (a lost terminal is not).
+            self.session_record.bundle_problems.extend(
+                f"{Path(p.output).name}: {p.error}; {p.lost} line(s) lost"
+                for p in runner.current.output_problems
+                if p.output != "stdout"
+            )
         self.upgrade_state = record.state
         self.upgrade_message = record.message
         return record
@@ -605,6 +612,9 @@ class Harness:
                 self._write_bundle()
             finally:
                 self.close_target()
+            if self.session_record.bundle_problems and session.exitstatus == pytest.ExitCode.OK:
+                # The change may be fine, but its evidence is not whole: a CI job must notice.
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
             self._print_verdict()
 
     def bundle_problem(self, exc: OSError) -> None:
@@ -628,7 +638,13 @@ class Harness:
         record.verdict = self.final.word
         record.verdict_reason = self.final.reason
         record.finished_at = utc_now()
-        record.bundle_problems.extend(unwritten(self.bundle.path))
+        lost = unwritten(self.bundle.path)
+        if lost:
+            # The files are named now: the report plugins' unnamed write errors say no more.
+            record.bundle_problems[:] = [
+                p for p in record.bundle_problems if not p.startswith("a report file")
+            ]
+        record.bundle_problems.extend(lost)
         try:
             add_unrun_to_junit(self.bundle.file(JUNIT_NAME), record.checks)
         except (OSError, ElementTree.ParseError) as exc:
@@ -662,7 +678,15 @@ class Harness:
         for name in self.signals.ignored:
             writer.line(f"dtr-upgrade: {name} arrived while the bundle was sealed; it was ignored")
         writer.line(f"bundle: {self.bundle.path.resolve()}")
-        writer.line(f"VERDICT: {self.final.word} - {self.final.reason}", **colour)
+        reason = self.final.reason
+        if self.session_record.bundle_problems:
+            count = len(self.session_record.bundle_problems)
+            reason = (
+                f"{reason.removesuffix('.')}; but the evidence bundle is incomplete "
+                f"({count} problem{'s' if count != 1 else ''} above)."
+            )
+            colour = {"red": True, "bold": True}
+        writer.line(f"VERDICT: {self.final.word} - {reason}", **colour)
 
     def pytest_unconfigure(self) -> None:
         """Put the signal handlers back and release the upgrade lock."""
