@@ -4,9 +4,10 @@ It behaves like `docker run --rm docker/dtr:V upgrade [flags]`: it finds the clu
 through `--ucp-url`, logs in to UCP with the admin's username and password (flag or
 $UCP_PASSWORD), verifies UCP's certificate with `--ucp-ca "<PEM text>"` or skips that with
 `--ucp-insecure-tls` (exactly one), refuses what the real one refuses, replaces the replicas one
-at a time and prints logrus lines (`INFO[0003] ...`) on stdout, one flushed line at a time. It
-ends with `Upgrade is complete` and status 0, or `ERRO[...] Upgrade has failed. Try running it
-again.`, a `FATA[...]` line and status 1. Progress lives in the lab, so a re-run resumes.
+at a time and prints logrus lines on stdout, one flushed line at a time: `INFO[0003] ...` on a
+terminal, `time="..." level=info msg="..."` without one, as the real bootstrapper does. It
+ends with `Upgrade is complete` and status 0, or `Upgrade has failed. Try running it again.` at
+level error, a fatal line and status 1. Progress lives in the lab, so a re-run resumes.
 
 The flags accepted are those of the target version's CLI reference (2.5: the UCP flags,
 --existing-replica-id, --debug, --help-extended; 2.6 adds --no-image-check; 2.9+ adds --nocolor
@@ -28,8 +29,9 @@ import time
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 from urllib.parse import urlsplit
 
 from dtrlab.catalogue import Release, is_known, parse_version
@@ -87,15 +89,31 @@ class Interrupted(Exception):
 
 
 class Log:
-    """logrus' text format: `INFO[0003] message`, seconds since the start, flushed per line."""
+    """logrus' text formatter, flushed per line: `INFO[0003] message` (seconds since the start)
+    on a terminal, `time="2026-12-01T10:00:00Z" level=info msg="message"` otherwise, which is
+    what the real bootstrapper prints under `docker run -i` (fidelity-review.md 15)."""
 
-    def __init__(self, debug: bool) -> None:
+    LEVELS: ClassVar[dict[str, str]] = {
+        "DEBU": "debug",
+        "INFO": "info",
+        "WARN": "warning",
+        "ERRO": "error",
+        "FATA": "fatal",
+    }
+
+    def __init__(self, debug: bool, tty: bool | None = None) -> None:
         self.started = time.monotonic()
         self.debug_enabled = debug
+        self.tty = sys.stdout.isatty() if tty is None else tty
 
     def _line(self, level: str, message: str) -> None:
-        elapsed = int(time.monotonic() - self.started)
-        sys.stdout.write(f"{level}[{elapsed:04d}] {message}\n")
+        if self.tty:
+            elapsed = int(time.monotonic() - self.started)
+            line = f"{level}[{elapsed:04d}] {message}"
+        else:
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            line = f'time="{now}" level={self.LEVELS[level]} msg={json.dumps(message)}'
+        sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
     def info(self, message: str) -> None:

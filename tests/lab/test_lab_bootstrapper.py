@@ -6,6 +6,7 @@ import http.client
 import itertools
 import os
 import pty
+import re
 import select
 import signal
 import ssl
@@ -18,6 +19,7 @@ import pytest
 import trustme
 
 from dtrlab import Lab
+from dtrlab.bootstrapper import Log
 from tests.lab.conftest import (
     BOOTSTRAPPER_TIMEOUT_S,
     LineReader,
@@ -25,6 +27,10 @@ from tests.lab.conftest import (
     bootstrapper_env,
     run_bootstrapper,
 )
+from upgrade.procedure.bootstrapper import fatal_line, log_level
+
+# Without a TTY logrus prints `time="..." level=info msg="..."` (fidelity-review.md 15)
+TEXT_LINE = re.compile(r'time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" level=(\w+) msg="(.*)"')
 
 MAX_SAMPLES = 5000
 
@@ -87,7 +93,7 @@ def test_lab_upgrade_replaces_one_replica_at_a_time(make_lab: Callable[..., Lab]
     for rid in lab.replica_urls:
         assert f"Upgrading replica {rid}" in output
         assert f"Replica {rid} upgraded to 2.6.4" in output
-    assert output.rstrip().endswith("Upgrade is complete")
+    assert output.rstrip().endswith('msg="Upgrade is complete"')
 
 
 def test_lab_log_lines_stream_as_they_happen(lab: Lab) -> None:
@@ -95,18 +101,35 @@ def test_lab_log_lines_stream_as_they_happen(lab: Lab) -> None:
     every line is logrus text format with elapsed seconds."""
     reader = LineReader(start(lab, "2.6.4"))
     try:
-        line = reader.until(lambda text: text.startswith("INFO") and "Upgrading replica" in text)
+        line = reader.until(lambda text: log_level(text) == "info" and "Upgrading replica" in text)
         assert reader.process.poll() is None
-        assert lab.cluster.replicas[line.split()[-1]].version == "2.5.11"
+        assert lab.cluster.replicas[line.split()[-1].rstrip('"')].version == "2.5.11"
         reader.rest()
     finally:
         reader.close()
     lines = reader.lines
-    assert lines[0].startswith("INFO[0000] Beginning Docker Trusted Registry upgrade")
-    assert all(
-        line[:4] in ("INFO", "DEBU", "WARN") and line[4] == "[" and line[9:11] == "] "
-        for line in lines
-    )
+    first = TEXT_LINE.fullmatch(lines[0])
+    assert first is not None, lines[0]
+    assert first.groups() == ("info", "Beginning Docker Trusted Registry upgrade")
+    for line in lines:
+        match = TEXT_LINE.fullmatch(line)
+        assert match is not None, line
+        assert match.group(1) in ("info", "debug", "warning"), line
+
+
+def test_lab_log_form_follows_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """logrus' two text forms: `INFO[0000] msg` on a terminal, key=value without one."""
+    Log(debug=False, tty=True).error("Upgrade has failed. Try running it again.")
+    Log(debug=False, tty=False).fatal('Failed to pick "existing" replica')
+    tty, text = capsys.readouterr().out.splitlines()
+    assert tty == "ERRO[0000] Upgrade has failed. Try running it again."
+    assert log_level(tty) == "error"
+    match = TEXT_LINE.fullmatch(text)
+    assert match is not None, text
+    assert match.group(1) == "fatal", text
+    assert match.group(2) == 'Failed to pick \\"existing\\" replica'
+    assert fatal_line(text)
+    assert not fatal_line(tty)
 
 
 def test_lab_upgrade_crash_then_resume(make_lab: Callable[..., Lab]) -> None:
@@ -116,9 +139,9 @@ def test_lab_upgrade_crash_then_resume(make_lab: Callable[..., Lab]) -> None:
     ids = list(lab.replica_urls)
     first = run_bootstrapper(lab, "2.6.4")
     assert first.returncode == 1
-    assert "ERRO[" in first.stdout
+    assert "level=error" in first.stdout
     assert "Upgrade has failed. Try running it again." in first.stdout
-    assert first.stdout.splitlines()[-1].startswith("FATA[")
+    assert fatal_line(first.stdout.splitlines()[-1])
     assert lab.replica_versions() == {ids[0]: "2.6.4", ids[1]: "2.6.4", ids[2]: "2.5.11"}
     second = run_bootstrapper(lab, "2.6.4")
     assert second.returncode == 0, second.stdout
@@ -134,7 +157,7 @@ def test_lab_upgrade_crash_always_never_completes(make_lab: Callable[..., Lab]) 
     for _ in range(3):
         attempt = run_bootstrapper(lab, "2.6.4")
         assert attempt.returncode == 1
-        assert "FATA[" in attempt.stdout
+        assert "level=fatal" in attempt.stdout
     assert "2.5.11" in lab.replica_versions().values()
 
 
@@ -150,7 +173,7 @@ def test_lab_sigterm_mid_swap_leaves_a_resumable_lab(lab: Lab) -> None:
     finally:
         reader.close()
     assert process.returncode == 128 + signal.SIGTERM
-    assert "FATA[" in output
+    assert "level=fatal" in output
     assert lab.cluster.wait(
         lambda: all(r.state == "running" for r in lab.cluster.replica_list()), 10
     )
@@ -213,7 +236,7 @@ def test_lab_bootstrapper_refuses(
     result = run_bootstrapper(lab, target, *extra, **run)  # type: ignore[arg-type]
     assert result.returncode == 1, result.stdout
     fatal = result.stdout.splitlines()[-1]
-    assert fatal.startswith("FATA["), result.stdout
+    assert fatal_line(fatal), result.stdout
     assert message in fatal, result.stdout
     assert "Upgrade has failed. Try running it again." in result.stdout
     assert lab.replica_versions() == before
@@ -299,10 +322,10 @@ def test_lab_bootstrapper_debug_lines_and_no_secret(lab: Lab) -> None:
     """--debug adds DEBU lines; no run ever prints the UCP password."""
     quiet = run_bootstrapper(lab, "2.6.4", "--ucp-insecure-tls", ca=False)
     assert quiet.returncode == 0
-    assert "DEBU[" not in quiet.stdout
+    assert "level=debug" not in quiet.stdout
     debug = run_bootstrapper(lab, "2.6.5", "--debug")
     assert debug.returncode == 0
-    assert "DEBU[" in debug.stdout
+    assert "level=debug" in debug.stdout
     for output in (quiet.stdout + quiet.stderr, debug.stdout + debug.stderr):
         assert lab.credentials.ucp_password not in output
 
@@ -372,6 +395,6 @@ def test_lab_bootstrapper_reports_a_lost_ucp_as_fatal(make_lab: Callable[..., La
     finally:
         reader.close()
     assert process.returncode == 1, output
-    assert output.splitlines()[-1].startswith("FATA[")
+    assert fatal_line(output.splitlines()[-1])
     assert "Lost the connection to UCP" in output
     assert "Traceback" not in output

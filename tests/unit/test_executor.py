@@ -24,6 +24,7 @@ from upgrade.procedure.bootstrapper import (
     PullProgress,
     bootstrapper_args,
     fatal_line,
+    log_level,
     split_image_reference,
 )
 from upgrade.procedure.docker_executor import DockerExecutor
@@ -129,6 +130,28 @@ def test_an_invalid_request_says_what_to_fix(overrides: dict[str, Any], expected
 )
 def test_fatal_lines(line: str, fatal: bool) -> None:
     assert fatal_line(line) is fatal
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("ERRO[0112] Upgrade has failed. Try running it again.", "error"),
+        ('time="2019-07-23T10:00:00Z" level=error msg="Upgrade has failed."', "error"),
+        ('time="2019-07-23T10:00:00Z" level=warning msg="slow"', "warning"),
+        ('time="2019-07-23T10:00:00Z" level=info msg="level=fatal in a message"', "info"),
+        ("WARN[0001] slow", "warning"),
+        ("DEBU[0001] detail", "debug"),
+        ('{"level":"error","msg":"boom"}', "error"),
+        ("\x1b[31mERRO\x1b[0m[0003] coloured", "error"),
+        ("Upgrade is complete", None),
+        ("--- attempt 1 of 2.5.11 -> 2.6.4 ---", None),
+        ("", None),
+    ],
+)
+def test_log_level_reads_both_logrus_text_forms(line: str, level: str | None) -> None:
+    """A terminal gets `ERRO[0112] ...`, a pipe `time="..." level=error msg="..."` (launchpad's
+    cmdbuffer/logrus.go parses the latter for `docker run -i`, fidelity-review.md 15)."""
+    assert log_level(line) == level
 
 
 @pytest.mark.parametrize(
@@ -767,7 +790,7 @@ def test_the_lab_bootstrapper_fails_fatally_then_resumes(lab_factory: Callable[.
     assert not first.ok
     assert first.exit_code == 1
     assert first.fatal is not None
-    assert first.fatal.startswith("FATA[")
+    assert fatal_line(first.fatal)
     assert not any(lab.credentials.ucp_password in line for line in lines)
     second = executor.run(request, lines.append, timeout_s=60)
     assert second.ok, second.describe()

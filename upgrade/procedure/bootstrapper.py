@@ -1,8 +1,8 @@
 """The bootstrapper's `upgrade` run as data: the request, its arguments, and what came of it.
 
 Owns `BootstrapperRequest` (what one run needs, the password kept out of argv and `repr`),
-`bootstrapper_args` (the documented flags), `fatal_line` (logrus' `FATA[...]` and `level=fatal`
-forms), `split_image_reference`, the results (`ImageInfo`, `PullProgress`, `AttemptResult`) and
+`bootstrapper_args` (the documented flags), `log_level` and `fatal_line` (logrus' line forms),
+`split_image_reference`, the results (`ImageInfo`, `PullProgress`, `AttemptResult`) and
 the errors raised while preparing or starting the bootstrapper. Pure: nothing here runs anything.
 """
 
@@ -26,11 +26,34 @@ __all__ = [
     "PullProgress",
     "bootstrapper_args",
     "fatal_line",
+    "log_level",
     "split_image_reference",
 ]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_FATAL = re.compile(r"^\s*FATA\[|\blevel=\"?fatal\b|\"level\"\s*:\s*\"fatal\"", re.IGNORECASE)
+# logrus prints `INFO[0003] msg` to a terminal and `time="..." level=info msg="..."` otherwise
+# (its TextFormatter); the bootstrapper runs without a TTY (`docker run -i`, as launchpad's
+# cmdbuffer/logrus.go parses it; fidelity-review.md 15), and a JSON formatter gives "level".
+_TTY_LEVEL = re.compile(r"^\s*(TRAC|DEBU|INFO|WARN|ERRO|FATA|PANI)\[\d*\]")
+_TEXT_LEVEL = re.compile(r"(?:^|\s)level=\"?([A-Za-z]+)\"?(?=\s|$)")
+_JSON_LEVEL = re.compile(r'^\s*\{.*?"level"\s*:\s*"([A-Za-z]+)"')
+_LEVELS = {
+    "trac": "trace",
+    "debu": "debug",
+    "info": "info",
+    "warn": "warning",
+    "warning": "warning",
+    "erro": "error",
+    "error": "error",
+    "fata": "fatal",
+    "fatal": "fatal",
+    "pani": "panic",
+    "panic": "panic",
+    "debug": "debug",
+    "trace": "trace",
+}
+FATAL_LEVELS = frozenset({"fatal", "panic"})
+ERROR_LEVELS = frozenset({"error", *FATAL_LEVELS})
 
 
 class ExecutorError(HarnessError):
@@ -123,9 +146,22 @@ def bootstrapper_args(request: BootstrapperRequest) -> list[str]:
     return args
 
 
+def log_level(line: str) -> str | None:
+    """The logrus level of a bootstrapper line (`trace` ... `panic`), None for other lines.
+
+    Both text forms: `ERRO[0112] Upgrade has failed.` (a terminal) and
+    `time="2019-07-23T10:00:00Z" level=error msg="Upgrade has failed."` (no TTY), and the JSON
+    formatter's `"level": "error"`.
+    """
+    text = _ANSI.sub("", line)
+    match = _TTY_LEVEL.match(text) or _TEXT_LEVEL.search(text) or _JSON_LEVEL.match(text)
+    return _LEVELS.get(match.group(1).lower()) if match else None
+
+
 def fatal_line(line: str) -> bool:
-    """Whether a bootstrapper log line is fatal (`FATA[0112] ...` or `level=fatal`)."""
-    return bool(_FATAL.search(_ANSI.sub("", line)))
+    """Whether a bootstrapper log line is fatal (`FATA[0112] ...` or `level=fatal`), as
+    launchpad's bootstrap.go counts any `level=fatal` line a failure (dtr-facts.md 1.2)."""
+    return log_level(line) in FATAL_LEVELS
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from upgrade.cluster.images import bootstrapper_image
 from upgrade.cluster.jobs import wait_for_chain
 from upgrade.errors import HarnessError
 from upgrade.evidence.times import iso, utc_now
-from upgrade.procedure.bootstrapper import BootstrapperRequest
+from upgrade.procedure.bootstrapper import ERROR_LEVELS, BootstrapperRequest, log_level
 from upgrade.procedure.docker_executor import DockerExecutor
 from upgrade.procedure.executor import Executor
 from upgrade.procedure.outages import ProbeResult
@@ -263,7 +263,7 @@ class SessionUpgrade:
         self.output.log(text)
         if text.startswith("---"):
             return  # an attempt's separator line is for the log only
-        if "FATA" in text or "ERRO" in text or "level=fatal" in text or _REPLICA.search(text):
+        if log_level(text) in ERROR_LEVELS or _REPLICA.search(text):
             elapsed = time.monotonic() - self._began
             self.output.tell(f"  upgrade [{elapsed:6.1f} s] {text}")
 
