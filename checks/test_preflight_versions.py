@@ -7,21 +7,35 @@ import pytest
 from upgrade.cluster.target import Target
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord
-from upgrade.rules.planner import Plan
+from upgrade.rules.catalog import Catalog
+from upgrade.rules.planner import Plan, unfinished_upgrade
 from upgrade.rules.versions import Version
 
 pytestmark = pytest.mark.preflight
 
 
 @pytest.mark.check("PRE-REPLICA-VERSIONS")
-def test_replicas_on_one_version(replica_versions: dict[str, str], evidence: CheckRecord) -> None:
+def test_replicas_on_one_version(
+    replica_versions: dict[str, str], settings: Settings, catalog: Catalog, evidence: CheckRecord
+) -> None:
     """Every replica reports the same DTR version (docs.json info.version, read from each
-    replica directly). Mixed versions mean an earlier upgrade did not finish."""
+    replica directly), or the replicas are an unfinished upgrade to --to-version that this
+    session resumes (the guide: re-run the upgrade command). Other mixed versions mean an
+    earlier upgrade did not finish."""
     evidence.attach("replica_versions", replica_versions)
     distinct = sorted(set(replica_versions.values()))
+    resumed = unfinished_upgrade(distinct, settings.to_version, catalog)
+    if resumed is not None:
+        behind = sorted(r for r, v in replica_versions.items() if v != str(settings.to_version))
+        evidence.note(
+            f"an upgrade from {resumed} to {settings.to_version} is unfinished (replicas "
+            f"{', '.join(behind)} still on {resumed}): this session resumes it"
+        )
+        return
     assert len(distinct) == 1, (
         f"replicas run different versions ({', '.join(distinct)}): an earlier upgrade is "
-        "unfinished; re-run the upgrade to resume it before planning a new one"
+        "unfinished; pass --to-version with the version it was going to, and --apply, to "
+        "resume it"
     )
 
 

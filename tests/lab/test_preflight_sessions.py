@@ -63,10 +63,28 @@ def test_fault_scenario_is_no_go_for_its_reason(
         assert evidence_key in check["evidence"], check
 
 
-def test_mixed_versions_says_resume(tmp_path: Path) -> None:
+def test_mixed_versions_for_another_target_says_how_to_resume(tmp_path: Path) -> None:
     _, _, result = session(tmp_path, "--to-version=2.6.4", "--lab-scenario=mixed-versions")
     check = next(c for c in result["checks"] if c["id"] == "PRE-REPLICA-VERSIONS")
-    assert "re-run the upgrade to resume" in check["message"]
+    assert "pass --to-version with the version it was going to, and --apply" in check["message"]
+
+
+def test_an_unfinished_upgrade_to_the_target_is_resumed(tmp_path: Path) -> None:
+    """The guide's resume: replicas on 2.5.11 and 2.6.15 are an upgrade to 2.6.15 cut short;
+    --to-version=2.6.15 --apply re-runs the bootstrapper, which upgrades the rest."""
+    status, output, result = session(
+        tmp_path, "--to-version=2.6.15", "--lab-scenario=mixed-versions"
+    )
+    assert result["verdict"] == "GO", output
+    check = next(c for c in result["checks"] if c["id"] == "PRE-REPLICA-VERSIONS")
+    assert any("this session resumes it" in note for note in check["notes"])
+    assert result["from_version"] == "2.5.11"
+    status, output, result = session(
+        tmp_path / "apply", "--to-version=2.6.15", "--apply", "--lab-scenario=mixed-versions"
+    )
+    assert status == 0, output
+    assert result["verdict"] == "UPGRADED"
+    assert "is already at 2.6.15; skipping" in output
 
 
 def test_skip_minor_is_no_go_with_the_stops(tmp_path: Path) -> None:

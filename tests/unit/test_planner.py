@@ -237,3 +237,25 @@ def test_migrations_belong_to_the_path(shipped: Catalog, current: Version, targe
     crossed = {(a.minor_line, b.minor_line) for a, b in result.hops}
     for migration in result.migrations:
         assert migration.hop in crossed
+
+
+@pytest.mark.parametrize(
+    ("versions", "target", "resumed"),
+    [
+        (["2.5.11", "2.6.15"], "2.6.15", "2.5.11"),
+        (["2.6.4", "2.6.15"], "2.6.15", "2.6.4"),
+        (["2.5.11", "2.6.15"], "2.6.4", None),  # the newer one is not the target
+        (["2.4.3", "2.6.15"], "2.6.15", None),  # a skipped minor is no upgrade to resume
+        (["2.5.11", "2.6.4", "2.6.15"], "2.6.15", None),  # three versions
+        (["2.6.15"], "2.6.15", None),  # nothing unfinished
+        (["2.5.11", "2.6.15"], None, None),  # no target: a health check resumes nothing
+        (["2.6.15", "2.7.0-29094adc"], "2.7.0", "2.6.15"),  # a build of the target release
+    ],
+)
+def test_an_unfinished_upgrade_is_only_the_one_to_the_target(
+    shipped: Catalog, versions: list[str], target: str | None, resumed: str | None
+) -> None:
+    from upgrade.rules.planner import unfinished_upgrade
+
+    found = unfinished_upgrade(versions, Version.parse(target) if target else None, shipped)
+    assert (str(found) if found else None) == resumed

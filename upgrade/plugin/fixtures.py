@@ -88,10 +88,17 @@ def replica_versions(target: Target) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def current_version(harness: Harness, replica_versions: dict[str, str]) -> Version:
-    """The one DTR version the cluster runs; an error when replicas disagree."""
+    """The one DTR version the cluster runs; with an unfinished upgrade to --to-version (the
+    replicas on its old and new versions) the old one, which this session resumes from; a
+    skip when replicas disagree otherwise."""
+    from upgrade.rules.planner import unfinished_upgrade
     from upgrade.rules.versions import Version
 
     distinct = sorted(set(replica_versions.values()))
+    resumed = unfinished_upgrade(distinct, harness.settings.to_version, harness.catalog())
+    if resumed is not None:
+        harness.session_record.from_version = str(resumed)
+        return resumed
     if len(distinct) != 1:
         pytest.skip(
             f"needs one running version; replicas run {', '.join(distinct)} "

@@ -12,6 +12,7 @@ latest release of the current major before a major upgrade. Downgrades and `same
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -128,3 +129,23 @@ def _stop(major: int, minor: int, catalog: Catalog, notes: list[str]) -> Version
             f"{line} line's last patch is unknown, so check the release notes for a later one."
         )
     return latest
+
+
+def unfinished_upgrade(
+    replica_versions: Iterable[str], target: Version | None, catalog: Catalog
+) -> Version | None:
+    """The version an unfinished upgrade to `target` started from, or None.
+
+    The guide: when an upgrade fails, "re-run the upgrade command" and it resumes with the
+    replicas not yet upgraded (seed, "Upgrade DTR"). Replicas on exactly two versions, the
+    newer being `target` and the move from the older to `target` being one the guide allows,
+    are such an upgrade cut short; anything else (three versions, a newer version that is not
+    the target, a move the guide refuses) is not one this session may continue.
+    """
+    if target is None:
+        return None
+    versions = sorted({Version.parse(v) for v in replica_versions})
+    if len(versions) != 2 or versions[1].release != target.release:
+        return None
+    older = versions[0]
+    return older if evaluate(older, target, catalog).allowed else None
