@@ -382,3 +382,17 @@ def test_a_disk_that_fills_during_the_session_names_each_lost_file_and_keeps_the
         assert any("result.json: No space left on device" in line for line in lost), lost
         bundle = next((disk / "reports").glob("2*"))
         assert (bundle / "junit.xml").is_file() or any("junit.xml" in line for line in lost)
+
+
+def test_the_lock_knows_one_dtr_under_two_names(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from upgrade.procedure import lock
+
+    monkeypatch.setenv(lock.LOCK_DIR_VARIABLE, str(tmp_path / "locks"))
+    make_checks(pytester)
+    holder = lock.Holder.of_this_process("https://127.0.0.1:9", command=["pytest"])
+    with lock.acquire_all("https://127.0.0.1:9", holder):
+        result = run(pytester, "--target=localhost:9", "--to-version=2.6.4", "--apply")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: another session holds the upgrade lock of *127.0.0.1:9*"])

@@ -36,7 +36,7 @@ from upgrade.plugin.harness import (
 from upgrade.terminal import protect_stdout, restore_stdout
 
 if TYPE_CHECKING:
-    from upgrade.procedure.lock import HeldLock
+    from upgrade.procedure.lock import HeldLocks
 
 GROUP = "dtr-upgrade"
 
@@ -181,7 +181,9 @@ def _refuse_unsafe(config: pytest.Config, settings: Settings) -> None:
         )
 
 
-def _take_upgrade_lock(config: pytest.Config, settings: Settings, now: datetime) -> HeldLock | None:
+def _take_upgrade_lock(
+    config: pytest.Config, settings: Settings, now: datetime
+) -> HeldLocks | None:
     """With --apply against a real DTR: the machine's lock of that DTR, or a usage error naming
     the session that holds it. The lab is a cluster of its own session: nothing to share."""
     if not settings.apply or settings.is_lab:
@@ -195,7 +197,7 @@ def _take_upgrade_lock(config: pytest.Config, settings: Settings, now: datetime)
         started_at=now,
     )
     try:
-        return lock.acquire(settings.target_url, holder)
+        return lock.acquire_all(settings.target_url, holder)
     except (lock.LockHeld, lock.LockError) as exc:
         raise pytest.UsageError(str(exc)) from None
 

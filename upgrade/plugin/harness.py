@@ -33,7 +33,7 @@ from upgrade.rules import verdict as verdicts
 if TYPE_CHECKING:
     from upgrade.cluster.nodes import NodeFacts
     from upgrade.cluster.target import Target
-    from upgrade.procedure.lock import HeldLock
+    from upgrade.procedure.lock import HeldLocks
     from upgrade.procedure.procedure import UpgradeRecord
     from upgrade.procedure.session import SessionUpgrade
     from upgrade.rules.catalog import Catalog
@@ -105,7 +105,7 @@ class Harness:
         self._outside_ids: set[str] = set()
         self._deselected: list[pytest.Item] = []
         self.collect_errors: list[dict[str, str]] = []
-        self.upgrade_lock: HeldLock | None = None
+        self.upgrade_lock: HeldLocks | None = None
         self.refused = False
 
     # -- the target ---------------------------------------------------------------------------

@@ -41,10 +41,13 @@ from upgrade.errors import HarnessError
 __all__ = [
     "LOCK_DIR_VARIABLE",
     "HeldLock",
+    "HeldLocks",
     "Holder",
     "LockError",
     "LockHeld",
     "acquire",
+    "acquire_all",
+    "addresses",
     "default_directory",
     "lock_path",
     "normalise_target",
@@ -401,3 +404,62 @@ def _utc_text(moment: datetime) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def addresses(target_url: str) -> list[str]:
+    """The DTR's URL and the same DTR at each address its host resolves to, so that
+    `localhost:8443` and `127.0.0.1:8443` are one DTR to the lock (a name that does not
+    resolve is only itself)."""
+    url = normalise_target(target_url)
+    parts = urlsplit(url)
+    port = parts.port or 443
+    try:
+        infos = socket.getaddrinfo(parts.hostname or "", port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        infos = []
+    ips = sorted({str(info[4][0]) for info in infos})
+    found = [
+        url,
+        *(
+            normalise_target(f"https://[{ip}]:{port}" if ":" in ip else f"https://{ip}:{port}")
+            for ip in ips
+        ),
+    ]
+    return list(dict.fromkeys(found))
+
+
+class HeldLocks:
+    """The locks of one DTR under each of its addresses, released together."""
+
+    def __init__(self, locks: Sequence[HeldLock]) -> None:
+        self.locks = list(locks)
+
+    def release(self) -> None:
+        """Release every lock (idempotent)."""
+        for held in self.locks:
+            held.release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def acquire_all(target_url: str, holder: Holder, directory: Path | None = None) -> HeldLocks:
+    """`acquire` the lock of the DTR under every address it has (see `addresses`); a second
+    session that names the DTR differently still finds one of them held."""
+    held: list[HeldLock] = []
+    try:
+        for address in addresses(target_url):
+            held.append(acquire(address, holder, directory))
+    except BaseException:
+        for lock in held:
+            lock.release()
+        raise
+    return HeldLocks(held)
