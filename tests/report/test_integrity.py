@@ -222,3 +222,14 @@ def test_a_file_that_is_not_a_usable_key_is_refused_before_the_session(tmp_path:
     not_a_key.write_text("key\n")
     with pytest.raises(integrity.SigningError, match=r"--sign-key .*not-a-key: cannot sign"):
         integrity.check_sign_key(not_a_key)
+
+
+def test_a_symbolic_link_added_to_a_sealed_bundle_is_named(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "result.json").write_text("{}\n")
+    integrity.seal(bundle)
+    (bundle / "evil.txt").symlink_to("/etc/passwd")
+    checked = integrity.verify(bundle)
+    assert not checked.ok
+    assert checked.added == ("evil.txt",)

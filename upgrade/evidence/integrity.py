@@ -172,7 +172,10 @@ def verify(
     recorded = read_sums(directory / SUMS_NAME)
     current = compute_sums(directory)
     changed = tuple(n for n in sorted(recorded) if n in current and current[n] != recorded[n])
-    added = tuple(n for n in sorted(current) if n not in recorded)
+    # A bundle never holds a symbolic link: one that appeared (to /etc/passwd, say) is added
+    # content that the sums would otherwise not see.
+    links = [p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_symlink()]
+    added = tuple(sorted({n for n in current if n not in recorded} | set(links)))
     removed = tuple(n for n in sorted(recorded) if n not in current)
     signature_path = directory / SIGNATURE_NAME
     state: SignatureState
