@@ -12,6 +12,8 @@ import pytest
 
 from upgrade.config.options import OPTIONS
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parents[2]
 # Every option whose value is a path: the path kind, and the two that take a file or folder.
 PATH_OPTIONS = [
@@ -65,3 +67,23 @@ def test_a_path_option_in_the_space_form_from_another_directory(
     if done.returncode == pytest.ExitCode.USAGE_ERROR:
         # The value reached the option: a refusal names the option, never a test path.
         assert option in output, output
+
+
+def test_junitxml_and_html_go_where_the_user_asked_as_well_as_into_the_bundle(
+    pytester: pytest.Pytester,
+) -> None:
+    from tests.plugin.test_plugin_core import make_checks
+
+    make_checks(pytester)
+    result = pytester.runpytest(
+        "--report-dir", "out", "--target=dtr.example.com", "--junitxml=results.xml",
+        "--html=ci/report.html",
+    )  # fmt: skip
+    assert str(result.outlines[-1]).startswith("VERDICT: HEALTHY")
+    bundle = (pytester.path / "out" / "latest").resolve()
+    junit = (pytester.path / "results.xml").read_text()
+    assert junit == (bundle / "junit.xml").read_text()
+    assert 'name="test_pre_a"' in junit
+    html = (pytester.path / "ci" / "report.html").read_text()
+    assert html == (bundle / "report.html").read_text()
+    assert 'data-verdict="HEALTHY"' in html

@@ -106,6 +106,8 @@ class Harness:
         self._deselected: list[pytest.Item] = []
         self.collect_errors: list[dict[str, str]] = []
         self.upgrade_lock: HeldLocks | None = None
+        # Bundle files the user also asked for elsewhere (--html, --junitxml): name -> path.
+        self.copies: dict[str, Path] = {}
         self.refused = False
 
     # -- the target ---------------------------------------------------------------------------
@@ -666,6 +668,14 @@ class Harness:
         except OSError as exc:
             # Left staged: the next session names and seals it as unfinished.
             self.bundle_problem(exc)
+        for name, destination in self.copies.items():
+            try:
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(self.bundle.file(name), destination)
+            except OSError as exc:
+                self.session_record.bundle_problems.append(
+                    f"{name} was not copied to {destination}: {exc.strerror or exc}"
+                )
 
     def _print_verdict(self) -> None:
         assert self.final is not None

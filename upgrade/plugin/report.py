@@ -208,6 +208,14 @@ class ReportPlugin:
         key and the bundle to compare with before anything runs."""
         bundle = self.harness.bundle
         if not self.harness.collect_only:
+            # What the user asked for (--html, --junitxml) is written there too, from the sealed
+            # bundle: a CI job reading results.xml finds it where its own configuration says.
+            for name, asked in (
+                (REPORT_NAME, config.option.htmlpath),
+                (JUNIT_NAME, config.option.xmlpath),
+            ):
+                if asked:
+                    self.harness.copies[name] = config.invocation_params.dir / asked
             config.option.htmlpath = str(bundle.file(REPORT_NAME))
             config.option.self_contained_html = True
             config.option.xmlpath = str(bundle.file(JUNIT_NAME))
