@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from upgrade.cluster import containers
+from upgrade.cluster.site import Site
 from upgrade.cluster.target import Target
 from upgrade.config.settings import Settings
 from upgrade.errors import HarnessError
@@ -32,7 +33,7 @@ def _repositories(settings: Settings, catalog: Catalog) -> list[str]:
 
 @pytest.mark.check("PRE-NO-UPGRADE-RUNNING")
 def test_no_upgrade_running(
-    target: Target, settings: Settings, catalog: Catalog, evidence: CheckRecord
+    target: Target, site: Site, settings: Settings, catalog: Catalog, evidence: CheckRecord
 ) -> None:
     """No bootstrapper container (an image of docker/dtr, mirantis/dtr, registry.mirantis.com/
     msr/dtr, a mirror of them, or --dtr-image) is running `upgrade` for this cluster's UCP on
@@ -41,7 +42,7 @@ def test_no_upgrade_running(
     run at once. Mixed replica versions are PRE-REPLICA-VERSIONS' finding, not this check's.
     Skipped when no engine is reachable, since nothing could then be looked at."""
     evidence.attach("mixed_replica_versions", "judged by PRE-REPLICA-VERSIONS, not here")
-    if settings.is_lab and settings.lab.engine != "docker":
+    if not site.has_engine:
         pytest.skip(
             "the lab has no Docker engine (its bootstrapper is a process, which the upgrade "
             "lock of this machine covers): no running bootstrapper container was looked for"

@@ -17,8 +17,10 @@ from upgrade.cluster.baseline import Baseline
 from upgrade.cluster.containers import ContainerState
 from upgrade.cluster.health import Settled
 from upgrade.cluster.images import BootstrapperImages
-from upgrade.cluster.jobs import METADATA_MIGRATION, MigrationOutcome
+from upgrade.cluster.job_rules import METADATA_MIGRATION
+from upgrade.cluster.jobs import MigrationOutcome
 from upgrade.cluster.nodes import NodeFacts
+from upgrade.cluster.site import Site
 from upgrade.cluster.target import Target
 from upgrade.cluster.vulndb import VulnDBOutcome
 from upgrade.config.settings import Settings
@@ -80,6 +82,13 @@ def target(harness: Harness) -> Target:
 
 
 @pytest.fixture(scope="session")
+def site(harness: Harness) -> Site:
+    """Where the session runs, a real DTR or the built-in lab: what differs between them
+    (bootstrapper images and executors, the backup, the Docker engine) is asked of it."""
+    return harness.site
+
+
+@pytest.fixture(scope="session")
 def replica_versions(target: Target) -> dict[str, str]:
     """Each replica's DTR version, read from the replica itself (docs.json info.version)."""
     dtr = target.dtr()
@@ -134,11 +143,11 @@ def upgrade_plan(harness: Harness, settings: Settings, current_version: Version)
 
 @pytest.fixture(scope="session")
 def backup_file(harness: Harness, settings: Settings) -> Path | None:
-    """The backup to check: --backup, else (lab) the one the lab's scenario provides."""
-    if settings.backup is not None:
-        return settings.backup
-    harness.target()
-    return harness.lab_backup()  # type: ignore[no-any-return]
+    """The backup to check, as the site has it: --backup, else (lab) the one the lab's
+    scenario provides, which needs the lab started."""
+    if settings.backup is None:
+        harness.target()
+    return harness.site.backup()
 
 
 @pytest.fixture(scope="session")
@@ -150,21 +159,10 @@ def backup_reading(backup_file: Path | None) -> BackupReading | None:
 
 
 @pytest.fixture(scope="session")
-def bootstrapper_images(
-    harness: Harness, settings: Settings, catalog: Catalog, target: Target
-) -> BootstrapperImages:
-    """Where each hop's bootstrapper image is looked for: the lab's own, or the catalogue's
-    (or --dtr-image's) repository through the Docker engine."""
-    from upgrade.cluster import lab as labtarget
-    from upgrade.cluster.images import EngineImages, bootstrapper_image
-
-    if harness.lab is not None:
-        return labtarget.bootstrapper_images(harness.lab, settings)
-    return EngineImages(
-        lambda version: bootstrapper_image(version, catalog, settings.dtr_image),
-        settings.offline,
-        settings.hosts,
-    )
+def bootstrapper_images(site: Site, catalog: Catalog, target: Target) -> BootstrapperImages:
+    """Where each hop's bootstrapper image is looked for, as the site has it: the lab's own, or
+    the catalogue's (or --dtr-image's) repository through the Docker engine."""
+    return site.bootstrapper_images(catalog)
 
 
 @pytest.fixture(scope="session")
@@ -248,12 +246,12 @@ def availability(harness: Harness, settled: Settled) -> ProbeResult | None:
 
 
 @pytest.fixture
-def replica_containers(replica: str, settings: Settings) -> list[ContainerState]:
+def replica_containers(replica: str, site: Site) -> list[ContainerState]:
     """The replica's DTR containers as the Docker engine (DOCKER_HOST) reports them; skipped
     where there is no engine to ask (the process lab, no DOCKER_HOST)."""
     from upgrade.cluster import containers
 
-    if settings.is_lab and settings.lab.engine != "docker":
+    if not site.has_engine:
         pytest.skip("the lab has no Docker engine: container labels were not checked")
     if not containers.engine_configured():
         pytest.skip("no Docker engine configured (DOCKER_HOST): container labels were not checked")

@@ -14,11 +14,12 @@ import shutil
 from collections.abc import Callable, Generator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 import pytest
 
+from upgrade.cluster.site import Site, site_for
 from upgrade.config.settings import Settings
 from upgrade.config.waivers import Waivers
 from upgrade.errors import HarnessError
@@ -93,7 +94,7 @@ class Harness:
         self.header_lines: list[str] = []
         self._target: Target | None = None
         self._target_error: HarnessError | None = None
-        self.lab: Any = None
+        self.site: Site = site_for(settings)
         self._catalog: Catalog | None = None
         self._node_facts: dict[str, NodeFacts] = {}
         self.upgrade_runner: SessionUpgrade | None = None
@@ -108,8 +109,6 @@ class Harness:
         self.upgrade_lock: HeldLocks | None = None
         # Bundle files the user also asked for elsewhere (--html, --junitxml): name -> path.
         self.copies: dict[str, Path] = {}
-        # Checks that raised something other than an assertion or the harness's own errors.
-        self.harness_bugs: list[str] = []
         self.refused = False
 
     # -- the target ---------------------------------------------------------------------------
@@ -145,21 +144,7 @@ class Harness:
         return self._target
 
     def _connect(self) -> Target:
-        from upgrade.cluster import target as targets
-
-        if not self.settings.is_lab:
-            target = targets.from_settings(self.settings, os.environ)
-            # One handshake first: an unreachable or untrusted target then fails every check
-            # at once with the same one-line cause instead of after each check's retries.
-            from upgrade.clients.http import DTR
-            from upgrade.clients.tls import peer_certificate
-
-            peer_certificate(target.dtr_url, target.dtr_verify, DTR)
-            return target
-        from upgrade.cluster import lab as labtarget
-
-        self.lab, target = labtarget.start(self.settings)
-        return target
+        return self.site.connect()
 
     # -- the upgrade --------------------------------------------------------------------------
 
@@ -219,7 +204,7 @@ class Harness:
             catalog=self.catalog(),
             log_path=self.bundle.file("upgrade.log"),
             say=self.say,
-            lab=self.lab,
+            site=self.site,
             terminal_failure=(lambda: guard.failure) if guard is not None else lambda: None,
         )
         runner = SessionUpgrade(setup, planned)
@@ -260,24 +245,14 @@ class Harness:
         if availability is not None:
             self.session_record.availability = availability
 
-    def lab_backup(self) -> Any:
-        """The backup the lab provides for its scenario (None when the scenario has none)."""
-        if self.lab is None:
-            return None
-        from upgrade.cluster import lab as labtarget
-
-        return labtarget.backup(self.lab, self.lab.directory)
-
     def close_target(self) -> None:
-        """Stop the prober, close the clients and stop the lab."""
+        """Stop the prober, close the clients and the site (its executors, the lab)."""
         if self.upgrade_runner is not None:
             self.stop_prober()
             self.upgrade_runner.close()
         if self._target is not None:
             self._target.close()
-        if self.lab is not None:
-            self.lab.__exit__(None, None, None)
-            self.lab = None
+        self.site.close()
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         """Parametrize checks over replicas (`replica=5eb9459a7832`) and nodes (`host=SPEC`)."""
@@ -500,8 +475,6 @@ class Harness:
         exc = call.excinfo.value if call.excinfo is not None else None
         if isinstance(exc, HarnessError):
             report.longrepr = f"{record.check_id}: {exc}"
-        elif report.failed and exc is not None:
-            self._operator_sized(record, report, exc)
         if call.when == "call":
             record.duration_s = report.duration
         if report.failed:
@@ -524,23 +497,6 @@ class Harness:
         if call.when == "teardown":
             self.session_record.phase_finished(record.phase, utc_now())
         return report
-
-    def _operator_sized(
-        self, record: CheckRecord, report: pytest.TestReport, exc: BaseException
-    ) -> None:
-        """A failed check is one line on the terminal (its ID and the message that names the
-        fix), its detail in the report; an exception that is no finding about the DTR is a
-        harness bug and keeps its traceback. --tb=... or --debug keep pytest's own output."""
-        if isinstance(exc, AssertionError):
-            if self.config.option.tbstyle == "auto" and not self.config.option.debug:
-                detail = report.longreprtext
-                if detail:
-                    record.attach("failure detail", detail)
-                report.longrepr = f"{record.check_id}: {_failure_message(exc, report)}"
-            return
-        if isinstance(exc, pytest.fail.Exception | pytest.skip.Exception | KeyboardInterrupt):
-            return
-        self.harness_bugs.append(f"{record.check_id}: {type(exc).__name__}: {exc}".splitlines()[0])
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Remember the interruption (Ctrl-C, SIGTERM/SIGHUP turned into it, `pytest.exit`):
@@ -706,11 +662,6 @@ class Harness:
             writer.line()
         for problem in self.session_record.bundle_problems:
             writer.line(f"dtr-upgrade: the bundle is incomplete: {problem}")
-        for bug in self.harness_bugs:
-            writer.line(
-                f"dtr-upgrade: {bug} - a harness bug, not a finding about the DTR; the traceback "
-                f"is above and in {self.bundle.path.resolve() / 'report.html'}"
-            )
         for name in self.signals.ignored:
             writer.line(f"dtr-upgrade: {name} arrived while the bundle was sealed; it was ignored")
         writer.line(f"bundle: {self.bundle.path.resolve()}")

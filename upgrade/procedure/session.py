@@ -1,8 +1,9 @@
 """The upgrade as one session runs it: executors, bootstrapper requests, log, progress, prober.
 
-Glue between the plugin's run state and the plain procedure: it chooses the executor (the
-docker SDK for a real cluster, the lab's bootstrapper program for the lab), builds each hop's
-bootstrapper request from the settings and the environment, writes `upgrade.log` (secrets
+Glue between the plugin's run state and the plain procedure: it asks the session's site for
+each hop's bootstrapper image and executor (the docker SDK for a real cluster and the engine
+lab, the lab's bootstrapper program for the process lab), builds each hop's bootstrapper
+request from the settings and the environment, writes `upgrade.log` (secrets
 scrubbed), shows live progress, and samples availability for the whole phase. Neither the log
 file nor the terminal can stop the bootstrapper: what could not be written is recorded in the
 upgrade record (`output_problems`) and the upgrade goes on to its own end.
@@ -16,20 +17,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from upgrade.cluster.health import look, wait_healthy
-from upgrade.cluster.images import bootstrapper_image
 from upgrade.cluster.jobs import wait_for_chain
 from upgrade.errors import HarnessError
 from upgrade.evidence.times import iso, utc_now
 from upgrade.procedure.bootstrapper import ERROR_LEVELS, BootstrapperRequest, log_level
-from upgrade.procedure.docker_executor import DockerExecutor
 from upgrade.procedure.executor import Executor
 from upgrade.procedure.outages import ProbeResult
 from upgrade.procedure.prober import Prober, ProbeTarget, endpoint_targets
 from upgrade.procedure.procedure import Limits, UpgradeProcedure, UpgradeRecord
-from upgrade.procedure.process_executor import SubprocessExecutor
 from upgrade.rules.versions import Version
 from upgrade.terminal import OUTPUT_ERRORS, OutputProblem, describe_error
 
@@ -37,6 +35,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from upgrade.cluster.engine_evidence import EngineEvidence
+    from upgrade.cluster.site import Site
     from upgrade.cluster.target import Target
     from upgrade.config.settings import Settings
     from upgrade.rules.catalog import Catalog
@@ -159,15 +158,16 @@ def _write_all(stream: BinaryIO, data: bytes) -> None:
 @dataclass(frozen=True)
 class UpgradeSetup:
     """What the session's upgrade works with: the settings, the connected target, the
-    catalogue, the lab (None for a real DTR), where upgrade.log goes, how to tell the operator,
-    and how to learn that the terminal itself failed."""
+    catalogue, the site (a real DTR or the lab: images, executors, engine evidence), where
+    upgrade.log goes, how to tell the operator, and how to learn that the terminal itself
+    failed."""
 
     settings: Settings
     target: Target
     catalog: Catalog
     log_path: Path
     say: Callable[[str], None]
-    lab: Any = None
+    site: Site
     terminal_failure: Callable[[], OutputProblem | None] = lambda: None
 
 
@@ -181,7 +181,7 @@ class SessionUpgrade:
         self.planned = planned
         self.target = setup.target
         self.catalog = setup.catalog
-        self.lab = setup.lab
+        self.site = setup.site
         self.record: UpgradeRecord | None = None
         self.availability: ProbeResult | None = None
         self.engine: EngineEvidence | None = None
@@ -195,18 +195,14 @@ class SessionUpgrade:
         )
         self._began = time.monotonic()
         self._ucp_ca_pem: str | None = None
-        self._docker: DockerExecutor | None = None
         self._procedure: UpgradeProcedure | None = None
 
     # -- requests and executors ---------------------------------------------------------------
 
     def image_for(self, version: Version) -> str:
-        """The bootstrapper image of a version: --dtr-image, the lab's, or the catalogue's."""
-        if self.settings.is_lab:
-            if self.settings.lab.engine == "docker":
-                return str(self.lab.bootstrapper_image(str(version)))
-            return f"dtrlab/dtr:{version}"
-        return bootstrapper_image(version, self.catalog, self.settings.dtr_image)
+        """The bootstrapper image of a version, as the site has it: --dtr-image or the
+        catalogue's for a real DTR, the lab's for the lab."""
+        return self.site.bootstrapper_image(version, self.catalog)
 
     def _ucp_ca(self) -> str | None:
         if self.settings.insecure_tls:
@@ -244,16 +240,8 @@ class SessionUpgrade:
         )
 
     def executor_for(self, version: Version) -> Executor:
-        """The lab's bootstrapper program for the lab; one docker SDK executor otherwise."""
-        lab = self.lab
-        engine_lab = lab is not None and self.settings.lab.engine == "docker"
-        if lab is not None and not engine_lab:
-            return SubprocessExecutor(lab.bootstrapper_argv(str(version)))
-        if self._docker is None:
-            # The engine lab's UCP listens on the host's loopback only.
-            network = "host" if engine_lab else None
-            self._docker = DockerExecutor(offline=self.settings.offline, network_mode=network)
-        return self._docker
+        """The site's executor for the hop to `version` (the site closes it)."""
+        return self.site.executor(version)
 
     # -- log and progress ---------------------------------------------------------------------
 
@@ -378,16 +366,11 @@ class SessionUpgrade:
         return self.record or UpgradeRecord()
 
     def _record_engine(self) -> None:
-        """With --lab-engine=docker: every replica's old and new containers, into the record."""
-        if self.lab is None or self.settings.lab.engine != "docker":
-            return
-        from upgrade.cluster import lab as labtarget
-
-        self.engine = labtarget.engine_evidence(self.lab)
+        """What the site's engine saw (--lab-engine=docker: every replica's old and new
+        containers), into the record."""
+        self.engine = self.site.engine_evidence()
 
     def close(self) -> None:
-        """Stop the prober and close what was opened."""
+        """Stop the prober and close upgrade.log (the site closes its executors)."""
         self.stop_prober()
         self.output.close()
-        if self._docker is not None:
-            self._docker.close()
