@@ -13,7 +13,6 @@ import math
 import re
 import tarfile
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -25,9 +24,8 @@ from dtrlab.contract import docs_json
 from dtrlab.jobs import ACTIONS, JobRunnerError, cron_next_run
 from dtrlab.listener import Request, Response, error_response, json_response
 from dtrlab.registry_api import RegistryAPI
+from dtrlab.router import Router
 from dtrlab.store import RegistryError, iso
-
-Handler = Callable[[Request, "re.Match[str]"], Response]
 
 _NOT_AUTHENTICATED = ("NOT_AUTHENTICATED", "The client is not authenticated.")
 _RETHINK_TABLES = {
@@ -52,6 +50,14 @@ _CRONS = (
 )
 
 
+def _unauthorized() -> Response:
+    return error_response(401, *_NOT_AUTHENTICATED, [("WWW-Authenticate", 'Basic realm="DTR"')])
+
+
+def _not_found(request: Request) -> Response:
+    return error_response(404, "NOT_FOUND", f"no such API path: {request.path}")
+
+
 class ReplicaAPI:
     """The HTTP application of one replica (the load balancer dispatches to these too)."""
 
@@ -60,8 +66,12 @@ class ReplicaAPI:
         self.replica = replica
         self.ca_pem = ca_pem
         self.registry = RegistryAPI(cluster)
-        self._routes: list[tuple[str, re.Pattern[str], Handler, bool]] = []
-        route = self._route
+        self.router = Router(
+            authenticated=self.authenticated,
+            unauthorized=_unauthorized,
+            not_found=_not_found,
+        )
+        route = self.router.add
         route("GET", r"/_ping", self.ping, auth=False)
         route("GET", r"/ca", self.ca, auth=False)
         route("GET", r"/api/v0/docs\.json", self.docs, auth=False)
@@ -86,36 +96,16 @@ class ReplicaAPI:
         route("GET", r"/api/v0/repositories/(?P<ns>[^/]+)/(?P<repo>[^/]+)/tags", self.tags)
         route("GET", r"/auth/token", self.auth_token, auth=False)
 
-    def _route(self, method: str, pattern: str, handler: Handler, auth: bool = True) -> None:
-        self._routes.append((method, re.compile(pattern + "$"), handler, auth))
-
     def __call__(self, request: Request) -> Response:
         """Answer one request as this replica."""
         if request.path.startswith("/v2/") or request.path == "/v2":
             return self.registry(request)
-        allowed: list[str] = []
-        for method, pattern, handler, auth in self._routes:
-            match = pattern.match(request.path)
-            if match is None:
-                continue
-            if method != request.method and not (method == "GET" and request.method == "HEAD"):
-                allowed.append(method)
-                continue
-            if auth and not self.authenticated(request):
-                return error_response(
-                    401, *_NOT_AUTHENTICATED, [("WWW-Authenticate", 'Basic realm="DTR"')]
-                )
-            try:
-                return handler(request, match)
-            except JobRunnerError as exc:
-                return error_response(exc.status, exc.code, exc.message)
-            except RegistryError as exc:
-                return error_response(exc.status, exc.code, exc.message)
-        if allowed:
-            return error_response(
-                405, "NOT_ALLOWED", "Method Not Allowed", [("Allow", ", ".join(allowed))]
-            )
-        return error_response(404, "NOT_FOUND", f"no such API path: {request.path}")
+        try:
+            return self.router(request)
+        except JobRunnerError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except RegistryError as exc:
+            return error_response(exc.status, exc.code, exc.message)
 
     def authenticated(self, request: Request) -> bool:
         """Basic (password or access token), a bearer token from /auth/token, or ?refresh_token."""

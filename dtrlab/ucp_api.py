@@ -21,15 +21,23 @@ from __future__ import annotations
 import re
 import tomllib
 import uuid
-from collections.abc import Callable
 
 from dtrlab.auth import bearer_token
 from dtrlab.catalogue import KNOWN_VERSIONS
 from dtrlab.cluster import Cluster
 from dtrlab.errors import LabError
 from dtrlab.listener import Request, Response, error_response, json_response
+from dtrlab.router import Router
 
-Handler = Callable[[Request, "re.Match[str]"], Response]
+
+def _unauthorized() -> Response:
+    return error_response(
+        401, "UNAUTHORIZED", "a UCP session token from POST /auth/login is required"
+    )
+
+
+def _not_found(request: Request) -> Response:
+    return error_response(404, "NOT_FOUND", f"no such UCP path: {request.method} {request.path}")
 
 
 class UCPAPI:
@@ -38,8 +46,14 @@ class UCPAPI:
     def __init__(self, cluster: Cluster, ca_pem: str) -> None:
         self.cluster = cluster
         self.ca_pem = ca_pem
-        self._routes: list[tuple[str, re.Pattern[str], Handler, bool]] = []
-        route = self._route
+        self.router = Router(
+            authenticated=self.authenticated,
+            unauthorized=_unauthorized,
+            not_found=_not_found,
+            head_as_get=False,
+            method_not_allowed=False,
+        )
+        route = self.router.add
         route("GET", r"/_ping", self.ping, auth=False)
         route("GET", r"/ca", self.ca, auth=False)
         route("POST", r"/auth/login", self.login, auth=False)
@@ -52,28 +66,17 @@ class UCPAPI:
         route("POST", r"/_lab/upgrade/reconfigure", self.lab_reconfigure)
         route("POST", r"/_lab/upgrade/complete", self.lab_complete)
 
-    def _route(self, method: str, pattern: str, handler: Handler, auth: bool = True) -> None:
-        self._routes.append((method, re.compile(pattern + "$"), handler, auth))
-
     def __call__(self, request: Request) -> Response:
         """Answer one request as UCP."""
-        for method, pattern, handler, auth in self._routes:
-            match = pattern.match(request.path)
-            if match is None or method != request.method:
-                continue
-            if auth:
-                token = bearer_token(request)
-                if token is None or not self.cluster.check_ucp_token(token):
-                    return error_response(
-                        401, "UNAUTHORIZED", "a UCP session token from POST /auth/login is required"
-                    )
-            try:
-                return handler(request, match)
-            except LabError as exc:
-                return error_response(409, "LAB_CONFLICT", str(exc))
-        return error_response(
-            404, "NOT_FOUND", f"no such UCP path: {request.method} {request.path}"
-        )
+        try:
+            return self.router(request)
+        except LabError as exc:
+            return error_response(409, "LAB_CONFLICT", str(exc))
+
+    def authenticated(self, request: Request) -> bool:
+        """A session token from POST /auth/login, as a bearer token."""
+        token = bearer_token(request)
+        return token is not None and self.cluster.check_ucp_token(token)
 
     def ping(self, request: Request, match: re.Match[str]) -> Response:
         """GET /_ping: 200 OK."""
