@@ -29,23 +29,21 @@ import os
 import platform
 import random
 import resource
-import socket
 import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 
 import trustme
 from readme import replace_section  # benchmarks/readme.py, beside this script
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project, for tests.support
+from tests.support.switchable import SwitchableServer, client_context, server_context
 from upgrade.procedure.prober import DEFAULT_INTERVAL_S, Prober, ProbeTarget, endpoint_targets
 
 OUTAGES_S = (0.5, 2.0, 5.0, 8.0)
@@ -57,102 +55,6 @@ JITTER_S = 0.5
 README = Path(__file__).with_name("README.md")
 SECTION = "## Prober"
 REGISTRY_AUTHORIZATION = "Bearer benchmark-token"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-    def do_GET(self) -> None:
-        if self.path == "/v2/":
-            good = self.headers.get("Authorization") == REGISTRY_AUTHORIZATION
-            status, body = (200, b"{}") if good else (401, b'{"errors":[]}')
-        else:
-            status, body = 200, b'{"Error":"","Healthy":true}'
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class SwitchableServer:
-    """HTTPS on 127.0.0.1 that goes down (listener closed, connections reset) and up again."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self.context = context
-        self.port = 0
-        self._listener: socket.socket | None = None
-        self._accept: threading.Thread | None = None
-        self._connections: set[ssl.SSLSocket] = set()
-        self._lock = threading.Lock()
-
-    def url(self, path: str = "") -> str:
-        return f"https://localhost:{self.port}{path}"
-
-    def up(self) -> None:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(128)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        self._accept = threading.Thread(target=self._accept_loop, args=(listener,), daemon=True)
-        self._accept.start()
-
-    def down(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.shutdown(socket.SHUT_RDWR)
-            listener.close()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._accept is not None:
-            self._accept.join(5)
-
-    def _accept_loop(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                raw, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
-
-    def _serve(self, raw: socket.socket) -> None:
-        raw.settimeout(5)
-        try:
-            conn = self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-        except OSError:
-            raw.close()
-            return
-        with self._lock:
-            self._connections.add(conn)
-        try:
-            with conn:
-                conn.do_handshake()
-                _Handler(conn, ("127.0.0.1", 0), self)  # type: ignore[arg-type]
-        except OSError:
-            pass
-        finally:
-            with self._lock:
-                self._connections.discard(conn)
-
-
-def server_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    return context
-
-
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
 
 
 # ------------------------------------------------------------------------------------------
@@ -180,7 +82,7 @@ def accuracy(rounds: int, seed: int) -> list[Trial]:
     """Inject each outage `rounds` times; measure it with both samplers at once."""
     rng = random.Random(seed)
     ca = trustme.CA()
-    server = SwitchableServer(server_context(ca))
+    server = SwitchableServer(server_context(ca), REGISTRY_AUTHORIZATION)
     server.up()
     verify = client_context(ca)
     trials: list[Trial] = []
@@ -234,7 +136,7 @@ def serve(directory: Path) -> None:
     """Child process: 1 LB + 3 replicas; print their ports; serve until stdin closes."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(directory / "server.pem")
-    servers = [SwitchableServer(context) for _ in range(4)]
+    servers = [SwitchableServer(context, REGISTRY_AUTHORIZATION) for _ in range(4)]
     for server in servers:
         server.up()
     print(json.dumps([s.port for s in servers]), flush=True)

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 import trustme
 
+from tests.support.switchable import (
+    REGISTRY_AUTHORIZATION,
+    SwitchableServer,
+    client_context,
+    server_context,
+)
 from upgrade.procedure.outages import Outage, ProbeResult, Sample, derive_outages, summarise
 from upgrade.procedure.prober import Prober, ProberError, ProbeTarget, endpoint_targets
 
@@ -178,108 +181,6 @@ def test_duplicate_names_and_bad_urls_are_refused() -> None:
 # sampling over real TLS against a server that can be switched off
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Any
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-    def do_GET(self) -> None:
-        owner: SwitchableServer = self.server
-        if owner.hang_s:
-            owner.released.wait(owner.hang_s)
-        if self.path == "/v2/":
-            good = self.headers.get("Authorization") == "Bearer good-token"
-            status, body = (200, b"{}") if good else (401, b'{"errors":[]}')
-        else:
-            status = 200
-            body = json.dumps({"Healthy": owner.healthy, "Error": ""}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class SwitchableServer:
-    """An HTTPS server on 127.0.0.1 that goes down (listener closed, connections reset) and up."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self.context = context
-        self.port = 0
-        self.healthy = True
-        self.hang_s = 0.0
-        self.released = threading.Event()
-        self._listener: socket.socket | None = None
-        self._accept: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-
-    def url(self, path: str) -> str:
-        return f"https://localhost:{self.port}{path}"
-
-    def up(self) -> None:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        self._accept = threading.Thread(target=self._accept_loop, args=(listener,), daemon=True)
-        self._accept.start()
-
-    def down(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.shutdown(socket.SHUT_RDWR)
-            listener.close()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._accept is not None:
-            self._accept.join(5)
-
-    def close(self) -> None:
-        self.released.set()
-        self.down()
-        for thread in self._threads:
-            thread.join(5)
-
-    def _accept_loop(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, raw: socket.socket) -> None:
-        # wrap_socket takes the file descriptor over, so the TLS socket is what down() resets.
-        raw.settimeout(5)
-        try:
-            conn = self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-        except OSError:
-            raw.close()
-            return
-        with self._lock:
-            self._connections.add(conn)
-        try:
-            with conn:
-                conn.do_handshake()
-                _Handler(conn, ("127.0.0.1", 0), self)
-        except OSError:
-            pass
-        finally:
-            with self._lock:
-                self._connections.discard(conn)
-
-
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:
     return trustme.CA()
@@ -287,19 +188,15 @@ def ca() -> trustme.CA:
 
 @pytest.fixture
 def server(ca: trustme.CA) -> Iterator[SwitchableServer]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    instance = SwitchableServer(context)
+    instance = SwitchableServer(server_context(ca))
     instance.up()
     yield instance
     instance.close()
 
 
-@pytest.fixture
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
+@pytest.fixture(name="client_context")
+def client_context_fixture(ca: trustme.CA) -> ssl.SSLContext:
+    return client_context(ca)
 
 
 def both_kinds(server: SwitchableServer) -> list[ProbeTarget]:
@@ -392,7 +289,7 @@ def test_ping_unhealthy_401_and_a_failing_token_provider_are_failures(
             server.url("/v2/"),
             True,
             "status",
-            lambda: {"Authorization": "Bearer good-token"},
+            lambda: {"Authorization": REGISTRY_AUTHORIZATION},
         ),
         ProbeTarget(
             "v2 bad", server.url("/v2/"), False, "status", lambda: {"Authorization": "Bearer old"}
