@@ -7,37 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.pytester_checks import make_checks
+
 pytest_plugins = ["pytester"]
-
-CHECKS = '''
-import pytest
-
-@pytest.mark.post
-@pytest.mark.check("POST-ONE")
-def test_post_one():
-    """A post check."""
-
-@pytest.mark.upgrade
-@pytest.mark.check("UPG-RUN")
-def test_upgrade_runs():
-    """The upgrade."""
-
-@pytest.mark.preflight
-@pytest.mark.check("PRE-A")
-def test_pre_a(evidence):
-    """Preflight A."""
-    evidence.attach("seen", {"a": 1})
-    assert {fail_a}, "A failed because the lab said so"
-
-@pytest.mark.preflight
-@pytest.mark.check("PRE-B")
-def test_pre_b():
-    """Preflight B."""
-'''
-
-
-def make_checks(pytester: pytest.Pytester, fail_a: bool = False) -> None:
-    pytester.makepyfile(test_checks=CHECKS.replace("{fail_a}", "False" if fail_a else "True"))
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:

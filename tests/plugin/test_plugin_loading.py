@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.pytester_checks import make_checks
 from upgrade.config.options import OPTIONS
 
 pytest_plugins = ["pytester"]
@@ -72,8 +73,6 @@ def test_a_path_option_in_the_space_form_from_another_directory(
 def test_junitxml_and_html_go_where_the_user_asked_as_well_as_into_the_bundle(
     pytester: pytest.Pytester,
 ) -> None:
-    from tests.plugin.test_plugin_core import make_checks
-
     make_checks(pytester)
     result = pytester.runpytest(
         "--report-dir", "out", "--target=dtr.example.com", "--junitxml=results.xml",

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.plugin.test_plugin_core import make_checks, result_json, run
+from tests.plugin.test_plugin_core import result_json, run
+from tests.support.pytester_checks import check, checks_module, make_checks
 from upgrade.evidence import integrity
 
 pytest_plugins = ["pytester"]
@@ -39,16 +40,7 @@ def test_a_selection_that_removes_a_preflight_check_is_never_a_go(
     pytester: pytest.Pytester, selection: list[str]
 ) -> None:
     make_checks(pytester)
-    pytester.makepyfile(
-        test_more='''
-import pytest
-
-@pytest.mark.preflight
-@pytest.mark.check("PRE-C")
-def test_pre_c():
-    """Preflight C."""
-'''
-    )
+    pytester.makepyfile(test_more=checks_module(check("PRE-C", "test_pre_c", "Preflight C.")))
     result = run(pytester, *PLAN, *selection, "--deselect", "test_more.py::test_pre_c")
     assert last_line(result).startswith("VERDICT: INCOMPLETE - ")
     assert "deselected by -k/-m/--deselect: " in last_line(result)
@@ -134,15 +126,9 @@ def test_a_session_ended_by_pytest_exit_is_interrupted_not_passed(
 ) -> None:
     make_checks(pytester)
     pytester.makepyfile(
-        test_zz='''
-import pytest
-
-@pytest.mark.preflight
-@pytest.mark.check("PRE-Z")
-def test_pre_z():
-    """Preflight Z."""
-    pytest.exit("stopped by the test")
-'''
+        test_zz=checks_module(
+            check("PRE-Z", "test_pre_z", "Preflight Z.", 'pytest.exit("stopped by the test")')
+        )
     )
     result = run(pytester, *PLAN)
     assert last_line(result) == (
@@ -152,28 +138,19 @@ def test_pre_z():
     assert outcomes(pytester)["PRE-Z"]["outcome"] == "interrupted"
 
 
-INTERRUPTING = '''
-import os
-import signal
-
-import pytest
-
-@pytest.mark.preflight
-@pytest.mark.check("PRE-FIRST")
-def test_first():
-    """Runs first."""
-
-@pytest.mark.preflight
-@pytest.mark.check("PRE-STOP")
-def test_stop():
-    """Stops the session the way an operator or a CI system does."""
-    {stop}
-
-@pytest.mark.preflight
-@pytest.mark.check("PRE-AFTER")
-def test_after():
-    """Never reached."""
-'''
+def interrupting(stop: str) -> str:
+    """PRE-FIRST, then PRE-STOP, which runs `stop`, then PRE-AFTER."""
+    return checks_module(
+        check("PRE-FIRST", "test_first", "Runs first."),
+        check(
+            "PRE-STOP",
+            "test_stop",
+            "Stops the session the way an operator or a CI system does.",
+            stop,
+        ),
+        check("PRE-AFTER", "test_after", "Never reached."),
+        preamble="import os\nimport signal",
+    )
 
 
 @pytest.mark.parametrize(
@@ -188,7 +165,7 @@ def test_after():
 def test_a_stop_during_preflight_says_nothing_was_changed(
     pytester: pytest.Pytester, stop: str, cause: str
 ) -> None:
-    pytester.makepyfile(test_stop=INTERRUPTING.replace("{stop}", stop))
+    pytester.makepyfile(test_stop=interrupting(stop))
     result = pytester.runpytest_subprocess("-p", "upgrade.plugin", "--report-dir", "out", *PLAN)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     line = last_line(result)

@@ -13,36 +13,45 @@ from typing import Any
 import pytest
 
 from tests.report.reportdata import extra_html, report_data, rows
+from tests.support.pytester_checks import check, checks_module
 from upgrade import cli
 from upgrade.evidence import integrity
 
 pytest_plugins = ["pytester"]
 
-CHECKS = '''
-import pytest
 
-@pytest.mark.preflight
-@pytest.mark.check("PRE-EVIDENCE")
-def test_with_evidence(evidence):
-    """Attaches JSON evidence,
-    a note and a large log."""
-    evidence.attach("replicas", {"5eb9459a7832": "2.5.11", "tags": ["a", "b"]})
-    evidence.attach("log", "bootstrapper line\\n" * 4000)
-    evidence.note("an even number of replicas risks quorum")
+def checks(*, fails: bool = True) -> str:
+    """PRE-EVIDENCE (JSON evidence, a note, a large log), PRE-WAIVED and PRE-FAILS (`fails`)."""
+    return checks_module(
+        check(
+            "PRE-EVIDENCE",
+            "test_with_evidence",
+            "Attaches JSON evidence,\na note and a large log.",
+            """
+            evidence.attach("replicas", {"5eb9459a7832": "2.5.11", "tags": ["a", "b"]})
+            evidence.attach("log", "bootstrapper line\\n" * 4000)
+            evidence.note("an even number of replicas risks quorum")
+            """,
+            args="evidence",
+        ),
+        check(
+            "PRE-WAIVED",
+            "test_waived",
+            "Fails, but a waiver covers it.",
+            'assert False, "known problem"',
+        ),
+        check(
+            "PRE-FAILS",
+            "test_fails",
+            "Fails for real <b>not markup</b>.",
+            f"""
+            evidence.attach("status", 503)
+            assert {not fails}, "replica answered 503"
+            """,
+            args="evidence",
+        ),
+    )
 
-@pytest.mark.preflight
-@pytest.mark.check("PRE-WAIVED")
-def test_waived():
-    """Fails, but a waiver covers it."""
-    assert False, "known problem"
-
-@pytest.mark.preflight
-@pytest.mark.check("PRE-FAILS")
-def test_fails(evidence):
-    """Fails for real <b>not markup</b>."""
-    evidence.attach("status", 503)
-    assert {fails}, "replica answered 503"
-'''
 
 WAIVERS = (
     '[[waiver]]\ncheck = "PRE-WAIVED"\nreason = "known, tracked in CHG-41"\n'
@@ -57,7 +66,7 @@ def load_harness(pytester: pytest.Pytester) -> None:
 
 def project(pytester: pytest.Pytester, *, fails: bool = True) -> None:
     load_harness(pytester)
-    pytester.makepyfile(test_checks=CHECKS.replace("{fails}", "False" if fails else "True"))
+    pytester.makepyfile(test_checks=checks(fails=fails))
     pytester.makefile(".toml", waivers=WAIVERS)
 
 
@@ -195,41 +204,41 @@ def test_environment_table_names_change_people_versions_and_harness(
     assert "Platform" in environment  # pytest-metadata's own rows stay, after the harness's
 
 
-AVAILABILITY_CHECKS = '''
-from datetime import datetime, timezone
+AVAILABILITY_CHECKS = checks_module(
+    check("PRE-A", "test_pre", "Preflight."),
+    check(
+        "UPG-RUN",
+        "test_upgrade",
+        "The upgrade (simulated: availability and a log, as the prober and bootstrapper give).",
+        """
+        harness.bundle.file("upgrade.log").write_text("INFO upgrading replica 5eb9459a7832\\n")
+        harness.session_record.availability = ProbeResult(
+            interval_s=0.1,
+            started_at=at(0),
+            stopped_at=at(59),
+            endpoints={
+                "lb /_ping (fresh)": EndpointSummary("lb /_ping (fresh)", 600, 15, 0, (OUTAGE,)),
+                "replica 5eb9459a7832 /_ping (fresh)": EndpointSummary(
+                    "replica 5eb9459a7832 /_ping (fresh)", 600, 0, 0, ()
+                ),
+            },
+            cpu_s=0.0,
+        )
+        """,
+        phase="upgrade",
+        args="harness",
+    ),
+    preamble="""
+    from datetime import datetime, timezone
 
-import pytest
+    from upgrade.procedure.outages import EndpointSummary, Outage, ProbeResult
 
-from upgrade.procedure.outages import EndpointSummary, Outage, ProbeResult
+    def at(second, micro=0):
+        return datetime(2026, 11, 27, 22, 0, second, micro, tzinfo=timezone.utc)
 
-def at(second, micro=0):
-    return datetime(2026, 11, 27, 22, 0, second, micro, tzinfo=timezone.utc)
-
-OUTAGE = Outage(10.0, 11.5, at(10), at(11, 500000), failed_samples=15)
-
-@pytest.mark.preflight
-@pytest.mark.check("PRE-A")
-def test_pre():
-    """Preflight."""
-
-@pytest.mark.upgrade
-@pytest.mark.check("UPG-RUN")
-def test_upgrade(harness):
-    """The upgrade (simulated: availability and a log, as the prober and bootstrapper give)."""
-    harness.bundle.file("upgrade.log").write_text("INFO upgrading replica 5eb9459a7832\\n")
-    harness.session_record.availability = ProbeResult(
-        interval_s=0.1,
-        started_at=at(0),
-        stopped_at=at(59),
-        endpoints={
-            "lb /_ping (fresh)": EndpointSummary("lb /_ping (fresh)", 600, 15, 0, (OUTAGE,)),
-            "replica 5eb9459a7832 /_ping (fresh)": EndpointSummary(
-                "replica 5eb9459a7832 /_ping (fresh)", 600, 0, 0, ()
-            ),
-        },
-        cpu_s=0.0,
-    )
-'''
+    OUTAGE = Outage(10.0, 11.5, at(10), at(11, 500000), failed_samples=15)
+    """,
+)
 
 
 def test_availability_chart_and_phase_timings_and_log_link(pytester: pytest.Pytester) -> None:
@@ -298,20 +307,15 @@ def test_compare_with_a_missing_folder_is_a_usage_error(pytester: pytest.Pyteste
 def test_interrupted_session_still_writes_a_sealed_bundle(pytester: pytest.Pytester) -> None:
     load_harness(pytester)
     pytester.makepyfile(
-        test_checks='''
-import pytest
-
-@pytest.mark.preflight
-@pytest.mark.check("PRE-A")
-def test_a():
-    """Passes."""
-
-@pytest.mark.preflight
-@pytest.mark.check("PRE-STOP")
-def test_stop():
-    """The operator presses Ctrl-C here."""
-    raise KeyboardInterrupt
-'''
+        test_checks=checks_module(
+            check("PRE-A", "test_a", "Passes."),
+            check(
+                "PRE-STOP",
+                "test_stop",
+                "The operator presses Ctrl-C here.",
+                "raise KeyboardInterrupt",
+            ),
+        )
     )
     result = pytester.runpytest_subprocess("--target=dtr.example.com", "--report-dir", "out")
     assert result.ret == pytest.ExitCode.INTERRUPTED
