@@ -109,6 +109,8 @@ class Harness:
         self.upgrade_lock: HeldLocks | None = None
         # Bundle files the user also asked for elsewhere (--html, --junitxml): name -> path.
         self.copies: dict[str, Path] = {}
+        # Checks that raised something other than an assertion or the harness's own errors.
+        self.harness_bugs: list[str] = []
         self.refused = False
 
     # -- the target ---------------------------------------------------------------------------
@@ -475,6 +477,8 @@ class Harness:
         exc = call.excinfo.value if call.excinfo is not None else None
         if isinstance(exc, HarnessError):
             report.longrepr = f"{record.check_id}: {exc}"
+        elif report.failed and exc is not None:
+            self._operator_sized(record, report, exc)
         if call.when == "call":
             record.duration_s = report.duration
         if report.failed:
@@ -497,6 +501,23 @@ class Harness:
         if call.when == "teardown":
             self.session_record.phase_finished(record.phase, utc_now())
         return report
+
+    def _operator_sized(
+        self, record: CheckRecord, report: pytest.TestReport, exc: BaseException
+    ) -> None:
+        """A failed check is one line on the terminal (its ID and the message that names the
+        fix), its detail in the report; an exception that is no finding about the DTR is a
+        harness bug and keeps its traceback. --tb=... or --debug keep pytest's own output."""
+        if isinstance(exc, AssertionError):
+            if self.config.option.tbstyle == "auto" and not self.config.option.debug:
+                detail = report.longreprtext
+                if detail:
+                    record.attach("failure detail", detail)
+                report.longrepr = f"{record.check_id}: {_failure_message(exc, report)}"
+            return
+        if isinstance(exc, pytest.fail.Exception | pytest.skip.Exception | KeyboardInterrupt):
+            return
+        self.harness_bugs.append(f"{record.check_id}: {type(exc).__name__}: {exc}".splitlines()[0])
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Remember the interruption (Ctrl-C, SIGTERM/SIGHUP turned into it, `pytest.exit`):
@@ -662,6 +683,11 @@ class Harness:
             writer.line()
         for problem in self.session_record.bundle_problems:
             writer.line(f"dtr-upgrade: the bundle is incomplete: {problem}")
+        for bug in self.harness_bugs:
+            writer.line(
+                f"dtr-upgrade: {bug} - a harness bug, not a finding about the DTR; the traceback "
+                f"is above and in {self.bundle.path.resolve() / 'report.html'}"
+            )
         for name in self.signals.ignored:
             writer.line(f"dtr-upgrade: {name} arrived while the bundle was sealed; it was ignored")
         writer.line(f"bundle: {self.bundle.path.resolve()}")
