@@ -14,12 +14,12 @@ import trustme
 
 from dtrlab import Lab, LabConfig
 from upgrade.clients.dtr import DTRClient
-from upgrade.clients.http import RetryPolicy
+from upgrade.clients.errors import APIError, AuthenticationFailed, TLSVerificationFailed
 from upgrade.clients.registry import RegistryClient, sha256_digest
+from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials, Redactor, UCPCredentials
 from upgrade.clients.ucp import UCPClient
 from upgrade.cluster.inventory import compare, snapshot
-from upgrade.errors import APIError, AuthenticationFailed, TLSVerificationFailed
 
 PASSWORD = "lab-Pa55word-for-clients"
 TOKEN = "lab-token-0f1e2d3c4b5a"

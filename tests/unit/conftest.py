@@ -10,7 +10,7 @@ import pytest
 import trustme
 
 from tests.support.servers import PASSWORD, UCP_PASSWORD, FakeClock, FakeServer
-from upgrade.clients.http import RetryPolicy
+from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials, UCPCredentials
 
 

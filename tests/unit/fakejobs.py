@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.support.servers import FakeClock
 from upgrade.clients.dtr import Job, JobLogLine, ScanStatus
-from upgrade.errors import APIError
+from upgrade.clients.errors import APIError
 
 T0 = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
 

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.support.servers import FakeClock
+from upgrade.clients.errors import APIError
 from upgrade.clients.registry import DIGEST, TAG, Manifest, sha256_digest
 from upgrade.cluster.canary import CANARY_FILE, SCHEMA2, build_image, round_trip
 from upgrade.config.settings import resolve
 from upgrade.config.values import SettingsError
-from upgrade.errors import APIError
 
 NOW = datetime(2026, 11, 26, 20, 0, 5, tzinfo=UTC)
 REPO = "admin/canary"

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tests.support.contract import VERSIONS, docs_strategy, root_strategy
 from tests.support.servers import FakeServer, Reply
 from upgrade.clients.dtr import DTRClient
-from upgrade.clients.http import RetryPolicy
+from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials, UCPCredentials
 from upgrade.cluster.target import Endpoints, Target
 from upgrade.errors import HarnessError

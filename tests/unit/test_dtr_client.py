@@ -12,9 +12,10 @@ import pytest
 
 from tests.support.servers import PASSWORD, FakeServer, Reply, Seen
 from upgrade.clients.dtr import DTRClient, Job, Ping
-from upgrade.clients.http import RetryPolicy
+from upgrade.clients.errors import APIError, AuthenticationFailed, BadResponse
+from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials, Redactor
-from upgrade.errors import APIError, AuthenticationFailed, BadResponse, HarnessError
+from upgrade.errors import HarnessError
 
 JOB = {
     "id": "1fcf4c0f-aaaa",

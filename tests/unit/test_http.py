@@ -11,26 +11,20 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import PASSWORD, FakeClock, FakeServer, Reply
-from upgrade.clients.http import (
-    DTR,
-    UCP,
-    RetryPolicy,
-    ServiceSession,
-    excerpt,
-    tls_verify,
-)
-from upgrade.clients.json import parse_time
-from upgrade.clients.secrets import DTRCredentials
-from upgrade.errors import (
+from upgrade.clients.errors import (
     APIError,
     AuthenticationFailed,
     BadResponse,
-    HarnessError,
     PermissionDenied,
     RequestTimedOut,
     TargetUnreachable,
     TLSVerificationFailed,
 )
+from upgrade.clients.http import DTR, UCP, ServiceSession, excerpt, tls_verify
+from upgrade.clients.json import parse_time
+from upgrade.clients.retry import RetryPolicy
+from upgrade.clients.secrets import DTRCredentials
+from upgrade.errors import HarnessError
 
 
 @pytest.fixture

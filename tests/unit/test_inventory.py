@@ -9,11 +9,12 @@ import pytest
 
 from tests.support.servers import FakeServer, Reply, Seen
 from upgrade.clients.dtr import DTRClient
-from upgrade.clients.http import RetryPolicy
+from upgrade.clients.errors import APIError
 from upgrade.clients.registry import RegistryClient
+from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials
 from upgrade.cluster.inventory import SnapshotTimedOut, compare, snapshot
-from upgrade.errors import APIError, HarnessError
+from upgrade.errors import HarnessError
 
 
 def digest(n: int) -> str:

@@ -17,12 +17,12 @@ import docker
 import pytest
 import trustme
 
+from upgrade.clients.errors import TargetUnreachable, TLSVerificationFailed
 from upgrade.clients.http import DTR
 from upgrade.clients.tls import peer_certificate
 from upgrade.cluster.backup import BackupUnreadable, inspect
 from upgrade.cluster.images import bootstrapper_image, in_registry, on_engine, on_host
 from upgrade.cluster.nodes import NodeUnreachable, gather
-from upgrade.errors import TargetUnreachable, TLSVerificationFailed
 from upgrade.procedure.bootstrapper import DockerEngineUnreachable
 from upgrade.rules.versions import Version
 

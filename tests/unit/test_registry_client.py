@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.support.servers import PASSWORD, FakeServer, Reply, Seen
-from upgrade.clients.http import RetryPolicy
+from upgrade.clients.errors import AuthenticationFailed, BadResponse
 from upgrade.clients.registry import MANIFEST_MEDIA_TYPES, RegistryClient, sha256_digest
+from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials, Redactor
-from upgrade.errors import AuthenticationFailed, BadResponse, HarnessError
+from upgrade.errors import HarnessError
 
 SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json"
 

@@ -14,7 +14,8 @@ import pytest
 
 from tests.support.servers import FakeServer, Reply
 from upgrade.clients.dtr import DTRClient
-from upgrade.clients.http import RetryPolicy, url_problem
+from upgrade.clients.http import url_problem
+from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials, UCPCredentials
 from upgrade.cluster.target import Endpoints, Target
 from upgrade.errors import HarnessError

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.servers import UCP_PASSWORD, FakeServer, Reply, Seen
-from upgrade.clients.http import RetryPolicy
+from upgrade.clients.errors import AuthenticationFailed, BadResponse, TargetUnreachable
+from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import Redactor, UCPCredentials
 from upgrade.clients.ucp import ContentTrust, UCPClient
-from upgrade.errors import AuthenticationFailed, BadResponse, TargetUnreachable
 
 AUTH_TOKEN = "ucp-bearer-token-0123456789"
 

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.servers import FakeClock
 from tests.unit.fakejobs import T0, FakeDTR, make_job
+from upgrade.clients.errors import APIError
 from upgrade.cluster.vulndb import (
     UpdatePlan,
     VulnDBOutcome,
@@ -21,7 +22,7 @@ from upgrade.cluster.vulndb import (
 )
 from upgrade.config.settings import Settings, resolve
 from upgrade.config.values import SettingsError
-from upgrade.errors import APIError, HarnessError
+from upgrade.errors import HarnessError
 
 DOWNLOAD_ERROR = '{"level":"error","msg":"failed to download vulnerability database","time":"x"}'
 ONLINE = UpdatePlan("online", "test")

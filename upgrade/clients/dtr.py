@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from upgrade.clients.errors import APIError
 from upgrade.clients.http import (
     DTR,
     Ping,
@@ -21,7 +22,7 @@ from upgrade.clients.http import (
 )
 from upgrade.clients.json import JsonReader
 from upgrade.clients.secrets import DTRCredentials
-from upgrade.errors import APIError, HarnessError
+from upgrade.errors import HarnessError
 
 __all__ = [
     "ClusterStatus",

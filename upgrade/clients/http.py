@@ -2,12 +2,11 @@
 
 - `new_session`: a requests session with TLS verified by default and a connection pool sized
   for the concurrent inventory.
-- `RetryPolicy`: bounded retries with exponential backoff and jitter (tenacity) for idempotent
-  calls on connection errors, read timeouts and 5xx; never on 4xx or on TLS verification
-  errors; bounded in attempts and in total time; sleep and clock are injectable.
+- Retries: idempotent calls are retried by `upgrade.clients.retry.RetryPolicy` on connection
+  errors, read timeouts and 5xx; never on 4xx or on TLS verification errors.
 - `ServiceSession`: one service's base URL, session, timeouts and retry policy; sends requests
-  and translates every failure into the harness's own exceptions (`upgrade.errors`), with any
-  known secret redacted from what they say.
+  and turns every failure into the client errors of `upgrade.clients.errors`, with any known
+  secret redacted from what they say.
 - JSON answers are read by `upgrade.clients.json.JsonReader`.
 """
 
@@ -19,8 +18,8 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Self, TypeVar
@@ -29,27 +28,27 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import tenacity
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InsecureRequestWarning, NameResolutionError
+from urllib3.exceptions import InsecureRequestWarning
 
-from upgrade.clients.json import JsonReader
-from upgrade.clients.secrets import Credentials, Redactor
-from upgrade.errors import (
+from upgrade.clients.errors import (
     APIError,
     AuthenticationFailed,
     BadResponse,
-    HarnessError,
     PermissionDenied,
-    RequestTimedOut,
-    TargetUnreachable,
-    TLSVerificationFailed,
-    one_line,
+    TransientStatus,
+    is_transient,
+    summary,
+    translate,
 )
+from upgrade.clients.json import JsonReader
+from upgrade.clients.retry import RetryPolicy
+from upgrade.clients.secrets import Credentials, Redactor
+from upgrade.errors import HarnessError, one_line
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "IDEMPOTENT_METHODS",
     "Ping",
-    "RetryPolicy",
     "Service",
     "ServiceSession",
     "Timeout",
@@ -96,68 +95,6 @@ class Ping:
     status: int
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded retries with exponential backoff and jitter for idempotent calls.
-
-    A call is tried at most `attempts` times and never starts a retry that would end its wait
-    after `total_s` seconds from the first try. `sleep` and `clock` are injectable so tests
-    never wait for real.
-    """
-
-    attempts: int = 4
-    total_s: float = 60.0
-    initial_s: float = 0.5
-    max_wait_s: float = 8.0
-    jitter_s: float = 0.5
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
-    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise HarnessError(f"retry attempts must be at least 1, not {self.attempts}")
-        if self.total_s <= 0:
-            raise HarnessError(f"retry time budget must be positive, not {self.total_s}")
-
-    @classmethod
-    def none(cls) -> RetryPolicy:
-        """One attempt only."""
-        return cls(attempts=1)
-
-    def retrying(
-        self,
-        *,
-        retry_if: Callable[[BaseException], bool],
-        before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
-    ) -> tenacity.Retrying:
-        """A tenacity controller for one call, its time budget starting now."""
-        wait = tenacity.wait_exponential(
-            multiplier=self.initial_s, max=self.max_wait_s
-        ) + tenacity.wait_random(0, self.jitter_s)
-        return tenacity.Retrying(
-            stop=tenacity.stop_any(
-                tenacity.stop_after_attempt(self.attempts),
-                _StopAtDeadline(self.clock, self.clock() + self.total_s),
-            ),
-            wait=wait,
-            retry=tenacity.retry_if_exception(retry_if),
-            sleep=self.sleep,
-            reraise=True,
-            before_sleep=before_sleep,
-        )
-
-
-class _StopAtDeadline(tenacity.stop.stop_base):
-    """Stop when the coming wait would end after the deadline (on the injectable clock)."""
-
-    def __init__(self, clock: Callable[[], float], deadline: float) -> None:
-        self._clock = clock
-        self._deadline = deadline
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return self._clock() + retry_state.upcoming_sleep > self._deadline
-
-
 def tls_verify(ca: str | PathLike[str] | None, *, insecure: bool, option: str) -> Verify:
     """Resolve `--*-ca FILE` and `--insecure-tls` into what requests takes as `verify`.
 
@@ -189,14 +126,6 @@ def new_session(verify: Verify = True, *, pool_size: int = 32) -> requests.Sessi
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
-
-
-class _TransientStatus(Exception):
-    """An answer with a status worth retrying (5xx); carries the response out of tenacity."""
-
-    def __init__(self, response: requests.Response) -> None:
-        super().__init__(f"HTTP {response.status_code}")
-        self.response = response
 
 
 class _Attempts:
@@ -324,7 +253,7 @@ class ServiceSession:
             )
             if response.status_code >= 500 and response.status_code not in expect:
                 response.close()
-                raise _TransientStatus(response)
+                raise TransientStatus(response)
             return response
 
         def log_retry(state: tenacity.RetryCallState) -> None:
@@ -335,16 +264,27 @@ class ServiceSession:
                 method,
                 self.redactor.redact(urlsplit(url).path),
                 state.attempt_number,
-                self.excerpt(_summary(error)),
+                self.excerpt(summary(error)),
                 state.upcoming_sleep,
             )
 
         try:
-            response = policy.retrying(retry_if=_is_transient, before_sleep=log_retry)(send)
-        except _TransientStatus as transient:
+            response = policy.retrying(retry_if=is_transient, before_sleep=log_retry)(send)
+        except TransientStatus as transient:
             response = transient.response
         except requests.RequestException as error:
-            raise self._translate(error, method, url, attempts.count) from None
+            raise translate(
+                error,
+                service=self.service.name,
+                url_option=self.service.url_option,
+                ca_option=self.service.ca_option,
+                method=method,
+                url=url,
+                attempts=attempts.count,
+                timeout=self.timeout,
+                redact=self.redactor.redact,
+                excerpt=self.excerpt,
+            ) from None
         if response.status_code not in expect:
             raise self.status_error(response, attempts.count)
         return response
@@ -462,50 +402,6 @@ class ServiceSession:
                 return "", self.excerpt(body["message"])
         return "", self.excerpt(text)
 
-    def _translate(
-        self, error: requests.RequestException, method: str, url: str, attempts: int
-    ) -> HarnessError:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = _port(url) or (443 if parts.scheme == "https" else 80)
-        shown_url = self.redactor.redact(f"{parts.scheme}://{parts.netloc}{parts.path}")
-        name = self.service.name
-        fix = f"check the host and port given with {self.service.url_option}"
-        if isinstance(error, requests.exceptions.SSLError):
-            reason = _tls_reason(error)
-            if reason is not None:
-                return TLSVerificationFailed(name, shown_url, reason, self.service.ca_option)
-            return TargetUnreachable(
-                name,
-                host,
-                port,
-                f"the TLS handshake failed ({self.excerpt(str(_root(error)))})",
-                f"check that {host}:{port} serves HTTPS",
-            )
-        if isinstance(error, requests.exceptions.ConnectTimeout):
-            return TargetUnreachable(
-                name,
-                host,
-                port,
-                f"no answer to the connection within {self.timeout[0]:g} s "
-                f"({_attempt_count(attempts)})",
-                fix + " and the firewall between here and there",
-            )
-        if isinstance(error, requests.exceptions.ReadTimeout):
-            return RequestTimedOut(name, method, shown_url, self.timeout[1], attempts)
-        if isinstance(error, requests.exceptions.ConnectionError):
-            root = _root(error)
-            if _caused_by(error, NameResolutionError):
-                reason = "the host name does not resolve (DNS)"
-            elif _caused_by(error, ConnectionRefusedError) or "refused" in str(error).lower():
-                reason = f"connection refused ({_attempt_count(attempts)})"
-            else:
-                reason = f"connection failed ({self.excerpt(str(root))})"
-            return TargetUnreachable(name, host, port, reason, fix)
-        return HarnessError(
-            f"{name} request {method} {shown_url} failed: {self.excerpt(str(error))}; {fix}"
-        )
-
 
 C = TypeVar("C", bound=Credentials)
 
@@ -602,70 +498,3 @@ def url_problem(url: str) -> str | None:
     except (requests.exceptions.RequestException, ValueError):
         return "the host or port is not valid"
     return None
-
-
-def _port(url: str) -> int | None:
-    try:
-        return urlsplit(url).port
-    except ValueError:
-        return None
-
-
-def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, _TransientStatus):
-        return True
-    if isinstance(error, requests.exceptions.SSLError):
-        return False
-    if isinstance(error, requests.exceptions.ConnectionError):
-        return not _caused_by(error, NameResolutionError)
-    return isinstance(error, requests.exceptions.Timeout)
-
-
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    """The exceptions nested in a requests/urllib3 error: reasons, arguments and causes."""
-    seen: set[int] = set()
-    pending = [error]
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        nested = [getattr(current, "reason", None), current.__cause__, current.__context__]
-        nested += list(current.args)
-        pending += [item for item in nested if isinstance(item, BaseException)]
-
-
-def _root(error: BaseException) -> BaseException:
-    """The innermost exception of a requests/urllib3 error chain."""
-    return list(_chain(error))[-1]
-
-
-def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
-    return any(isinstance(item, kind) for item in _chain(error))
-
-
-def _tls_reason(error: requests.exceptions.SSLError) -> str | None:
-    """The verification failure's reason, or None when the handshake failed otherwise."""
-    text = str(error)
-    for marker in ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "doesn't match"):
-        if marker in text:
-            root = _root(error)
-            detail = getattr(root, "verify_message", None) or (
-                "hostname mismatch" if "match" in text else "certificate verify failed"
-            )
-            return str(detail)
-    return None
-
-
-def _summary(error: BaseException | None) -> str:
-    if error is None:
-        return "no answer"
-    if isinstance(error, _TransientStatus):
-        return str(error)
-    root = _root(error)
-    return f"{type(root).__name__}: {root}"
-
-
-def _attempt_count(count: int) -> str:
-    return "1 attempt" if count == 1 else f"{count} attempts"

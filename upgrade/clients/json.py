@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from upgrade.errors import BadResponse
+from upgrade.clients.errors import BadResponse
 
 __all__ = ["JsonReader", "JsonSource", "parse_time"]
 

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from upgrade.clients.errors import TargetUnreachable, TLSVerificationFailed
 from upgrade.clients.http import Service, Verify
-from upgrade.errors import TargetUnreachable, TLSVerificationFailed
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from typing import Any
 
 import requests
 
+from upgrade.clients.errors import AuthenticationFailed
 from upgrade.clients.http import (
     UCP,
     Ping,
     ServiceClient,
 )
 from upgrade.clients.secrets import UCPCredentials
-from upgrade.errors import AuthenticationFailed
 
 __all__ = ["ContentTrust", "Ping", "UCPClient"]
 

@@ -25,8 +25,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from upgrade.clients.dtr import DTRClient, Repository
+from upgrade.clients.errors import APIError
 from upgrade.clients.registry import RegistryClient
-from upgrade.errors import APIError, HarnessError
+from upgrade.errors import HarnessError
 
 __all__ = ["Inventory", "InventoryDiff", "SnapshotTimedOut", "compare", "snapshot"]
 

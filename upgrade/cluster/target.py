@@ -14,8 +14,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from upgrade.clients.dtr import DTRClient
-from upgrade.clients.http import DTR, UCP, RetryPolicy, Verify, tls_verify
+from upgrade.clients.http import DTR, UCP, Verify, tls_verify
 from upgrade.clients.registry import RegistryClient
+from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials, Redactor, UCPCredentials
 from upgrade.clients.ucp import UCPClient
 from upgrade.config.settings import Settings

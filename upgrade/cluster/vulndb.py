@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from upgrade.clients.dtr import ScanStatus
+from upgrade.clients.errors import APIError
 from upgrade.cluster.jobs import (
     DEFAULT_INTERVAL_S,
     JobChain,
@@ -34,7 +35,7 @@ from upgrade.cluster.jobs import (
     find_chain,
     log_tail,
 )
-from upgrade.errors import APIError, HarnessError
+from upgrade.errors import HarnessError
 from upgrade.evidence.records import iso, utc_now
 
 __all__ = [
