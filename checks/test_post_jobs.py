@@ -7,8 +7,9 @@ from datetime import datetime
 
 import pytest
 
-from upgrade.clients.dtr import Job
-from upgrade.cluster.jobs import METADATA_MIGRATION, MigrationOutcome, errored_since, log_tail
+from upgrade.clients.dtr_records import Job
+from upgrade.cluster.job_rules import METADATA_MIGRATION, errored_since
+from upgrade.cluster.jobs import MigrationOutcome, log_tail
 from upgrade.cluster.target import Target
 from upgrade.cluster.vulndb import VulnDBOutcome
 from upgrade.config.settings import Settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from upgrade.cluster.health import status_problems
-from upgrade.cluster.jobs import blocking_jobs
+from upgrade.cluster.job_rules import blocking_jobs
 from upgrade.cluster.target import Target
 from upgrade.evidence.records import CheckRecord
 

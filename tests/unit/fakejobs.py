@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.servers import FakeClock
-from upgrade.clients.dtr import Job, JobLogLine, ScanStatus
+from upgrade.clients.dtr_records import Job, JobLogLine, ScanStatus
 from upgrade.clients.errors import APIError
 
 T0 = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)

@@ -14,8 +14,8 @@ import pytest
 
 from tests.unit.fakejobs import make_job
 from tests.unit.test_preflight_logic import write_tar
-from upgrade.clients.dtr import ClusterStatus
-from upgrade.cluster import access, backup, containers, health, jobs, nodes
+from upgrade.clients.dtr_records import ClusterStatus
+from upgrade.cluster import access, backup, containers, health, job_rules, nodes
 from upgrade.cluster.containers import ContainerState
 from upgrade.cluster.images import EngineImages, ImageLookup
 from upgrade.cluster.lab import LabImages
@@ -29,12 +29,12 @@ def test_garbage_collection_and_migrations_block_the_upgrade() -> None:
     running = [
         make_job("1", "gc", "running"),
         make_job("2", "scan_check", "running"),
-        make_job("3", jobs.METADATA_MIGRATION, "running"),
+        make_job("3", job_rules.METADATA_MIGRATION, "running"),
         make_job("4", "ro_registry", "running"),
     ]
-    assert [job.id for job in jobs.blocking_jobs(running)] == ["1", "3", "4"]
-    assert jobs.METADATA_MIGRATION == "metadatastoremigration"
-    assert jobs.METADATA_MIGRATION in jobs.BLOCKING_ACTIONS
+    assert [job.id for job in job_rules.blocking_jobs(running)] == ["1", "3", "4"]
+    assert job_rules.METADATA_MIGRATION == "metadatastoremigration"
+    assert job_rules.METADATA_MIGRATION in job_rules.BLOCKING_ACTIONS
 
 
 @pytest.mark.parametrize(

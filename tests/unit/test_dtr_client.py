@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import PASSWORD, FakeServer, Reply, Seen
-from upgrade.clients.dtr import DTRClient, Job, Ping
+from upgrade.clients.dtr import DTRClient, Ping
+from upgrade.clients.dtr_records import Job
 from upgrade.clients.errors import APIError, AuthenticationFailed, BadResponse
 from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials, Redactor

@@ -11,12 +11,11 @@ import pytest
 
 from tests.support.servers import FakeClock
 from tests.unit.fakejobs import T0, FakeDTR, make_job
+from upgrade.cluster.job_rules import chains, errored_since
 from upgrade.cluster.jobs import (
     JobTimedOut,
     MigrationOutcome,
-    chains,
     curl_submit_job,
-    errored_since,
     find_chain,
     follow_migration,
     readable,

@@ -1,4 +1,5 @@
-"""The DTR API client (`/_ping`, `/api/v0/...`) with typed, immutable results.
+"""The DTR API client (`/_ping`, `/api/v0/...`), answering with the typed, immutable records of
+`upgrade.clients.dtr_records`.
 
 Authentication is HTTP basic with `DTR_USERNAME` and `DTR_TOKEN` (preferred) or `DTR_PASSWORD`
 (see `upgrade.clients.secrets`). Shapes follow the DTR 2.6/2.7 API contract; where the sources
@@ -8,12 +9,22 @@ disagree (job log key `data`/`Data`, job status words) both forms are accepted.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from upgrade.clients.dtr_records import (
+    ClusterStatus,
+    Cron,
+    Features,
+    Job,
+    JobLogLine,
+    ReplicaSettings,
+    Repository,
+    ScanStatus,
+    Settings,
+    Tag,
+)
 from upgrade.clients.errors import APIError
 from upgrade.clients.http import (
     DTR,
@@ -24,191 +35,12 @@ from upgrade.clients.json import JsonReader
 from upgrade.clients.secrets import DTRCredentials
 from upgrade.errors import HarnessError
 
-__all__ = [
-    "ClusterStatus",
-    "Cron",
-    "DTRClient",
-    "Features",
-    "Job",
-    "JobLogLine",
-    "Ping",
-    "ReplicaSettings",
-    "Repository",
-    "ScanStatus",
-    "Settings",
-    "Tag",
-]
-
-JOB_SUCCESS = frozenset({"done"})
-JOB_PENDING = frozenset({"waiting", "running"})
-JOB_FAILURE_PREFIXES = ("error", "cancel", "worker_")
-JOB_FAILURE = frozenset({"deleted"})
+__all__ = ["DTRClient", "Ping"]
 
 V = TypeVar("V")
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGES = 10_000
-
-
-@dataclass(frozen=True)
-class ClusterStatus:
-    """`GET /api/v0/meta/cluster_status`, reduced to what health checks judge; `raw` is evidence."""
-
-    replica_health: dict[str, str]
-    current_issues: tuple[dict[str, Any], ...]
-    tables_not_ready: tuple[str, ...]
-    replica_readonly: dict[str, bool]
-    gc_lock_holder: str
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-    @property
-    def tables_ready(self) -> bool:
-        """Every RethinkDB table reports `all_replicas_ready`."""
-        return not self.tables_not_ready
-
-    @property
-    def unhealthy_replicas(self) -> dict[str, str]:
-        """Replicas whose health is not `OK`, with what they report."""
-        return {rid: health for rid, health in self.replica_health.items() if health != "OK"}
-
-    @property
-    def healthy(self) -> bool:
-        """All replicas OK, no current issues, all tables ready."""
-        return not self.unhealthy_replicas and not self.current_issues and self.tables_ready
-
-
-@dataclass(frozen=True)
-class ReplicaSettings:
-    """One entry of `replicaSettings`: where a replica runs and on which ports."""
-
-    replica_id: str
-    node: str
-    http_port: int
-    https_port: int
-
-
-@dataclass(frozen=True)
-class Settings:
-    """`GET /api/v0/meta/settings`: the fields upgrade checks read; `raw` is evidence."""
-
-    replicas: tuple[ReplicaSettings, ...]
-    dtr_host: str
-    replica_id: str
-    scanning_enabled: bool
-    scanning_sync_online: bool
-    read_only_registry: bool
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-    @property
-    def replica_ids(self) -> tuple[str, ...]:
-        """The replica IDs known to the cluster, sorted."""
-        return tuple(replica.replica_id for replica in self.replicas)
-
-
-@dataclass(frozen=True)
-class Features:
-    """`GET /api/v0/meta/features`."""
-
-    scanning_enabled: bool
-    scanning_licensed: bool
-    online_gc_enabled: bool
-    metadata_store_opted_in: bool
-    db_version: int
-    ucp_host: str
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class Job:
-    """A job of the DTR job runner (`tmpresponses.Job`)."""
-
-    id: str
-    action: str
-    status: str
-    worker_id: str
-    scheduled_at: datetime | None
-    last_updated: datetime | None
-    retries_left: int
-    retries_total: int
-    retry_from_id: str
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-    @property
-    def done(self) -> bool:
-        """The job succeeded (`done`)."""
-        return self.status in JOB_SUCCESS
-
-    @property
-    def pending(self) -> bool:
-        """The job has not finished (`waiting`, `running`)."""
-        return self.status in JOB_PENDING
-
-    @property
-    def failed(self) -> bool:
-        """The job ended without success: `errored`/`error*`, `cancel*`, `worker_*`, `deleted`."""
-        return self.status in JOB_FAILURE or self.status.startswith(JOB_FAILURE_PREFIXES)
-
-    @property
-    def finished(self) -> bool:
-        """The job ended, one way or the other (unknown words count as unfinished)."""
-        return self.done or self.failed
-
-
-@dataclass(frozen=True)
-class JobLogLine:
-    """One line of a job's log."""
-
-    line_num: int
-    data: str
-
-
-@dataclass(frozen=True)
-class Cron:
-    """A scheduled job (`tmpresponses.Cron`)."""
-
-    id: str
-    action: str
-    schedule: str
-    retries: int
-    next_run: datetime | None
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class ScanStatus:
-    """`GET /api/v0/imagescan/status` (`responses.NautilusStatus`)."""
-
-    state: int
-    scanner_version: int
-    scanner_updated_at: datetime | None
-    db_version: int
-    db_updated_at: datetime | None
-    last_db_update_failed: bool
-    last_vuln_overrides_db_update_failed: bool
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class Repository:
-    """A repository (`responses.Repository`); `full_name` is `namespace/name`."""
-
-    id: str
-    namespace: str
-    name: str
-
-    @property
-    def full_name(self) -> str:
-        """`namespace/name`, as in `docker pull DTR/namespace/name`."""
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True)
-class Tag:
-    """A tag of a repository (`responses.ListTag`) with the manifest digest DTR records."""
-
-    name: str
-    digest: str
-    updated_at: datetime | None
 
 
 class DTRClient(ServiceClient[DTRCredentials]):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from upgrade.clients.dtr import ClusterStatus
+from upgrade.clients.dtr_records import ClusterStatus
 from upgrade.cluster.target import Target
 from upgrade.errors import HarnessError
 

@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from upgrade.clients.dtr import DTRClient, Repository
+from upgrade.clients.dtr import DTRClient
+from upgrade.clients.dtr_records import Repository
 from upgrade.clients.errors import APIError
 from upgrade.clients.registry import RegistryClient
 from upgrade.errors import HarnessError

@@ -1,11 +1,9 @@
-"""Waiting for DTR jobs, counting the attempts of a retried job, and re-triggering one.
+"""Waiting for DTR jobs, following a migration through its retries, and re-triggering one.
 
-DTR's job runner retries a failed job by scheduling a new job record whose `retryFromID` links
-it to the failed one (the fact sheet's example shows an original job carrying its own ID there;
-whether a retry points at the previous attempt or at the first one is not documented, so both
-are followed). A *chain* is every attempt linked that way, oldest first: for the 2.5 -> 2.6
-`metadatastoremigration` the guide promises two retries, so three failed attempts mean the job
-must be re-triggered by hand with `POST /api/v0/jobs {"action": "metadatastoremigration"}`.
+What a job's attempts mean (chains linked by `retryFromID`, blocking actions, failures a later
+attempt recovered) is `upgrade.cluster.job_rules`; this module asks DTR and waits: for the
+2.5 -> 2.6 `metadatastoremigration` the guide promises two retries, so three failed attempts mean
+the job must be re-triggered by hand with `POST /api/v0/jobs {"action": "metadatastoremigration"}`.
 
 Every wait here is bounded and takes an injectable clock and sleep, so tests never sleep.
 """
@@ -15,28 +13,23 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from upgrade.clients.dtr import Job, JobLogLine
+from upgrade.clients.dtr_records import Job, JobLogLine
+from upgrade.cluster.job_rules import JobChain, chains, scheduled_since
 from upgrade.errors import HarnessError
 from upgrade.evidence.records import iso
 
 __all__ = [
-    "BLOCKING_ACTIONS",
-    "METADATA_MIGRATION",
-    "JobChain",
     "JobTimedOut",
     "JobsAPI",
     "MigrationOutcome",
-    "blocking_jobs",
-    "chains",
     "curl_command",
     "curl_submit_job",
-    "errored_since",
     "find_chain",
     "follow_migration",
     "log_tail",
@@ -49,23 +42,6 @@ DEFAULT_INTERVAL_S = 0.5
 JOB_LIST_LIMIT = 200
 LOG_TAIL_LINES = 5
 RETRY_GRACE_S = 30.0
-
-# The 2.5 -> 2.6 migration of the metadata store: garbage collection is disabled while it runs.
-METADATA_MIGRATION = "metadatastoremigration"
-# Jobs the upgrade must not interrupt: garbage collection (read-only mode) and migrations.
-BLOCKING_ACTIONS = frozenset(
-    {
-        "gc",
-        "onlinegc",
-        "onlinegc_metadata",
-        "onlinegc_joblogs",
-        METADATA_MIGRATION,
-        "scannedlayermigration",
-        "tagmigration",
-        "bloblinkmigration",
-        "ro_registry",
-    }
-)
 
 
 class JobsAPI(Protocol):
@@ -104,113 +80,6 @@ class JobTimedOut(HarnessError):
         )
 
 
-@dataclass(frozen=True)
-class JobChain:
-    """Every attempt of one job, linked by `retryFromID`, oldest first."""
-
-    action: str
-    attempts: tuple[Job, ...]
-
-    @property
-    def latest(self) -> Job:
-        """The most recent attempt."""
-        return self.attempts[-1]
-
-    @property
-    def first(self) -> Job:
-        """The attempt that started the chain."""
-        return self.attempts[0]
-
-    @property
-    def done(self) -> bool:
-        """The latest attempt succeeded."""
-        return self.latest.done
-
-    @property
-    def failed_attempts(self) -> tuple[Job, ...]:
-        """The attempts that ended without success."""
-        return tuple(job for job in self.attempts if job.failed)
-
-    @property
-    def exhausted(self) -> bool:
-        """The latest attempt failed and the job runner will not retry it again."""
-        return self.latest.failed and self.latest.retries_left <= 0
-
-    @property
-    def finished(self) -> bool:
-        """Nothing more will happen to this chain by itself: done, or failed for good."""
-        return self.done or self.exhausted
-
-    def summary(self) -> list[dict[str, Any]]:
-        """The attempts as evidence: ID, status, times, worker and retries left."""
-        return [
-            {
-                "id": job.id,
-                "status": job.status,
-                "retry_from_id": job.retry_from_id,
-                "scheduled_at": iso(job.scheduled_at),
-                "last_updated": iso(job.last_updated),
-                "worker": job.worker_id,
-                "retries_left": job.retries_left,
-            }
-            for job in self.attempts
-        ]
-
-
-def blocking_jobs(jobs: Iterable[Job]) -> list[Job]:
-    """The jobs among `jobs` that the upgrade must not cut (an action of BLOCKING_ACTIONS)."""
-    return [job for job in jobs if job.action in BLOCKING_ACTIONS]
-
-
-def _moment(job: Job) -> datetime | None:
-    return job.scheduled_at or job.last_updated
-
-
-def _order_key(job: Job) -> tuple[int, str]:
-    moment = _moment(job)
-    return (0 if moment is None else 1, iso(moment) or "")
-
-
-def chains(jobs: Iterable[Job]) -> list[JobChain]:
-    """Group jobs into chains by `retryFromID` (own ID, empty, previous or first attempt).
-
-    Chains are sorted by their latest attempt, oldest first; attempts by scheduling time.
-    """
-    by_id = {job.id: job for job in jobs}
-    parent: dict[str, str] = {job_id: job_id for job_id in by_id}
-
-    def root(job_id: str) -> str:
-        # Bounded by the number of jobs: every step moves to a distinct ancestor.
-        for _ in range(len(parent) + 1):
-            if parent[job_id] == job_id:
-                return job_id
-            parent[job_id] = parent[parent[job_id]]
-            job_id = parent[job_id]
-        return job_id
-
-    for job in by_id.values():
-        link = job.retry_from_id
-        if link and link != job.id and link in by_id:
-            a, b = root(job.id), root(link)
-            if a != b:
-                parent[a] = b
-    groups: dict[str, list[Job]] = {}
-    for job in by_id.values():
-        groups.setdefault(root(job.id), []).append(job)
-    result = [
-        JobChain(members[0].action, tuple(sorted(members, key=_order_key)))
-        for members in groups.values()
-    ]
-    return sorted(result, key=lambda chain: _order_key(chain.latest))
-
-
-def _since(job: Job, since: datetime | None, slack: timedelta) -> bool:
-    if since is None:
-        return True
-    moment = _moment(job)
-    return moment is not None and moment >= since - slack
-
-
 def find_chain(
     dtr: JobsAPI,
     action: str,
@@ -221,7 +90,7 @@ def find_chain(
     """The most recent chain of `action` with an attempt scheduled at or after `since`."""
     jobs = dtr.jobs(action=action, limit=JOB_LIST_LIMIT)
     recent = [job for job in jobs if job.action == action]
-    found = [c for c in chains(recent) if any(_since(j, since, slack) for j in c.attempts)]
+    found = [c for c in chains(recent) if any(scheduled_since(j, since, slack) for j in c.attempts)]
     return found[-1] if found else None
 
 
@@ -297,28 +166,6 @@ def readable(line: str) -> str:
         return line
     level = data.get("level")
     return f"{level}: {data['msg']}" if isinstance(level, str) else data["msg"]
-
-
-def errored_since(
-    jobs: Sequence[Job], since: datetime, *, slack: timedelta = timedelta(0)
-) -> tuple[list[Job], list[Job]]:
-    """Failed jobs scheduled at or after `since`: (unrecovered, recovered).
-
-    A failed job is recovered when a later job of the same action ended `done` (a retry by the
-    job runner or a re-trigger by hand): what matters after an upgrade is the action's outcome.
-    """
-    recent = [job for job in jobs if _since(job, since, slack)]
-    unrecovered: list[Job] = []
-    recovered: list[Job] = []
-    for job in sorted(recent, key=_order_key):
-        if not job.failed:
-            continue
-        later_done = any(
-            other.done and other.action == job.action and _order_key(other) > _order_key(job)
-            for other in recent
-        )
-        (recovered if later_done else unrecovered).append(job)
-    return unrecovered, recovered
 
 
 def curl_command(

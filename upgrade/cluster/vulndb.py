@@ -24,11 +24,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from upgrade.clients.dtr import ScanStatus
+from upgrade.clients.dtr_records import ScanStatus
 from upgrade.clients.errors import APIError
+from upgrade.cluster.job_rules import JobChain
 from upgrade.cluster.jobs import (
     DEFAULT_INTERVAL_S,
-    JobChain,
     JobsAPI,
     JobTimedOut,
     curl_command,

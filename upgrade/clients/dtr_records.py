@@ -1,0 +1,190 @@
+"""The typed, immutable results of the DTR API client: cluster status, settings, features,
+jobs and their log lines and states, crons, scan status, repositories and tags. Each keeps the
+fields the checks judge; `raw` holds the answer as evidence. Reading them from DTR's answers is
+`upgrade.clients.dtr.DTRClient`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "ClusterStatus",
+    "Cron",
+    "Features",
+    "Job",
+    "JobLogLine",
+    "ReplicaSettings",
+    "Repository",
+    "ScanStatus",
+    "Settings",
+    "Tag",
+]
+
+JOB_SUCCESS = frozenset({"done"})
+JOB_PENDING = frozenset({"waiting", "running"})
+JOB_FAILURE_PREFIXES = ("error", "cancel", "worker_")
+JOB_FAILURE = frozenset({"deleted"})
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """`GET /api/v0/meta/cluster_status`, reduced to what health checks judge; `raw` is evidence."""
+
+    replica_health: dict[str, str]
+    current_issues: tuple[dict[str, Any], ...]
+    tables_not_ready: tuple[str, ...]
+    replica_readonly: dict[str, bool]
+    gc_lock_holder: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def tables_ready(self) -> bool:
+        """Every RethinkDB table reports `all_replicas_ready`."""
+        return not self.tables_not_ready
+
+    @property
+    def unhealthy_replicas(self) -> dict[str, str]:
+        """Replicas whose health is not `OK`, with what they report."""
+        return {rid: health for rid, health in self.replica_health.items() if health != "OK"}
+
+    @property
+    def healthy(self) -> bool:
+        """All replicas OK, no current issues, all tables ready."""
+        return not self.unhealthy_replicas and not self.current_issues and self.tables_ready
+
+
+@dataclass(frozen=True)
+class ReplicaSettings:
+    """One entry of `replicaSettings`: where a replica runs and on which ports."""
+
+    replica_id: str
+    node: str
+    http_port: int
+    https_port: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """`GET /api/v0/meta/settings`: the fields upgrade checks read; `raw` is evidence."""
+
+    replicas: tuple[ReplicaSettings, ...]
+    dtr_host: str
+    replica_id: str
+    scanning_enabled: bool
+    scanning_sync_online: bool
+    read_only_registry: bool
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def replica_ids(self) -> tuple[str, ...]:
+        """The replica IDs known to the cluster, sorted."""
+        return tuple(replica.replica_id for replica in self.replicas)
+
+
+@dataclass(frozen=True)
+class Features:
+    """`GET /api/v0/meta/features`."""
+
+    scanning_enabled: bool
+    scanning_licensed: bool
+    online_gc_enabled: bool
+    metadata_store_opted_in: bool
+    db_version: int
+    ucp_host: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job of the DTR job runner (`tmpresponses.Job`)."""
+
+    id: str
+    action: str
+    status: str
+    worker_id: str
+    scheduled_at: datetime | None
+    last_updated: datetime | None
+    retries_left: int
+    retries_total: int
+    retry_from_id: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def done(self) -> bool:
+        """The job succeeded (`done`)."""
+        return self.status in JOB_SUCCESS
+
+    @property
+    def pending(self) -> bool:
+        """The job has not finished (`waiting`, `running`)."""
+        return self.status in JOB_PENDING
+
+    @property
+    def failed(self) -> bool:
+        """The job ended without success: `errored`/`error*`, `cancel*`, `worker_*`, `deleted`."""
+        return self.status in JOB_FAILURE or self.status.startswith(JOB_FAILURE_PREFIXES)
+
+    @property
+    def finished(self) -> bool:
+        """The job ended, one way or the other (unknown words count as unfinished)."""
+        return self.done or self.failed
+
+
+@dataclass(frozen=True)
+class JobLogLine:
+    """One line of a job's log."""
+
+    line_num: int
+    data: str
+
+
+@dataclass(frozen=True)
+class Cron:
+    """A scheduled job (`tmpresponses.Cron`)."""
+
+    id: str
+    action: str
+    schedule: str
+    retries: int
+    next_run: datetime | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ScanStatus:
+    """`GET /api/v0/imagescan/status` (`responses.NautilusStatus`)."""
+
+    state: int
+    scanner_version: int
+    scanner_updated_at: datetime | None
+    db_version: int
+    db_updated_at: datetime | None
+    last_db_update_failed: bool
+    last_vuln_overrides_db_update_failed: bool
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Repository:
+    """A repository (`responses.Repository`); `full_name` is `namespace/name`."""
+
+    id: str
+    namespace: str
+    name: str
+
+    @property
+    def full_name(self) -> str:
+        """`namespace/name`, as in `docker pull DTR/namespace/name`."""
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A tag of a repository (`responses.ListTag`) with the manifest digest DTR records."""
+
+    name: str
+    digest: str
+    updated_at: datetime | None
