@@ -61,3 +61,17 @@ def test_a_check_broken_in_itself_is_named_a_harness_bug(pytester: pytest.Pytest
 def test_tracebacks_come_back_on_request(pytester: pytest.Pytester, option: str) -> None:
     result = run(pytester, option)
     assert 'value["replicas"] == 1' in result.stdout.str()
+
+
+def test_the_terminal_names_the_final_absolute_paths(pytester: pytest.Pytester) -> None:
+    result = run(pytester)
+    bundle = (pytester.path / "out" / "latest").resolve()
+    text = result.stdout.str()
+    assert ".incomplete-" not in text, "a terminal line names the staging folder"
+    result.stdout.fnmatch_lines(
+        [
+            f"*generated xml file: {bundle / 'junit.xml'}*",
+            f"*Generated html report: {(bundle / 'report.html').as_uri()}*",
+            f"bundle: {bundle}",
+        ]
+    )

@@ -154,6 +154,30 @@ class ReportPlugin:
 
     # -- end of session -----------------------------------------------------------------------
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> Generator[None]:
+        """pytest-html and junitxml name the files they wrote in the staging folder, which is
+        renamed when the bundle is sealed: their terminal lines name the final, absolute path
+        (chosen now; the bundle gets exactly that name)."""
+        record = self.harness.session_record
+        staged = self.harness.bundle.path.resolve()
+        final = self.harness.bundle.final_path(record.from_version, record.to_version).resolve()
+        write_sep = terminalreporter.write_sep
+
+        def final_paths(
+            sep: str, title: str | None = None, fullwidth: int | None = None, **markup: bool
+        ) -> None:
+            if title is not None:
+                title = title.replace(staged.as_uri(), final.as_uri())
+                title = title.replace(str(staged), str(final))
+            write_sep(sep, title, fullwidth, **markup)
+
+        terminalreporter.write_sep = final_paths  # type: ignore[method-assign]
+        try:
+            return (yield)
+        finally:
+            terminalreporter.write_sep = write_sep  # type: ignore[method-assign]
+
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None]:
         """Before the reports are written: the comparison and the environment table. Around
