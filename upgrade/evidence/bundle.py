@@ -205,19 +205,19 @@ def add_unrun_to_junit(path: Path, records: Sequence[CheckRecord]) -> None:
     atomic_write(path, ElementTree.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True))
 
 
-def unwritten(bundle: Path) -> list[str]:
-    """The report files of a bundle that are missing or were cut short (a full disk)."""
+def unwritten(bundle: Path, *, html: bool = True) -> list[str]:
+    """The report files of a bundle that are missing or were cut short (a full disk);
+    `html=False` when no HTML report was asked for (pytest-html disabled)."""
+    expected = [(JUNIT_NAME, b">")]
+    if html:
+        expected.insert(0, (REPORT_NAME, b"</html>"))
     problems = []
-    report = bundle / REPORT_NAME
-    if not report.is_file():
-        problems.append(f"{REPORT_NAME}: not written")
-    elif not report.read_bytes().rstrip().endswith(b"</html>"):
-        problems.append(f"{REPORT_NAME}: cut short ({report.stat().st_size} bytes)")
-    junit = bundle / JUNIT_NAME
-    if not junit.is_file():
-        problems.append(f"{JUNIT_NAME}: not written")
-    elif not junit.read_bytes().rstrip().endswith(b">"):
-        problems.append(f"{JUNIT_NAME}: cut short ({junit.stat().st_size} bytes)")
+    for name, ending in expected:
+        path = bundle / name
+        if not path.is_file():
+            problems.append(f"{name}: not written")
+        elif not path.read_bytes().rstrip().endswith(ending):
+            problems.append(f"{name}: cut short ({path.stat().st_size} bytes)")
     return problems
 
 

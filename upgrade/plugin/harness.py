@@ -638,7 +638,7 @@ class Harness:
         record.verdict = self.final.word
         record.verdict_reason = self.final.reason
         record.finished_at = utc_now()
-        lost = unwritten(self.bundle.path)
+        lost = unwritten(self.bundle.path, html=self.config.pluginmanager.hasplugin("html"))
         if lost:
             # The files are named now: the report plugins' unnamed write errors say no more.
             record.bundle_problems[:] = [

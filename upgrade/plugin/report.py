@@ -56,8 +56,8 @@ class ReportPlugin:
             # What the user asked for (--html, --junitxml) is written there too, from the sealed
             # bundle: a CI job reading results.xml finds it where its own configuration says.
             for name, asked in (
-                (REPORT_NAME, config.option.htmlpath),
-                (JUNIT_NAME, config.option.xmlpath),
+                (REPORT_NAME, getattr(config.option, "htmlpath", None)),
+                (JUNIT_NAME, getattr(config.option, "xmlpath", None)),
             ):
                 if asked:
                     self.harness.copies[name] = config.invocation_params.dir / asked
