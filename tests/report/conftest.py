@@ -4,7 +4,10 @@ known secret values in the environment so the tests can look for them everywhere
 from __future__ import annotations
 
 import base64
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,3 +53,34 @@ def upgraded(tmp_path_factory: pytest.TempPathFactory) -> Session:
     )
     assert session.result["verdict"] == "UPGRADED", session.output
     return session
+
+
+# Debian's chromium, never a downloaded browser, started as this machine allows it.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium, headless; skipped locally when absent, a failure under CI."""
+    if not CHROMIUM.is_file():
+        message = f"{CHROMIUM} is not installed (apt-get install -y chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the browser test: {message}")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,16 +20,6 @@ from upgrade.evidence import history, integrity
 from upgrade.evidence.bundle import bundle_name, close_unfinished
 
 SVG = "{http://www.w3.org/2000/svg}"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LOAD_BUDGET_MS = 1000.0
 LOAD_TIMEOUT_MS = 30_000
 NIGHTS = 11
@@ -329,24 +318,6 @@ def test_cli_errors_are_one_line(
 
 
 # -- in the browser --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's chromium, headless; skipped locally when absent, a failure under CI."""
-    if not CHROMIUM.is_file():
-        message = f"{CHROMIUM} is not installed (apt-get install -y chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs the browser test: {message}")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def test_history_in_chromium(browser: Any, fleet: Fleet, tmp_path: Path) -> None:

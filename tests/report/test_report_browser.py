@@ -3,7 +3,6 @@ playwright (never a downloaded browser). Under CI (CI=1) a missing chromium fail
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,36 +13,8 @@ from tests.lab.sessions import Session
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 GREEN = "rgb(30, 126, 52)"
 LOAD_TIMEOUT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's chromium, headless; skipped locally when absent, a failure under CI."""
-    if not CHROMIUM.is_file():
-        message = f"{CHROMIUM} is not installed (apt-get install -y chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs the browser test: {message}")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture
