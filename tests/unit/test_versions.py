@@ -344,3 +344,14 @@ def _lines(last_patches: dict[tuple[int, int], int]) -> list[ReleaseLine]:
         )
         for line, last in last_patches.items()
     ]
+
+
+def test_a_malformed_version_is_a_one_line_harness_error_and_a_value_error() -> None:
+    """An odd `info.version` from a DTR must fail a check in the harness's words (one line),
+    never as a raw traceback; option parsing still catches it as a ValueError."""
+    from upgrade.errors import HarnessError
+
+    error = VersionError("2.7\nx")
+    assert isinstance(error, HarnessError)
+    assert isinstance(error, ValueError)
+    assert "\n" not in str(error)

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
+from upgrade.errors import HarnessError
+
 __all__ = ["Version", "VersionError", "format_line"]
 
 
@@ -22,8 +24,11 @@ _VERSION_RE: Final = re.compile(
 )
 
 
-class VersionError(ValueError):
+class VersionError(HarnessError, ValueError):
     """A version string is not MAJOR.MINOR.PATCH with an optional -suffix.
+
+    A harness error (one line, in the harness's words, when a DTR answers an odd version) and a
+    ValueError (as option parsing treats it).
 
     The message is one line (the bad value is quoted with `repr`, so even a value holding a
     newline prints on one line) and names the expected form.
