@@ -32,18 +32,11 @@ from pathlib import Path
 
 from readme import replace_section  # benchmarks/readme.py, beside this script
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project, for tests.support
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+
 README = Path(__file__).with_name("README.md")
 SECTION = "## Report"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PER_MODULE = 100
 FAIL_EVERY = 100
 SESSION_TIMEOUT_S = 600

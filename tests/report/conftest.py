@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.lab.sessions import Session, run_session
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
 # Characters that HTML, XML, JSON and URLs all escape differently, so every rendering is tried.
 SECRETS = {
@@ -53,19 +54,6 @@ def upgraded(tmp_path_factory: pytest.TempPathFactory) -> Session:
     )
     assert session.result["verdict"] == "UPGRADED", session.output
     return session
-
-
-# Debian's chromium, never a downloaded browser, started as this machine allows it.
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
