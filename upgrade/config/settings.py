@@ -12,8 +12,6 @@ never in a URL.
 
 from __future__ import annotations
 
-import os
-import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from upgrade.config.options import OPTIONS, OptionSpec
+from upgrade.config.paths import check_named_files, check_report_dir
 from upgrade.config.values import (
     SettingsError,
     convert,
@@ -226,17 +225,10 @@ def _build(raw: dict[str, object]) -> Settings:
     if ucp_url is not None:
         ucp_url = normalise_url(ucp_url, "--ucp-url")
 
-    for key in ("dtr_ca", "ucp_ca", "catalog", "waivers", "baseline"):
-        path = raw[key]
-        if isinstance(path, Path) and not path.is_file():
-            raise SettingsError(f"--{key.replace('_', '-')} {path}: no such file")
-    for key in ("dtr_ca", "ucp_ca"):
-        path = raw[key]
-        if isinstance(path, Path):
-            _check_ca_bundle(path, f"--{key.replace('_', '-')}")
+    check_named_files(raw)
     report_dir = _path(raw["report_dir"]) or Path("reports")
     if target is not None:
-        _check_report_dir(report_dir)
+        check_report_dir(report_dir)
 
     lab_version = str(raw["lab_version"])
     try:
@@ -325,47 +317,6 @@ def _build(raw: dict[str, object]) -> Settings:
         ),
         raw=raw,
     )
-
-
-def _check_ca_bundle(path: Path, option: str) -> None:
-    """Refuse a CA file that holds no PEM certificate the TLS layer can load."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    try:
-        context.load_verify_locations(cafile=path)
-    except ssl.SSLError:
-        loaded = 0
-    except OSError as exc:
-        raise SettingsError(f"{option} {path}: cannot be read ({exc.strerror or exc})") from None
-    else:
-        loaded = context.cert_store_stats()["x509"]
-    if not loaded:
-        raise SettingsError(
-            f"{option} {path}: not a PEM CA bundle (no -----BEGIN CERTIFICATE----- could be "
-            "read); give the CA certificate that signed the server's certificate"
-        )
-
-
-def _check_report_dir(path: Path) -> None:
-    """Refuse a report dir the session could not write its bundle into (nothing is created)."""
-    try:
-        if path.is_symlink() and not path.exists():
-            raise SettingsError(
-                f"--report-dir {path}: a symbolic link to nothing; fix or remove it"
-            )
-        if path.exists() and not path.is_dir():
-            raise SettingsError(f"--report-dir {path}: not a directory; name a directory")
-        existing = path.absolute()
-        while not existing.exists():
-            existing = existing.parent
-    except OSError as exc:
-        raise SettingsError(f"--report-dir {path}: cannot be checked ({exc.strerror})") from None
-    where = "" if existing == path.absolute() else f" (its nearest existing parent {existing})"
-    if not existing.is_dir():
-        raise SettingsError(f"--report-dir {path}: {existing} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise SettingsError(
-            f"--report-dir {path}: not writable{where}; choose a directory you can write to"
-        )
 
 
 def _lab_scenarios(value: object, target: str | None) -> tuple[str, ...]:
