@@ -271,14 +271,14 @@ def _history_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_history(args: argparse.Namespace) -> int:
-    from upgrade.evidence import history
+    from upgrade.evidence import history, history_page
 
     try:
-        found = history.write_history(args.folders, args.output)
+        found = history_page.write_history(args.folders, args.output)
     except history.HistoryError as exc:
         return _fail("history", str(exc))
     try:
-        for line in history.summary_lines(found, args.output):
+        for line in history_page.summary_lines(found, args.output):
             print(line, flush=True)
     except BrokenPipeError:
         # `| head`: the page is written; the exit status still says whether all verified.

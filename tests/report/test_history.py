@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import pytest
 
 from upgrade import cli
-from upgrade.evidence import history, integrity
+from upgrade.evidence import history, history_chart, history_page, integrity
 from upgrade.evidence.bundle import bundle_name, close_unfinished
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -215,7 +215,7 @@ def test_an_unsealed_or_unreadable_folder_is_shown_not_skipped(tmp_path: Path) -
     assert unreadable.verified
     assert unreadable.problem.startswith("result.json cannot be read")
     assert unreadable.target == history.UNKNOWN_TARGET
-    page = history.render(read, tmp_path / "history.html")
+    page = history_page.render(read, tmp_path / "history.html")
     assert "UNREADABLE" in page
     assert "result.json cannot be read" in page
 
@@ -237,7 +237,7 @@ def test_the_page_is_self_contained_and_links_each_report_relatively(
 ) -> None:
     output = tmp_path / "site" / "history.html"
     output.parent.mkdir()
-    read = history.write_history([fleet.root], output)
+    read = history_page.write_history([fleet.root], output)
     page = output.read_text(encoding="utf-8")
     assert "<script" not in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
@@ -256,7 +256,7 @@ def test_the_page_is_self_contained_and_links_each_report_relatively(
 
 def test_the_trend_chart_has_one_mark_per_night_and_marks_the_edited_one(fleet: Fleet) -> None:
     runs = history.read_history([fleet.root]).by_target()[TARGETS[1]]
-    root = ET.fromstring(history.trend_svg(runs))  # noqa: S314 (the harness's own output)
+    root = ET.fromstring(history_chart.trend_svg(runs))  # noqa: S314 (the harness's own output)
     nights = [g for g in root.iter(f"{SVG}g") if g.get("class") == "dtr-night"]
     assert [g.get("data-bundle") for g in nights] == [run.name for run in runs]
     marked = [g.get("data-bundle") for g in nights if g.get("data-verified") == "false"]
@@ -292,7 +292,7 @@ def test_cli_exits_0_when_every_bundle_verifies(
     monkeypatch.chdir(tmp_path)
     assert cli.main(["history", "reports"]) == cli.EXIT_ALLOWED
     assert capsys.readouterr().out == "history.html: 2 bundles of 1 target\n"
-    assert (tmp_path / history.HISTORY_NAME).is_file()
+    assert (tmp_path / history_page.HISTORY_NAME).is_file()
 
 
 @pytest.mark.parametrize(
@@ -322,7 +322,7 @@ def test_cli_errors_are_one_line(
 
 def test_history_in_chromium(browser: Any, fleet: Fleet, tmp_path: Path) -> None:
     output = tmp_path / "history.html"
-    read = history.write_history([fleet.root], output)
+    read = history_page.write_history([fleet.root], output)
     assert len(read.runs) >= 20
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
