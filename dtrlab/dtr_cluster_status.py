@@ -33,6 +33,34 @@ _RETHINK_TABLES = {
 }
 
 
+def _scenario_issues(cluster: Cluster) -> list[dict[str, Any]]:
+    """The RethinkDB issues the `rethink-noncritical-issue` and `rethink-critical-issue`
+    scenarios report on an otherwise healthy cluster: an `outdated_index` (critical false) and
+    a `table_availability` (critical true), in RethinkDB's `current_issues` form (its
+    system-issues documentation: type, critical, description, info)."""
+    issues: list[dict[str, Any]] = []
+    if cluster.config.has("rethink-noncritical-issue"):
+        issues.append(
+            {
+                "type": "outdated_index",
+                "critical": False,
+                "description": "The cluster contains indexes that were created with a previous "
+                "version of the query language which contained some bugs.",
+                "info": {"tables": [{"db": "dtr2", "table": "tags", "indexes": ["digest"]}]},
+            }
+        )
+    if cluster.config.has("rethink-critical-issue"):
+        issues.append(
+            {
+                "type": "table_availability",
+                "critical": True,
+                "description": "Table `dtr2.tags` is not available for writes.",
+                "info": {"db": "dtr2", "table": "tags", "status": {"ready_for_writes": False}},
+            }
+        )
+    return issues
+
+
 class ClusterStatusAPI:
     """The cluster_status handler of one replica."""
 
@@ -63,6 +91,7 @@ class ClusterStatusAPI:
             }
             for r in down
         ]
+        issues += _scenario_issues(cluster)
         table_status = [
             _table_status(db, name, up, replicas)
             for db, names in _RETHINK_TABLES.items()

@@ -10,6 +10,9 @@ SCENARIOS: dict[str, str] = {
     "ucp-too-old": "UCP is older than the pairing of DTR's next minor (e.g. 3.0.7 with DTR 2.5)",
     "no-backup": "no DTR backup is available",
     "stale-backup": "the only DTR backup is 30 days old",
+    "backup-fails": "the bootstrapper's backup prints half its archive, then a fatal error, status 1",
+    "backup-empty": "the bootstrapper's backup prints nothing and exits 0",
+    "backup-slow": "the bootstrapper's backup takes 10 s to print its archive",
     "replica-unhealthy": "one replica answers /_ping 503 and is not OK in cluster_status",
     "mixed-versions": "one replica already runs a newer version (an unfinished earlier upgrade)",
     "gc-running": "a garbage collection (gc) job is running",
@@ -21,6 +24,8 @@ SCENARIOS: dict[str, str] = {
     "long-outage": "an 8 s cluster-wide interruption during the upgrade",
     "data-loss": "one tag vanishes during the upgrade",
     "slow-replica": "the last replica replaced needs 20 s to report healthy after its swap",
+    "rethink-noncritical-issue": "RethinkDB reports an outdated_index issue (critical: false)",
+    "rethink-critical-issue": "RethinkDB reports a table_availability issue (critical: true)",
 }
 
 

@@ -80,6 +80,8 @@ def test_lab_scenarios_are_all_documented() -> None:
         "long-outage",
         "data-loss",
         "slow-replica",
+        "rethink-noncritical-issue",
+        "rethink-critical-issue",
     }
     assert set(SCENARIOS) == expected
     with pytest.raises(ValueError, match=r"unknown lab scenario\(s\) nope; valid: healthy, "):

@@ -101,7 +101,7 @@ def test_cluster_status_problems_name_replicas_issues_and_tables() -> None:
     )
     assert problems == [
         "replica 000000000002: DOWN",
-        "1 RethinkDB current issue(s)",
+        "1 critical RethinkDB current issue(s) (table_availability)",
         "tables not ready: dtr2.tags, dtr2.manifests",
     ]
 

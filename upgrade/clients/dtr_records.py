@@ -23,9 +23,18 @@ __all__ = [
     "Tag",
 ]
 
+# Job status words: the Swagger enum (dtr-api/dtr-2.6.0-swagger.json and 2.7.0,
+# tmpresponses.Job.status: waiting, running, done, canceled, errored) and the job-queue
+# documentation's (dtr-facts.md 3.3, S15: error, cancel_request, cancel, deleted, worker_dead,
+# worker_shutdown, worker_resurrection). fidelity-review.md 8: `cancel_request` is a request the
+# worker acts on (transitional); `worker_dead` jobs "were claimed by the unhealthy replica" and
+# enter that state "so that other replicas can claim the job"; `worker_shutdown` is a worker
+# that "gracefully stopped", which is what replacing jobrunner containers produces. A `worker_*`
+# status says the worker went away, not that the job failed: it is *interrupted*, not finished.
 JOB_SUCCESS = frozenset({"done"})
-JOB_PENDING = frozenset({"waiting", "running"})
-JOB_FAILURE_PREFIXES = ("error", "cancel", "worker_")
+JOB_PENDING = frozenset({"waiting", "running", "cancel_request"})
+JOB_INTERRUPTED_PREFIX = "worker_"
+JOB_FAILURE_PREFIXES = ("error", "cancel")
 JOB_FAILURE = frozenset({"deleted"})
 
 
@@ -51,9 +60,21 @@ class ClusterStatus:
         return {rid: health for rid, health in self.replica_health.items() if health != "OK"}
 
     @property
+    def critical_issues(self) -> tuple[dict[str, Any], ...]:
+        """The current issues RethinkDB marks `critical` ("true if the issue is likely to cause
+        loss of availability", RethinkDB's system-issues documentation; fidelity-review.md 13).
+        An issue without a boolean `critical` counts as critical: the safe reading."""
+        return tuple(i for i in self.current_issues if i.get("critical") is not False)
+
+    @property
+    def other_issues(self) -> tuple[dict[str, Any], ...]:
+        """The current issues RethinkDB marks `critical: false` (e.g. `outdated_index`)."""
+        return tuple(i for i in self.current_issues if i.get("critical") is False)
+
+    @property
     def healthy(self) -> bool:
-        """All replicas OK, no current issues, all tables ready."""
-        return not self.unhealthy_replicas and not self.current_issues and self.tables_ready
+        """All replicas OK, no critical current issue, all tables ready."""
+        return not self.unhealthy_replicas and not self.critical_issues and self.tables_ready
 
 
 @dataclass(frozen=True)
@@ -119,18 +140,32 @@ class Job:
 
     @property
     def pending(self) -> bool:
-        """The job has not finished (`waiting`, `running`)."""
+        """The job has not finished (`waiting`, `running`, the transitional `cancel_request`)."""
         return self.status in JOB_PENDING
 
     @property
+    def interrupted(self) -> bool:
+        """The job's worker went away (`worker_dead`, `worker_shutdown`, ...): another replica
+        may claim it again or the job runner retry it, so it is neither failed nor finished."""
+        return self.status.startswith(JOB_INTERRUPTED_PREFIX)
+
+    @property
     def failed(self) -> bool:
-        """The job ended without success: `errored`/`error*`, `cancel*`, `worker_*`, `deleted`."""
-        return self.status in JOB_FAILURE or self.status.startswith(JOB_FAILURE_PREFIXES)
+        """The job ended without success: `errored`/`error*`, `canceled`/`cancel`, `deleted`."""
+        return not self.pending and (
+            self.status in JOB_FAILURE or self.status.startswith(JOB_FAILURE_PREFIXES)
+        )
 
     @property
     def finished(self) -> bool:
         """The job ended, one way or the other (unknown words count as unfinished)."""
         return self.done or self.failed
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The job's `parameters` (null or absent in some answers: empty)."""
+        value = self.raw.get("parameters")
+        return dict(value) if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)
