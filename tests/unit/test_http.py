@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import PASSWORD, FakeClock, FakeServer, Reply
+from upgrade.clients.addresses import tls_verify
 from upgrade.clients.errors import (
     APIError,
     AuthenticationFailed,
@@ -20,7 +21,7 @@ from upgrade.clients.errors import (
     TargetUnreachable,
     TLSVerificationFailed,
 )
-from upgrade.clients.http import DTR, UCP, ServiceSession, excerpt, tls_verify
+from upgrade.clients.http import DTR, UCP, ServiceSession, excerpt
 from upgrade.clients.json import parse_time
 from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials

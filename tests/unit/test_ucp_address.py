@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import FakeServer, Reply
+from upgrade.clients.addresses import url_problem
 from upgrade.clients.dtr import DTRClient
-from upgrade.clients.http import url_problem
 from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials, UCPCredentials
 from upgrade.cluster.target import Endpoints, Target

@@ -7,7 +7,8 @@
 - `ServiceSession`: one service's base URL, session, timeouts and retry policy; sends requests
   and turns every failure into the client errors of `upgrade.clients.errors`, with any known
   secret redacted from what they say.
-- JSON answers are read by `upgrade.clients.json.JsonReader`.
+- JSON answers are read by `upgrade.clients.json.JsonReader`, an unexpected status becomes an
+  error in `upgrade.clients.refusals`, and addresses are checked by `upgrade.clients.addresses`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import time
 import warnings
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from os import PathLike
-from pathlib import Path
 from typing import Any, ClassVar, Generic, Self, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -30,17 +29,16 @@ import tenacity
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning
 
+from upgrade.clients.addresses import Verify, url_problem
 from upgrade.clients.errors import (
-    APIError,
-    AuthenticationFailed,
     BadResponse,
-    PermissionDenied,
     TransientStatus,
     is_transient,
     summary,
     translate,
 )
 from upgrade.clients.json import JsonReader
+from upgrade.clients.refusals import status_error
 from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import Credentials, Redactor
 from upgrade.errors import HarnessError, one_line
@@ -52,20 +50,14 @@ __all__ = [
     "Service",
     "ServiceSession",
     "Timeout",
-    "Verify",
     "excerpt",
     "new_session",
-    "tls_verify",
-    "url_problem",
 ]
 
 log = logging.getLogger(__name__)
 
 Timeout = tuple[float, float]
 """(connect, read) timeouts in seconds."""
-
-Verify = bool | str
-"""What requests takes as `verify`: True (system CAs), a CA bundle path, or False (insecure)."""
 
 DEFAULT_TIMEOUT: Timeout = (5.0, 30.0)
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -93,25 +85,6 @@ class Ping:
     healthy: bool
     error: str
     status: int
-
-
-def tls_verify(ca: str | PathLike[str] | None, *, insecure: bool, option: str) -> Verify:
-    """Resolve `--*-ca FILE` and `--insecure-tls` into what requests takes as `verify`.
-
-    Raises `HarnessError` for a CA file that does not exist or for both options at once.
-    """
-    if insecure and ca is not None:
-        raise HarnessError(
-            f"{option} and --insecure-tls contradict each other; pass only one of them"
-        )
-    if insecure:
-        return False
-    if ca is None:
-        return True
-    path = Path(ca)
-    if not path.is_file():
-        raise HarnessError(f"{option} {path}: no such file; pass the PEM CA bundle of the server")
-    return str(path)
 
 
 def new_session(verify: Verify = True, *, pool_size: int = 32) -> requests.Session:
@@ -358,49 +331,15 @@ class ServiceSession:
         return BadResponse(self.service.name, endpoint, problem, self.excerpt(text))
 
     def status_error(self, response: requests.Response, attempts: int = 1) -> HarnessError:
-        """The exception for an unexpected status: 401, 403 or any other."""
-        request = response.request
-        method = request.method or "GET"
-        path = self.redactor.redact(urlsplit(request.url or "").path or "/")
-        code, detail = self.error_detail(response)
-        status = response.status_code
-        if status == 401 and self.credentials is not None:
-            return AuthenticationFailed(
-                self.service.name,
-                self.credentials.describe(),
-                self.credentials.check_variables,
-                detail=" ".join(part for part in (code, detail) if part),
-            )
-        if status == 403:
-            account = self.credentials.describe() if self.credentials is not None else "anonymous"
-            return PermissionDenied(
-                self.service.name,
-                method,
-                path,
-                account,
-                " ".join(part for part in (code, detail) if part),
-            )
-        return APIError(
-            self.service.name, method, path, status, code=code, detail=detail, attempts=attempts
+        """The exception for an unexpected status: 401, 403 or any other (see refusals)."""
+        return status_error(
+            response,
+            service=self.service.name,
+            credentials=self.credentials,
+            redact=self.redactor.redact,
+            excerpt=self.excerpt,
+            attempts=attempts,
         )
-
-    def error_detail(self, response: requests.Response) -> tuple[str, str]:
-        """(code, message) from `{"errors": [...]}` or `{"message"}`, else a body excerpt."""
-        text = response.text
-        try:
-            body = json.loads(text) if text else None
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            errors = body.get("errors")
-            if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-                first = errors[0]
-                code = str(first.get("code", ""))
-                message = str(first.get("message", ""))
-                return self.redactor.redact(code), self.excerpt(message)
-            if isinstance(body.get("message"), str):
-                return "", self.excerpt(body["message"])
-        return "", self.excerpt(text)
 
 
 C = TypeVar("C", bound=Credentials)
@@ -467,34 +406,3 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     """The first `limit` characters of `text` on one line, marked when cut."""
     line = one_line(text)
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def url_problem(url: str) -> str | None:
-    """Why `url` is not an absolute http(s)://HOST[:PORT][/PATH] address requests can send.
-
-    None when it is. Checks what `urlsplit` and urllib3 would otherwise raise as a raw
-    `ValueError` ("Port could not be cast to integer value") or `LocationParseError`.
-    """
-    if any(char.isspace() or not char.isprintable() for char in url):
-        return "the address contains a space or control character"
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "the address is not a valid URL (an IPv6 address goes in brackets)"
-    if parts.scheme not in ("https", "http"):
-        return "the address does not start with https://"
-    if not parts.hostname:
-        return "the address names no host"
-    if parts.username is not None or parts.password is not None:
-        return "the address holds a user name or password"
-    try:
-        port = parts.port
-    except ValueError:
-        return "the port is not a number from 1 to 65535"
-    if port == 0:
-        return "the port is not a number from 1 to 65535"
-    try:
-        requests.Request("GET", url).prepare()
-    except (requests.exceptions.RequestException, ValueError):
-        return "the host or port is not valid"
-    return None

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from upgrade.clients.addresses import Verify
 from upgrade.clients.errors import TargetUnreachable, TLSVerificationFailed
-from upgrade.clients.http import Service, Verify
+from upgrade.clients.http import Service
 
 
 @dataclass(frozen=True)
