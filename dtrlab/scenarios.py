@@ -10,7 +10,7 @@ SCENARIOS: dict[str, str] = {
     "ucp-too-old": "UCP is older than the pairing of DTR's next minor (e.g. 3.0.7 with DTR 2.5)",
     "no-backup": "no DTR backup is available",
     "stale-backup": "the only DTR backup is 30 days old",
-    "backup-fails": "the bootstrapper's backup prints half its archive, then a fatal error, status 1",
+    "backup-fails": "the bootstrapper's backup prints half its archive, then fails (status 1)",
     "backup-empty": "the bootstrapper's backup prints nothing and exits 0",
     "backup-slow": "the bootstrapper's backup takes 10 s to print its archive",
     "replica-unhealthy": "one replica answers /_ping 503 and is not OK in cluster_status",
@@ -24,8 +24,12 @@ SCENARIOS: dict[str, str] = {
     "long-outage": "an 8 s cluster-wide interruption during the upgrade",
     "data-loss": "one tag vanishes during the upgrade",
     "slow-replica": "the last replica replaced needs 20 s to report healthy after its swap",
+    "version-suffix": "docs.json info.version carries a build suffix (2.6.4-1a2b3c4d), as a real "
+    "2.7.0 reports 2.7.0-29094adc",
     "rethink-noncritical-issue": "RethinkDB reports an outdated_index issue (critical: false)",
     "rethink-critical-issue": "RethinkDB reports a table_availability issue (critical: true)",
+    "no-version-label": "the engine lab's replica containers carry no com.docker.dtr.version "
+    "label, only com.docker.compose.project",
 }
 
 

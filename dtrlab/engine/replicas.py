@@ -29,6 +29,7 @@ import requests
 
 from dtrlab.cluster import Cluster
 from dtrlab.engine.settings import (
+    COMPOSE_PROJECT_LABEL,
     LAB_LABEL,
     REPLICA_LABEL,
     SERVICES,
@@ -252,6 +253,17 @@ class ReplicaContainers:
                 f"`python -m dtrlab.engine images --versions {tag}`"
             ) from None
 
+    def _labels(self, replica_id: str, version: str) -> dict[str, str]:
+        """DTR's labels; with `no-version-label` the two DTR labels are empty (the image's
+        own label is overridden) and only `com.docker.compose.project` carries the version,
+        in the form launchpad's pkg/msr/msr.go reads (4th word; replica ID last, before `)`)."""
+        labels = {VERSION_LABEL: version, REPLICA_LABEL: replica_id, LAB_LABEL: self.lab_id}
+        if self._cluster.config.has("no-version-label"):
+            labels[VERSION_LABEL] = labels[REPLICA_LABEL] = ""
+            project = f"Docker Trusted Registry {version} (replica {replica_id})"
+            labels[COMPOSE_PROJECT_LABEL] = project
+        return labels
+
     def _create(self, replica_id: str, service: str, version: str) -> ContainerRecord:
         name = container_name(service, replica_id)
         image = self._settings.service_image(service, version)
@@ -266,11 +278,7 @@ class ReplicaContainers:
                 name=name,
                 hostname=name,
                 detach=True,
-                labels={
-                    VERSION_LABEL: version,
-                    REPLICA_LABEL: replica_id,
-                    LAB_LABEL: self.lab_id,
-                },
+                labels=self._labels(replica_id, version),
                 environment={"DTR_VERSION": version, "DTR_REPLICA_ID": replica_id},
                 # `sleep` ignores SIGTERM as PID 1; the lab's containers hold no state.
                 stop_signal="SIGKILL",

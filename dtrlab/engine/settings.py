@@ -21,6 +21,7 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SERVICES = containers.EXPECTED_SERVICES
 VERSION_LABEL = containers.VERSION_LABEL
 REPLICA_LABEL = containers.REPLICA_LABEL
+COMPOSE_PROJECT_LABEL = containers.COMPOSE_PROJECT_LABEL
 # Every container and image the lab makes carries this label, so they can be found and removed.
 LAB_LABEL = "com.docker.dtr.lab"
 

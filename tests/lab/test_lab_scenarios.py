@@ -82,6 +82,7 @@ def test_lab_scenarios_are_all_documented() -> None:
         "slow-replica",
         "rethink-noncritical-issue",
         "rethink-critical-issue",
+        "no-version-label",
     }
     assert set(SCENARIOS) == expected
     with pytest.raises(ValueError, match=r"unknown lab scenario\(s\) nope; valid: healthy, "):

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from upgrade.cluster.containers import VERSION_LABEL, engine_configured, replica_containers
+from upgrade.cluster.containers import (
+    COMPOSE_PROJECT_LABEL,
+    VERSION_LABEL,
+    engine_configured,
+    label_version,
+    replica_containers,
+)
 from upgrade.errors import HarnessError
 
 RID = "5eb9459a7832"
@@ -64,6 +70,25 @@ def test_the_replicas_containers_with_their_version_labels() -> None:
         ("notary-signer", "2.5.11", "exited"),
     ]
     assert client.closed
+
+
+def test_without_the_version_label_the_compose_project_label_gives_it() -> None:
+    """As launchpad's pkg/msr/msr.go CollectFacts reads it: the 4th word (fidelity-review 14)."""
+    unlabelled = FakeContainer(
+        f"dtr-rethinkdb-{RID}",
+        labels={COMPOSE_PROJECT_LABEL: f"Docker Trusted Registry 2.5.11 (replica {RID})"},
+        attrs={"Config": {"Image": "docker/dtr-rethink:2.5.11"}},
+    )
+    (found,) = replica_containers(RID, lambda: FakeClient([unlabelled]))
+    assert found.version == "2.5.11"
+
+
+def test_label_version_prefers_the_version_label_and_refuses_what_is_no_version() -> None:
+    project = {COMPOSE_PROJECT_LABEL: "Docker Trusted Registry 2.5.11 (replica x)"}
+    assert label_version({VERSION_LABEL: "2.6.4", **project}) == "2.6.4"
+    assert label_version({COMPOSE_PROJECT_LABEL: "dtr"}) == ""
+    assert label_version({COMPOSE_PROJECT_LABEL: "a b c not-a-version d"}) == ""
+    assert label_version({}) == ""
 
 
 def test_an_unreachable_engine_is_one_line_naming_the_variables() -> None:

@@ -4,7 +4,8 @@ version label) and running bootstrappers.
 The engine is the one the docker SDK is pointed at by `DOCKER_HOST` (with `DOCKER_TLS_VERIFY`
 and `DOCKER_CERT_PATH`), which is how a UCP client bundle reaches every node of the cluster.
 Each replica runs `dtr-<service>-<replica ID>` containers labelled `com.docker.dtr.version`
-and `com.docker.dtr.replica`; the bootstrapper's upgrade has succeeded on a replica when every
+and `com.docker.dtr.replica` (or, without them, `com.docker.compose.project`, read as launchpad
+reads it); the bootstrapper's upgrade has succeeded on a replica when every
 one of them runs with the target version's label. A bootstrapper is a container of the
 `<org>/dtr` image running a command such as `upgrade`.
 """
@@ -26,6 +27,7 @@ from upgrade.rules.versions import Version
 
 __all__ = [
     "BOOTSTRAPPER_REPOSITORIES",
+    "COMPOSE_PROJECT_LABEL",
     "DEFAULT_DOCKER_HOST",
     "EXPECTED_SERVICES",
     "VERSION_LABEL",
@@ -37,6 +39,7 @@ __all__ = [
     "engine_host",
     "expected_services",
     "is_bootstrapper_image",
+    "label_version",
     "missing_services",
     "replica_containers",
     "running_bootstrappers",
@@ -53,6 +56,12 @@ PROBE_TIMEOUT_S: Final = 5.0
 
 VERSION_LABEL = "com.docker.dtr.version"
 REPLICA_LABEL = "com.docker.dtr.replica"
+# Releases without the two labels above carry the version in this one: launchpad's
+# pkg/msr/msr.go (CollectFacts) falls back to it ("this MSR version does not support the version
+# Config.Labels"), taking the version from its 4th word and the replica ID from its last word
+# without the closing `)` (fidelity-review.md 14). Which releases lack the labels, and the
+# label's exact text, were not found: a value whose 4th word is no version gives no version.
+COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 # The containers of a replica in DTR 2.6 to 2.9 (the architecture page).
 EXPECTED_SERVICES = (
     "api",
@@ -88,6 +97,22 @@ def missing_services(found: Iterable[ContainerState], version: Version) -> list[
     """The expected services of `version` (see `expected_services`) with no container found."""
     services = {state.service for state in found}
     return [service for service in expected_services(version) if service not in services]
+
+
+def label_version(labels: Mapping[str, str]) -> str:
+    """The DTR version a container's labels give: `com.docker.dtr.version`, else, as launchpad
+    reads it, the 4th word of `com.docker.compose.project`; empty when neither gives one."""
+    version = str(labels.get(VERSION_LABEL) or "").strip()
+    if version:
+        return version
+    words = str(labels.get(COMPOSE_PROJECT_LABEL) or "").split()
+    if len(words) < 4:
+        return ""
+    try:
+        Version.parse(words[3])
+    except ValueError:
+        return ""
+    return words[3]
 
 
 def engine_configured(environ: Mapping[str, str] | None = None) -> bool:
@@ -175,7 +200,7 @@ def replica_containers(
                     name=name,
                     service=match["service"],
                     status=str(container.status),
-                    version=str(labels.get(VERSION_LABEL, "")),
+                    version=label_version(labels),
                     image=str(image),
                 )
             )
