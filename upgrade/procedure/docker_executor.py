@@ -2,8 +2,10 @@
 
 The engine is the one `upgrade.cluster.containers.engine_client` reaches: `DOCKER_HOST`,
 `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH` (what a UCP client bundle sets) choose it. Owns
-`DockerExecutor` (pull or offline check, digest, `docker run`), its container attempt, and the
-translation of docker SDK errors into messages that say what to fix.
+`DockerExecutor` (pull or offline check, digest, `docker run`), its container attempts
+(`upgrade` read back from the container's log; `backup` attached, as `docker run -i --rm
+--log-driver none ... backup > backup.tar` runs it), and the translation of docker SDK errors
+into messages that say what to fix.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import docker
 import docker.errors
 import docker.types
 import requests
+from docker.utils.socket import STDOUT, frames_iter
 
 from upgrade.cluster.containers import engine_client, engine_host
 from upgrade.errors import HarnessError, one_line
@@ -31,7 +34,7 @@ from upgrade.procedure.bootstrapper import (
     bootstrapper_args,
     split_image_reference,
 )
-from upgrade.procedure.executor import CLEANUP_TIMEOUT_S, Attempt, Executor
+from upgrade.procedure.executor import CLEANUP_TIMEOUT_S, Attempt, DataSink, Executor
 
 __all__ = ["CONTAINER_LABEL", "DockerExecutor"]
 
@@ -83,6 +86,10 @@ class DockerExecutor(Executor):
     then comes in logrus' `level=...` form), stdin closed so nothing can prompt, labelled so a
     leftover can be found, and removed by the executor itself once its exit status is read
     (with `--rm` the engine would remove it before the status could be collected).
+
+    `UCP_PASSWORD` is in the container's environment: `docker inspect` of the container on
+    this engine (`Config.Env`) shows it while the container exists, to whoever the engine (or
+    UCP) lets inspect it; it is in neither the command line nor the log.
     """
 
     def __init__(
@@ -228,6 +235,40 @@ class DockerExecutor(Executor):
             ) from None
         return _ContainerAttempt(container, request)
 
+    def _start_backup(self, request: BootstrapperRequest, sink: DataSink) -> Attempt:
+        """`docker run -i --rm --log-driver none IMAGE backup ...`: no log driver (from 2.4.2
+        the backup's log is disabled against a credential leak, dtr-facts.md 1.3), so the
+        container is created, attached (stdout: the archive, stderr: the log) and started."""
+        client = self._docker()
+        network = {"network_mode": self.network_mode} if self.network_mode else {}
+        try:
+            container = client.containers.create(
+                request.image,
+                command=["backup", *bootstrapper_args(request)],
+                **network,
+                environment=request.environment(),
+                stdin_open=False,
+                tty=False,
+                labels={CONTAINER_LABEL: request.target_version},
+                log_config=docker.types.LogConfig(type="none"),
+            )
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise self._translate(
+                exc, f"create the backup container from {request.image}", request
+            ) from None
+        try:
+            socket = client.api.attach_socket(
+                container.id, params={"stdout": 1, "stderr": 1, "stream": 1}
+            )
+            container.start()
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+                container.remove(force=True)
+            raise self._translate(
+                exc, f"start the backup container from {request.image}", request
+            ) from None
+        return _ContainerAttempt(container, request, backup=(socket, sink))
+
     def close(self) -> None:
         """Close the docker SDK client."""
         with self._client_lock:
@@ -253,12 +294,33 @@ def _progress(image: str, event: Mapping[str, Any]) -> PullProgress:
     )
 
 
+def _demuxed(socket: Any) -> Any:
+    """(stdout, stderr) chunks of an attached container without a TTY."""
+    for stream, data in frames_iter(socket, False):
+        yield (data, None) if stream == STDOUT else (None, data)
+
+
 class _ContainerAttempt(Attempt):
-    def __init__(self, container: Any, request: BootstrapperRequest) -> None:
+    def __init__(
+        self,
+        container: Any,
+        request: BootstrapperRequest,
+        backup: tuple[Any, DataSink] | None = None,
+    ) -> None:
         super().__init__()
         self._container = container
         self._request = request
         self._status: int | None = None
+        self._socket: Any = None
+        if backup is not None:
+            self._socket, sink = backup
+            self._start_split_reader(
+                _demuxed(self._socket),
+                sink,
+                self._abort,
+                f"bootstrapper-backup-{getattr(container, 'short_id', '')}",
+            )
+            return
         try:
             stream = container.logs(stream=True, follow=True, stdout=True, stderr=True)
         except Exception:
@@ -266,6 +328,11 @@ class _ContainerAttempt(Attempt):
             self.cleanup()
             raise
         self._start_reader(stream, f"bootstrapper-log-{getattr(container, 'short_id', '')}")
+
+    def _abort(self) -> None:
+        """From the reader thread, when the archive cannot be kept: end the backup now."""
+        with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+            self._container.kill()
 
     def _wait_exit(self, timeout_s: float) -> bool:
         try:
@@ -307,3 +374,6 @@ class _ContainerAttempt(Attempt):
         with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
             self._container.remove(force=True)
         self._join_reader()
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.close()

@@ -2,8 +2,14 @@
 
 The command is the documented one (`docker run --rm <org>/dtr:<version> upgrade --ucp-url ...`),
 run without a terminal and without prompts: every value is a flag, except the UCP password, which
-travels in the environment as `UCP_PASSWORD` so it never shows in a process list, a container's
-command line or the log. Each run is one *attempt*:
+travels in the environment as `UCP_PASSWORD` (the documented variable: create-a-backup.md runs
+`--env UCP_PASSWORD`; dtr-facts.md 1.1). So it is in no command line (`ps`, the container's
+`Args`) and in no log line the harness writes, but it is not hidden: it is in the bootstrapper
+container's environment (`Config.Env`), which anyone who may `docker inspect` that container on
+its engine (through UCP, anyone with access to it) can read until the harness removes the
+container after its exit status, and in the process's `/proc/<pid>/environ` on that node (root
+and the same user), as it is in the lab bootstrapper child's (fidelity-review.md 15). Each run
+is one *attempt*:
 
 - its log is streamed line by line to a callback as it arrives, in the caller's thread;
 - it fails when the exit status is not 0 **or** any line is fatal (`FATA[...]` in logrus' text
@@ -12,6 +18,10 @@ command line or the log. Each run is one *attempt*:
 - it is bounded by a timeout, and `stop()` (safe from a signal handler or another thread) ends
   it promptly; a stopped or timed-out attempt can be resumed by running the same command again,
   which is how the bootstrapper is documented to recover.
+
+`run_backup` runs the bootstrapper's `backup` the same way, except that its stdout is the
+archive (`... backup ... > backup.tar`, dtr-facts.md 1.3): it goes to a sink chunk by chunk and
+only its stderr is the log.
 
 Owns `Executor` (the attempt loop, `stop()`, `last_result`) and `Attempt` (a running
 bootstrapper's log reader). The implementations are `docker_executor.DockerExecutor` (a container
@@ -40,7 +50,7 @@ from upgrade.procedure.bootstrapper import (
     fatal_line,
 )
 
-__all__ = ["CLEANUP_TIMEOUT_S", "Attempt", "Executor", "LineCallback"]
+__all__ = ["CLEANUP_TIMEOUT_S", "Attempt", "DataSink", "Executor", "LineCallback"]
 
 # Bounds for the calls made while cleaning up, so a dead engine cannot hang the session.
 CLEANUP_TIMEOUT_S: Final = 30.0
@@ -49,6 +59,8 @@ LOG_DRAIN_TIMEOUT_S: Final = 5.0
 POLL_S: Final = 0.05
 
 LineCallback = Callable[[str], None]
+# Receives the archive `backup` prints, chunk by chunk; raising ends the backup.
+DataSink = Callable[[bytes], None]
 
 
 class Executor(abc.ABC):
@@ -88,26 +100,65 @@ class Executor(abc.ABC):
         thread being interrupted (KeyboardInterrupt), stops the bootstrapper; its result is then
         in `last_result`. The container or process is gone when this returns or raises.
         """
+        if request.command != "upgrade":
+            raise ExecutorError(f"run() runs `upgrade`, not `{request.command}` (run_backup)")
+        return self._run_with(self._start, request, on_line, timeout_s)
+
+    def run_backup(
+        self,
+        request: BootstrapperRequest,
+        sink: DataSink,
+        on_line: LineCallback,
+        timeout_s: float,
+    ) -> AttemptResult:
+        """Run `backup` once: its stdout (the archive) goes to `sink` in a reader thread, its
+        stderr lines to `on_line` (in this thread), with `run`'s timeout, stop and interrupt
+        rules. A `sink` that raises stops the bootstrapper (its exit status then says it did
+        not finish); every chunk the bootstrapper printed has reached `sink` when this returns
+        a result whose log ended (`ok`)."""
+        if request.command != "backup":
+            raise ExecutorError(f"run_backup() runs `backup`, not `{request.command}`")
+        return self._run_with(
+            lambda req: self._start_backup(req, sink), request, on_line, timeout_s
+        )
+
+    def _start_backup(self, request: BootstrapperRequest, sink: DataSink) -> Attempt:
+        """Start `backup` with its stdout to `sink`; executors that cannot refuse."""
+        raise ExecutorError(f"{type(self).__name__} cannot run the bootstrapper's backup")
+
+    def _run_with(
+        self,
+        start: Callable[[BootstrapperRequest], Attempt],
+        request: BootstrapperRequest,
+        on_line: LineCallback,
+        timeout_s: float,
+    ) -> AttemptResult:
         if not self._run_lock.acquire(blocking=False):
-            raise ExecutorError("an upgrade attempt is already running on this executor")
+            raise ExecutorError("a bootstrapper attempt is already running on this executor")
         try:
             self.last_result = None
             if timeout_s <= 0:
-                raise ExecutorError(f"the upgrade timeout must be positive, got {timeout_s:g} s")
-            self.last_result = self._run_locked(request, on_line, timeout_s)
+                raise ExecutorError(
+                    f"the {request.command} timeout must be positive, got {timeout_s:g} s"
+                )
+            self.last_result = self._run_locked(start, request, on_line, timeout_s)
             return self.last_result
         finally:
             self._run_lock.release()
 
     def _run_locked(
-        self, request: BootstrapperRequest, on_line: LineCallback, timeout_s: float
+        self,
+        start: Callable[[BootstrapperRequest], Attempt],
+        request: BootstrapperRequest,
+        on_line: LineCallback,
+        timeout_s: float,
     ) -> AttemptResult:
         started_at = datetime.now(UTC)
         began = self._clock()
         if self._stop_requested.is_set():
             return AttemptResult(None, None, started_at, 0.0, interrupted=True)
         deadline = began + timeout_s
-        attempt = self._start(request)
+        attempt = start(request)
         fatal: str | None = None
         output_error: str | None = None
         count = 0
@@ -199,6 +250,32 @@ class Attempt(abc.ABC):
     def _start_reader(self, chunks: Iterable[bytes], name: str) -> None:
         self._reader = threading.Thread(target=self._read, args=(chunks,), name=name, daemon=True)
         self._reader.start()
+
+    def _start_split_reader(
+        self,
+        frames: Iterable[tuple[bytes | None, bytes | None]],
+        sink: DataSink,
+        abort: Callable[[], None],
+        name: str,
+    ) -> None:
+        """For `backup`: each (stdout, stderr) frame's stdout goes to `sink`, its stderr
+        becomes log lines. The first exception of `sink` calls `abort` (stop the
+        bootstrapper) and the rest of stdout is read and dropped, so nothing blocks."""
+        failed = False
+
+        def log_chunks() -> Iterator[bytes]:
+            nonlocal failed
+            for out, err in frames:
+                if out and not failed:
+                    try:
+                        sink(out)
+                    except Exception:  # the sink records why; the backup cannot go on
+                        failed = True
+                        abort()
+                if err:
+                    yield err
+
+        self._start_reader(log_chunks(), name)
 
     def _read(self, chunks: Iterable[bytes]) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

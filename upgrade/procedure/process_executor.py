@@ -1,7 +1,9 @@
 """Runs the lab's simulated bootstrapper as a child process, with the docker run's rules.
 
 Owns `SubprocessExecutor` (the command line, the program's identity by a hash of its source),
-its process attempt, and the signalling of the child's process group (SIGTERM, then SIGKILL).
+its process attempts (`upgrade` with stdout and stderr merged; `backup` with stdout, the
+archive, apart from stderr, the log), and the signalling of the child's process group (SIGTERM,
+then SIGKILL).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import hashlib
 import importlib.util
 import io
 import os
+import selectors
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -24,16 +27,18 @@ from upgrade.procedure.bootstrapper import (
     ImageInfo,
     bootstrapper_args,
 )
-from upgrade.procedure.executor import CLEANUP_TIMEOUT_S, Attempt, Executor
+from upgrade.procedure.executor import CLEANUP_TIMEOUT_S, Attempt, DataSink, Executor
 
 __all__ = ["SubprocessExecutor"]
 
 
 class SubprocessExecutor(Executor):
-    """Runs `[*argv_prefix, "upgrade", *flags]` as a child process: the lab's bootstrapper.
+    """Runs `[*argv_prefix, "upgrade", *flags]` (or `backup`) as a child process: the lab's
+    bootstrapper.
 
     stdout and stderr are merged and streamed line by line; the environment is this process's
-    plus `extra_env` and `UCP_PASSWORD`. The child runs in its own session, so a Ctrl-C meant
+    plus `extra_env` and `UCP_PASSWORD` (readable in the child's `/proc/<pid>/environ` by this
+    user and root, never in its command line). The child runs in its own session, so a Ctrl-C meant
     for pytest reaches it only through `stop()` (SIGTERM to its process group, SIGKILL after
     `grace_s`), as a container would be stopped.
 
@@ -62,7 +67,7 @@ class SubprocessExecutor(Executor):
 
     def argv(self, request: BootstrapperRequest) -> list[str]:
         """The exact command line of an attempt (it holds no secret)."""
-        return [*self.argv_prefix, "upgrade", *bootstrapper_args(request)]
+        return [*self.argv_prefix, request.command, *bootstrapper_args(request)]
 
     def source_files(self) -> list[Path]:
         """The files whose content identifies the program (`-m MODULE` or a script path)."""
@@ -111,12 +116,21 @@ class SubprocessExecutor(Executor):
         )
 
     def _start(self, request: BootstrapperRequest) -> Attempt:
+        process = self._spawn(request, subprocess.STDOUT)
+        return _ProcessAttempt(process, self.grace_s, self)
+
+    def _start_backup(self, request: BootstrapperRequest, sink: DataSink) -> Attempt:
+        """`backup`: stdout (the archive) to `sink`, stderr as the log."""
+        process = self._spawn(request, subprocess.PIPE)
+        return _ProcessAttempt(process, self.grace_s, self, sink=sink)
+
+    def _spawn(self, request: BootstrapperRequest, stderr: int) -> subprocess.Popen[bytes]:
         try:
             process = subprocess.Popen(
                 self.argv(request),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                stderr=stderr,
                 env={**self._env, **request.environment()},
                 cwd=self._cwd,
                 start_new_session=True,
@@ -128,7 +142,7 @@ class SubprocessExecutor(Executor):
         self._process = process
         if self._stop_requested.is_set():
             self._on_stop()
-        return _ProcessAttempt(process, self.grace_s, self)
+        return process
 
     def _on_stop(self) -> None:
         process = self._process
@@ -145,20 +159,45 @@ def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None
         os.killpg(process.pid, sig)
 
 
+def _frames(process: subprocess.Popen[bytes]) -> Iterator[tuple[bytes | None, bytes | None]]:
+    """(stdout, stderr) chunks of a child with both piped, until both are closed."""
+    assert process.stdout is not None
+    assert process.stderr is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ, 0)
+        selector.register(process.stderr, selectors.EVENT_READ, 1)
+        while selector.get_map():
+            for key, _ in selector.select():
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                elif key.data == 0:
+                    yield chunk, None
+                else:
+                    yield None, chunk
+
+
 class _ProcessAttempt(Attempt):
     def __init__(
-        self, process: subprocess.Popen[bytes], grace_s: float, owner: SubprocessExecutor
+        self,
+        process: subprocess.Popen[bytes],
+        grace_s: float,
+        owner: SubprocessExecutor,
+        sink: DataSink | None = None,
     ) -> None:
         super().__init__()
         self._process = process
         self._grace_s = grace_s
         self._owner = owner
+        name = f"lab-bootstrapper-{process.pid}"
+        if sink is not None:
+            self._start_split_reader(
+                _frames(process), sink, lambda: _signal_group(process, signal.SIGTERM), name
+            )
+            return
         stdout = process.stdout
         assert stdout is not None
-        self._start_reader(
-            iter(lambda: cast(io.BufferedReader, stdout).read1(65536), b""),
-            f"lab-bootstrapper-{process.pid}",
-        )
+        self._start_reader(iter(lambda: cast(io.BufferedReader, stdout).read1(65536), b""), name)
 
     def _wait_exit(self, timeout_s: float) -> bool:
         try:
@@ -190,8 +229,8 @@ class _ProcessAttempt(Attempt):
             # Something left in the child's process group still holds the log pipe open.
             _signal_group(self._process, signal.SIGKILL)
             self._join_reader()
-        if self._process.stdout is not None and not (
-            self._reader is not None and self._reader.is_alive()
-        ):
-            self._process.stdout.close()
+        if not (self._reader is not None and self._reader.is_alive()):
+            for pipe in (self._process.stdout, self._process.stderr):
+                if pipe is not None:
+                    pipe.close()
         self._owner._forget(self._process)
