@@ -5,28 +5,50 @@ from __future__ import annotations
 import pytest
 
 from upgrade.cluster.backup import BackupReading
+from upgrade.cluster.images import bootstrapper_image
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord, utc_now
+from upgrade.procedure.backup_run import TakenBackup
+from upgrade.rules.catalog import Catalog, CatalogError
 from upgrade.rules.versions import Version
 
 pytestmark = [pytest.mark.preflight, pytest.mark.needs_target_version]
 
-NO_BACKUP = "no backup given: PRE-BACKUP's finding"
+NO_BACKUP = "no backup to read: PRE-BACKUP's finding"
+
+
+def _backup_image(version: Version, catalog: Catalog, settings: Settings) -> str:
+    """The image whose `backup` command backs up DTR `version`: the bootstrapper of the running
+    release (S6/S7: `docker run -i --rm docker/dtr:<running version> backup`), in the repository
+    the catalogue names for it (`mirantis/dtr` from 2.6.15, 2.7.8 and 2.8.2,
+    `registry.mirantis.com/msr/dtr` for 2.10: launchpad `msr_config.go`, fidelity-review.md 15),
+    or --dtr-image's. A build suffix of docs.json's version is not part of the image tag."""
+    try:
+        return bootstrapper_image(version.release, catalog, settings.dtr_image)
+    except CatalogError:
+        return f"<the DTR {version.release} bootstrapper image>"
 
 
 @pytest.mark.check("PRE-BACKUP")
 def test_backup_recent(
+    backup_taken: TakenBackup | None,
     backup_reading: BackupReading | None,
     current_version: Version,
     settings: Settings,
+    catalog: Catalog,
     evidence: CheckRecord,
 ) -> None:
     """A DTR backup is given and is newer than --max-backup-age (the guide: "you have a recent
-    DTR backup"). Image blobs and the vulnerability database are not in a DTR backup."""
+    DTR backup"); with --backup=take this session took it first, and a failed or empty backup
+    fails here. Image blobs and the vulnerability database are not in a DTR backup."""
+    if backup_taken is not None:
+        evidence.attach("taken", backup_taken.as_dict())
+        assert backup_taken.ok, f"--backup=take: {backup_taken.problem}"
     assert backup_reading is not None, (
         f"no backup given: take one with `docker run -i --rm --log-driver none "
-        f"docker/dtr:{current_version} backup --ucp-url ... --existing-replica-id ... > "
-        "dtr-backup.tar` and pass --backup dtr-backup.tar"
+        f"{_backup_image(current_version, catalog, settings)} backup --ucp-url ... "
+        "--existing-replica-id ... > dtr-backup.tar` and pass --backup dtr-backup.tar, or "
+        "let the session take it: --backup=take"
     )
     backup_file = backup_reading.path
     evidence.attach("backup", str(backup_file))
@@ -60,8 +82,10 @@ def test_backup_readable(backup_reading: BackupReading | None, evidence: CheckRe
 def test_backup_of_running_version(
     backup_reading: BackupReading | None, current_version: Version, evidence: CheckRecord
 ) -> None:
-    """The backup was taken at the version the cluster runs: a restore needs a backup of the
-    running version."""
+    """The backup was taken at the release the cluster runs: a restore needs a backup of the
+    running version. Releases are compared: the backup's directory names the plain release
+    (`dtr-backup-v<version>`, create-a-backup.md) while docs.json may report a build of it
+    (`2.7.0-29094adc`, the 2.7.0 Swagger; fidelity-review.md 2)."""
     if backup_reading is None:
         pytest.skip(NO_BACKUP)
     info = backup_reading.info
@@ -69,7 +93,7 @@ def test_backup_of_running_version(
         pytest.skip("the backup's version is unknown: PRE-BACKUP-READABLE's finding")
     evidence.attach("backup_version", info.version)
     evidence.attach("running_version", str(current_version))
-    assert Version.parse(info.version) == current_version, (
+    assert Version.parse(info.version).release == current_version.release, (
         f"the backup was taken at DTR {info.version} but the cluster runs {current_version}; "
         "a restore needs a backup of the running version: take a new one"
     )

@@ -9,6 +9,7 @@ terminal, `time="..." level=info msg="..."` without one, as the real bootstrappe
 ends with `Upgrade is complete` and status 0, or `Upgrade has failed. Try running it again.` at
 level error, a fatal line and status 1. Progress lives in the lab, so a re-run resumes.
 
+`backup` (dtrlab.bootstrapper_backup) prints the archive on stdout and its log on stderr.
 The flags accepted are those of the target version's CLI reference (2.5: the UCP flags,
 --existing-replica-id, --debug, --help-extended; 2.6 adds --no-image-check; 2.9+ adds --nocolor
 and --max-wait). The lab is driven through its control endpoints on the UCP listener (see
@@ -31,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn, TextIO
 from urllib.parse import urlsplit
 
 from dtrlab.catalogue import Release, is_known, parse_version
@@ -101,10 +102,12 @@ class Log:
         "FATA": "fatal",
     }
 
-    def __init__(self, debug: bool, tty: bool | None = None) -> None:
+    def __init__(self, debug: bool, tty: bool | None = None, stream: TextIO | None = None) -> None:
         self.started = time.monotonic()
         self.debug_enabled = debug
-        self.tty = sys.stdout.isatty() if tty is None else tty
+        # `backup` logs on stderr: its stdout is the archive.
+        self.stream = sys.stdout if stream is None else stream
+        self.tty = self.stream.isatty() if tty is None else tty
 
     def _line(self, level: str, message: str) -> None:
         if self.tty:
@@ -113,8 +116,8 @@ class Log:
         else:
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             line = f'time="{now}" level={self.LEVELS[level]} msg={json.dumps(message)}'
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+        self.stream.write(line + "\n")
+        self.stream.flush()
 
     def info(self, message: str) -> None:
         """An INFO line."""
@@ -440,17 +443,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if len(args) < 2 or args[0] != "--image-version":
             raise UsageError(
-                "usage: python -m dtrlab.bootstrapper --image-version VERSION upgrade [flags]"
+                "usage: python -m dtrlab.bootstrapper --image-version VERSION upgrade|backup "
+                "[flags]"
             )
         version, command, rest = args[1], (args[2] if len(args) > 2 else ""), args[3:]
         try:
             parse_version(version)
         except LabConfigError as exc:
             raise UsageError(str(exc)) from None
+        if command == "backup":
+            from dtrlab.bootstrapper_backup import backup
+
+            return backup(version, rest, dict(os.environ), sys.stdin.isatty())
         if command != "upgrade":
             raise UsageError(
                 f"command {command or '(none)'!r} is not one the lab's bootstrapper runs; "
-                "use upgrade"
+                "use upgrade or backup"
             )
         return upgrade(version, rest, dict(os.environ), sys.stdin.isatty())
     except UsageError as exc:

@@ -42,6 +42,8 @@ class LabConfig:
     long_outage_time: float = 8.0
     mixed_version: str | None = None
     stale_backup_days: float = 30.0
+    # How long the bootstrapper's `backup` takes to print its archive (`backup-slow`).
+    backup_slow_time: float = 10.0
     # Registry bearer tokens: distribution's default is 60 s when `expires_in` is absent and
     # real upgrades take minutes (fidelity-review.md 1); a short lifetime shows the renewal.
     token_lifetime: float = 300.0
@@ -59,7 +61,14 @@ class LabConfig:
             raise LabConfigError(f"DTR version {self.version} is not a release the lab knows")
         if self.mixed_version is not None:
             parse_version(self.mixed_version)
-        for name in ("swap_time", "outage", "job_time", "slow_replica_time", "long_outage_time"):
+        for name in (
+            "swap_time",
+            "outage",
+            "job_time",
+            "slow_replica_time",
+            "long_outage_time",
+            "backup_slow_time",
+        ):
             if getattr(self, name) < 0:
                 raise LabConfigError(f"{name} must not be negative")
         if self.repositories is not None and self.repositories < 0:

@@ -14,6 +14,8 @@ simulated bootstrapper the way the real one drives the cluster through UCP:
 - POST /_lab/replicas/{id}/replace {"version"} -> blocks for the swap; {"id", "version", "state"}
 - POST /_lab/upgrade/reconfigure {"target"} -> blocks for the cluster-wide outage; {"outage_s"}
 - POST /_lab/upgrade/complete {"target"}   -> queues the hop's migration jobs; {"jobs": [ids]}
+- GET  /_lab/backup?replica=<id>          -> what `backup` prints: {"replica_id", "version",
+                                               "snapshot", "fail", "empty", "slow_s"}
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import tomllib
 import uuid
 
 from dtrlab.auth import bearer_token
+from dtrlab.backup import backup_answer
 from dtrlab.catalogue import KNOWN_VERSIONS
-from dtrlab.cluster import Cluster
 from dtrlab.errors import LabError
 from dtrlab.listener import Request, Response, error_response, json_response
 from dtrlab.router import Router
@@ -65,6 +67,7 @@ class UCPAPI:
         route("POST", r"/_lab/replicas/(?P<id>[0-9a-f]{12})/replace", self.lab_replace)
         route("POST", r"/_lab/upgrade/reconfigure", self.lab_reconfigure)
         route("POST", r"/_lab/upgrade/complete", self.lab_complete)
+        route("GET", r"/_lab/backup", self.lab_backup)
 
     def __call__(self, request: Request) -> Response:
         """Answer one request as UCP."""
@@ -198,4 +201,8 @@ class UCPAPI:
 
     def lab_complete(self, request: Request, match: re.Match[str]) -> Response:
         """POST /_lab/upgrade/complete: queue the hop's migration jobs."""
-        return json_response(200, self.cluster.complete(self._target(request)))
+
+    def lab_backup(self, request: Request, match: re.Match[str]) -> Response:
+        """GET /_lab/backup?replica=<id>: the content `backup` prints (dtrlab.backup)."""
+        replica = request.arg("replica") or ""
+        return json_response(200, backup_answer(self.cluster, replica))

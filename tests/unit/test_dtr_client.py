@@ -229,25 +229,35 @@ def test_job_fields(server: FakeServer, dtr: DTRClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "done", "failed", "pending"),
+    ("status", "done", "failed", "pending", "interrupted"),
     [
-        ("done", True, False, False),
-        ("waiting", False, False, True),
-        ("running", False, False, True),
-        ("errored", False, True, False),
-        ("error", False, True, False),
-        ("canceled", False, True, False),
-        ("cancel", False, True, False),
-        ("cancel_request", False, True, False),
-        ("deleted", False, True, False),
-        ("worker_dead", False, True, False),
-        ("worker_shutdown", False, True, False),
-        ("worker_resurrection", False, True, False),
+        ("done", True, False, False, False),
+        ("waiting", False, False, True, False),
+        ("running", False, False, True, False),
+        ("errored", False, True, False, False),
+        ("error", False, True, False, False),
+        ("canceled", False, True, False, False),
+        ("cancel", False, True, False, False),
+        # Transitional: the worker acts on the request (fidelity-review.md 8).
+        ("cancel_request", False, False, True, False),
+        ("deleted", False, True, False, False),
+        # The worker went away; another replica may claim the job (job-queue.md).
+        ("worker_dead", False, False, False, True),
+        ("worker_shutdown", False, False, False, True),
+        ("worker_resurrection", False, False, False, True),
     ],
 )
-def test_both_job_status_vocabularies(status: str, done: bool, failed: bool, pending: bool) -> None:
+def test_both_job_status_vocabularies(
+    status: str, done: bool, failed: bool, pending: bool, interrupted: bool
+) -> None:
     job = Job("id", "gc", status, "", None, None, 0, 0, "", raw={})
-    assert (job.done, job.failed, job.pending) == (done, failed, pending)
+    assert (job.done, job.failed, job.pending, job.interrupted) == (
+        done,
+        failed,
+        pending,
+        interrupted,
+    )
+    assert job.finished == (done or failed)
 
 
 def test_job_logs_accept_data_and_Data(server: FakeServer, dtr: DTRClient) -> None:  # noqa: N802

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.servers import FakeClock
 from tests.unit.fakejobs import T0, FakeDTR, make_job
-from upgrade.cluster.job_rules import chains, errored_since
+from upgrade.cluster.job_rules import chains
 from upgrade.cluster.jobs import (
     JobTimedOut,
     MigrationOutcome,
@@ -265,19 +265,6 @@ def test_no_job_on_record_but_the_flag_shows_it_done(dtr: FakeDTR, clock: FakeCl
 
 
 # -- errored jobs, requests, logs ---------------------------------------------------------------
-
-
-def test_errored_since_tells_recovered_from_unrecovered() -> None:
-    jobs = [
-        make_job("old", "gc", "errored", at=-60),
-        make_job("m1", ACTION, "errored", at=10),
-        make_job("m2", ACTION, "done", retry_from="m1", at=20),
-        make_job("v1", "update_vuln_db", "errored", at=30),
-        make_job("v0", "update_vuln_db", "done", at=5),
-    ]
-    unrecovered, recovered = errored_since(jobs, T0)
-    assert [j.id for j in unrecovered] == ["v1"]
-    assert [j.id for j in recovered] == ["m1"]
 
 
 def test_the_request_is_the_guides_curl_with_variables_only() -> None:

@@ -13,16 +13,20 @@ from tests.support.servers import FakeClock
 from tests.unit.fakejobs import T0, FakeDTR, make_job
 from upgrade.clients.errors import APIError
 from upgrade.cluster.vulndb import (
+    DOCKER_SOURCE,
     UpdatePlan,
     VulnDBOutcome,
     choose,
     fix_for,
     judge,
+    online_source,
     update_and_verify,
 )
 from upgrade.config.settings import Settings, resolve
 from upgrade.config.values import SettingsError
 from upgrade.errors import HarnessError
+from upgrade.rules.catalog_file import load_catalog
+from upgrade.rules.versions import Version
 
 DOWNLOAD_ERROR = '{"level":"error","msg":"failed to download vulnerability database","time":"x"}'
 ONLINE = UpdatePlan("online", "test")
@@ -215,3 +219,80 @@ def test_update_vuln_db_option_takes_a_mode_or_a_tar_file(tmp_path: Path) -> Non
     with pytest.raises(SettingsError, match="expected auto, online, check, or the offline"):
         resolved(update_vuln_db=str(tmp_path / "missing.tar"))
     assert resolved(vuln_db_timeout="90s").vuln_db_timeout == timedelta(seconds=90)
+
+
+# -- an update that finds nothing newer, and the source per product line -------------------------
+
+
+def current_updater(dtr: FakeDTR) -> None:
+    """Each trigger's job ends done without a newer database: the date stays as it was."""
+
+    def on_update() -> None:
+        job = replace(make_job("vuln-current", "update_vuln_db", "running"), scheduled_at=dtr.now())
+        dtr.add(job)
+        dtr.at(dtr.clock.now - dtr.start + 2, lambda: dtr.set_status(job.id, "done"))
+
+    dtr.on_update = on_update
+
+
+def test_an_update_that_finds_no_newer_database_passes(dtr: FakeDTR) -> None:
+    current_updater(dtr)
+    outcome = run(dtr, ONLINE)
+    assert outcome.ok, outcome.problems
+    assert outcome.status is not None
+    assert outcome.status.db_updated_at == T0 - timedelta(days=2)
+    (note,) = outcome.notes
+    assert "update_vuln_db job vuln-current ended done" in note
+    assert "no newer database was found" in note
+    assert "Assumed" in note
+    assert outcome.evidence()["notes"] == [note]
+
+
+def test_a_done_update_does_not_hide_a_failure_flag(dtr: FakeDTR) -> None:
+    current_updater(dtr)
+    dtr.scan = replace(dtr.scan, last_vuln_overrides_db_update_failed=True)
+    outcome = run(dtr, ONLINE)
+    assert outcome.problems == (
+        "imagescan/status reports that the last vulnerability overrides update failed",
+    )
+
+
+def test_check_only_accepts_an_update_job_done_since_the_upgrade(dtr: FakeDTR) -> None:
+    dtr.add(replace(make_job("cron", "update_vuln_db", "done"), scheduled_at=T0))
+    outcome = run(dtr, UpdatePlan("check", "test"))
+    assert outcome.ok, outcome.problems
+    assert outcome.chain is not None
+    assert outcome.chain.latest.id == "cron"
+
+
+def test_check_only_reports_an_update_job_that_errored(dtr: FakeDTR) -> None:
+    dtr.add(replace(make_job("cron", "update_vuln_db", "errored"), scheduled_at=T0), DOWNLOAD_ERROR)
+    outcome = run(dtr, UpdatePlan("check", "test"))
+    assert any(
+        "update_vuln_db job cron ended errored: error: failed" in p for p in outcome.problems
+    )
+
+
+def test_a_failed_update_quotes_its_error_line_not_its_last_line(dtr: FakeDTR) -> None:
+    job = replace(make_job("cron", "update_vuln_db", "errored"), scheduled_at=T0)
+    dtr.add(job, DOWNLOAD_ERROR, 'time="x" level=info msg="will retry at the next cron"')
+    outcome = run(dtr, UpdatePlan("check", "test"))
+    assert any("ended errored: error: failed to download" in p for p in outcome.problems)
+
+
+@pytest.mark.parametrize(
+    ("version", "docker"),
+    [("2.6.4", True), ("2.6.15", False), ("2.7.8", False), ("2.8.2", False), ("2.10.0", False)],
+)
+def test_the_online_source_follows_the_product_line(version: str, docker: bool) -> None:
+    rule = load_catalog().bootstrapper_rule(Version.parse(version))
+    assert rule is not None
+    source = online_source(rule.repository)
+    fix = fix_for(ONLINE, "https://dtr.example.com", "DTR_TOKEN", source=source)
+    if docker:
+        assert "reaches https://dss-cve-updates.docker.com/ on port 443" in fix
+    else:
+        assert "reaches the vulnerability database server of Mirantis" in fix
+        assert "does not use Docker's" in fix
+    assert "Mirantis" in online_source(None)
+    assert online_source("mirror.example.com:5000/docker/dtr") == DOCKER_SOURCE

@@ -22,9 +22,10 @@ __all__ = [
     "BLOCKING_ACTIONS",
     "METADATA_MIGRATION",
     "JobChain",
+    "JobReview",
     "blocking_jobs",
     "chains",
-    "errored_since",
+    "review_since",
     "scheduled_since",
 ]
 
@@ -75,7 +76,8 @@ class JobChain:
 
     @property
     def exhausted(self) -> bool:
-        """The latest attempt failed and the job runner will not retry it again."""
+        """The latest attempt failed and the job runner will not retry it again (an attempt
+        whose worker went away, `worker_dead`, is not: another replica may claim it)."""
         return self.latest.failed and self.latest.retries_left <= 0
 
     @property
@@ -154,23 +156,65 @@ def scheduled_since(job: Job, since: datetime | None, slack: timedelta) -> bool:
     return moment is not None and moment >= since - slack
 
 
-def errored_since(
-    jobs: Sequence[Job], since: datetime, *, slack: timedelta = timedelta(0)
-) -> tuple[list[Job], list[Job]]:
-    """Failed jobs scheduled at or after `since`: (unrecovered, recovered).
+@dataclass(frozen=True)
+class JobReview:
+    """The jobs scheduled since a moment, each judged by the final state of its chain.
 
-    A failed job is recovered when a later job of the same action ended `done` (a retry by the
-    job runner or a re-trigger by hand): what matters after an upgrade is the action's outcome.
+    DTR's job states (upgrade.clients.dtr_records, fidelity-review.md 8): a job's record moves
+    on after it is first seen (`worker_dead` jobs are claimed by other replicas, `cancel_request`
+    is transitional) and a retry is a new record linked by `retryFromID`, so a job is judged by
+    the latest attempt of its chain, never by an attempt on the way.
     """
-    recent = [job for job in jobs if scheduled_since(job, since, slack)]
-    unrecovered: list[Job] = []
+
+    errored: tuple[Job, ...]
+    """The latest attempt failed and no later run of the same job ended `done`."""
+    recovered: tuple[Job, ...]
+    """Attempts that failed or were cut, whose chain (or a later run of the same action and
+    parameters: a re-trigger by hand) ended `done`."""
+    interrupted: tuple[Job, ...]
+    """The latest attempt's worker went away (`worker_dead`, `worker_shutdown`): the job was
+    cut, as replacing the jobrunner containers in a rolling upgrade does, it did not fail."""
+    pending: tuple[Job, ...]
+    """The latest attempt has not finished (`waiting`, `running`, `cancel_request`) after an
+    earlier attempt failed or was cut."""
+
+
+def review_since(
+    jobs: Sequence[Job], since: datetime, *, slack: timedelta = timedelta(0)
+) -> JobReview:
+    """Judge every chain of `jobs` with an attempt scheduled at or after `since` (less `slack`).
+
+    `jobs` may hold older jobs too: they only link retries to their first attempts.
+    """
+    all_chains = chains(jobs)
+    recent = [c for c in all_chains if any(scheduled_since(j, since, slack) for j in c.attempts)]
+    errored: list[Job] = []
     recovered: list[Job] = []
-    for job in sorted(recent, key=_order_key):
-        if not job.failed:
-            continue
-        later_done = any(
-            other.done and other.action == job.action and _order_key(other) > _order_key(job)
-            for other in recent
-        )
-        (recovered if later_done else unrecovered).append(job)
-    return unrecovered, recovered
+    interrupted: list[Job] = []
+    pending: list[Job] = []
+    for chain in recent:
+        latest = chain.latest
+        cut_or_failed = [j for j in chain.attempts if j.failed or j.interrupted]
+        if latest.done or (
+            (latest.finished or latest.interrupted) and _rerun_done(latest, all_chains)
+        ):
+            recovered += cut_or_failed
+        elif latest.failed:
+            errored.append(latest)
+        elif latest.interrupted:
+            interrupted.append(latest)
+        elif cut_or_failed:
+            pending.append(latest)
+    return JobReview(tuple(errored), tuple(recovered), tuple(interrupted), tuple(pending))
+
+
+def _rerun_done(job: Job, all_chains: Sequence[JobChain]) -> bool:
+    """Whether a later, separate run of `job`'s action with the same parameters ended `done`
+    (the guide's re-trigger by hand, `POST /api/v0/jobs`, starts a chain of its own)."""
+    return any(
+        chain.done
+        and chain.action == job.action
+        and chain.latest.parameters == job.parameters
+        and _order_key(chain.latest) > _order_key(job)
+        for chain in all_chains
+    )

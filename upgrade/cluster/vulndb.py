@@ -10,9 +10,13 @@ How the update is done (`--update-vuln-db`):
 - `check`: trigger nothing, only check.
 
 A triggered update is followed until its `update_vuln_db` job (older name
-`nautilus_update_db`) ends. Then `GET /api/v0/imagescan/status` must show no failed update and
-a database updated after the upgrade began; a stale or failed database is reported with the
-action that fixes it.
+`nautilus_update_db`) ends. Then `GET /api/v0/imagescan/status` must show no failed update, and
+the update must have happened: an update job that ended `done` since the upgrade began, or (no
+such job) a database updated after the upgrade began. A `done` job is enough on its own: the
+online update applies a database only "if an update is found" (set-up-vulnerability-scans.md)
+and updates the scanning store "if there is a new update available" (job-queue.md), so an
+update that finds nothing newer leaves `db_updated_at` as it was (fidelity-review.md 9). A
+stale or failed database is reported with the action that fixes it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from upgrade.clients.dtr_records import ScanStatus
+from upgrade.clients.dtr_records import Job, ScanStatus
 from upgrade.clients.errors import APIError
 from upgrade.cluster.job_rules import JobChain
 from upgrade.cluster.jobs import (
@@ -39,6 +43,7 @@ from upgrade.errors import HarnessError
 from upgrade.evidence.records import iso, utc_now
 
 __all__ = [
+    "DOCKER_SOURCE",
     "UPDATE_ACTIONS",
     "UpdatePlan",
     "VulnDBAPI",
@@ -46,12 +51,25 @@ __all__ = [
     "choose",
     "fix_for",
     "judge",
+    "online_source",
     "update_and_verify",
 ]
 
 UPDATE_ACTIONS = ("update_vuln_db", "nautilus_update_db")
 UPDATE_PATH = "/api/v0/imagescan/scan/update"
-ONLINE_SOURCE = "https://dss-cve-updates.docker.com/"
+# Where DTR fetches the database online: Docker's server for the Docker-era DTR
+# (set-up-vulnerability-scans.md, dtr-facts.md 7, S17; job-queue.md's update_vuln_db). MSR from
+# Mirantis (the bootstrapper in mirantis/dtr from 2.6.15, 2.7.8 and 2.8.2, registry.mirantis.com/
+# msr/dtr for 2.10: dtr-facts.md 1, launchpad msr_config.go) uses Mirantis' server, whose address
+# the sources do not give (dtr-facts.md 9, fidelity-review.md 9): the fix text says so instead of
+# naming Docker's.
+DOCKER_SOURCE = "https://dss-cve-updates.docker.com/"
+MIRANTIS_SOURCE = (
+    "the vulnerability database server of Mirantis (MSR does not use Docker's "
+    f"{DOCKER_SOURCE}; its address is in the MSR documentation of your release)"
+)
+UNKNOWN_SOURCE = f"{DOCKER_SOURCE} (DTR from Docker; MSR from Mirantis uses Mirantis' server)"
+LEGACY_REPOSITORY = "docker/dtr"
 
 How = Literal["online", "offline", "check"]
 
@@ -120,6 +138,7 @@ class VulnDBOutcome:
     job_log: list[str] = field(default_factory=list)
     problems: tuple[str, ...] = ()
     action: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -138,6 +157,7 @@ class VulnDBOutcome:
             "update_job": self.chain.summary() if self.chain else None,
             "update_job_log": self.job_log,
             "problems": list(self.problems),
+            "notes": list(self.notes),
         }
 
 
@@ -153,10 +173,27 @@ def _status(status: ScanStatus | None) -> dict[str, Any] | None:
     }
 
 
+def online_source(bootstrapper_repository: str | None) -> str:
+    """The online update source to name for a product line: Docker's server when the target
+    version's bootstrapper is the legacy `docker/dtr` (a mirror's path ends with it), Mirantis'
+    server for `mirantis/dtr` and `msr/dtr`, both when the version is not known."""
+    if bootstrapper_repository is None:
+        return UNKNOWN_SOURCE
+    if bootstrapper_repository.rstrip("/").endswith(LEGACY_REPOSITORY):
+        return DOCKER_SOURCE
+    return MIRANTIS_SOURCE
+
+
 def fix_for(
-    plan: UpdatePlan, dtr_url: str, secret_variable: str, ca_file: Path | None = None
+    plan: UpdatePlan,
+    dtr_url: str,
+    secret_variable: str,
+    ca_file: Path | None = None,
+    *,
+    source: str = DOCKER_SOURCE,
 ) -> str:
-    """What the operator does about a stale or failed database, for this plan."""
+    """What the operator does about a stale or failed database, for this plan; `source` is
+    where the replicas fetch it online (`online_source`)."""
     online = curl_command(
         "PUT",
         f"{dtr_url.rstrip('/')}{UPDATE_PATH}?online=true",
@@ -165,7 +202,7 @@ def fix_for(
     )
     if plan.how == "online":
         return (
-            f"check that every replica reaches {ONLINE_SOURCE} on port 443 (proxy settings in "
+            f"check that every replica reaches {source} on port 443 (proxy settings in "
             f"System > General), then update again: {online}; or upload the offline database "
             "with --update-vuln-db=FILE"
         )
@@ -200,7 +237,12 @@ def update_and_verify(
     problems: list[str] = []
     chain: JobChain | None = None
     job_log: list[str] = []
-    if plan.how != "check":
+    if plan.how == "check":
+        # Nothing triggered: judge the update job that ran since the upgrade began, if one did.
+        chain = _latest_update(dtr, since, slack)
+        if chain is not None and not chain.finished:
+            chain = None
+    else:
         triggered_at = now()
         follow_since: datetime | None = triggered_at
         try:
@@ -219,19 +261,30 @@ def update_and_verify(
                     f"no update_vuln_db job appeared within {timeout_s:g} s of "
                     "PUT /api/v0/imagescan/scan/update (--vuln-db-timeout)"
                 )
-        if chain is not None:
-            job_log = log_tail(dtr, chain.latest)
-            if chain.latest.failed:
-                last = job_log[-1] if job_log else ""
-                problems.append(
-                    f"the {chain.latest.action} job {chain.latest.id} ended "
-                    f"{chain.latest.status}" + (f": {last}" if last else "")
-                )
+    if chain is not None:
+        job_log = log_tail(dtr, chain.latest)
+        if chain.latest.failed:
+            errors = [line for line in job_log if line.startswith(("error:", "fatal:", "panic:"))]
+            last = (errors or job_log or [""])[-1]
+            problems.append(
+                f"the {chain.latest.action} job {chain.latest.id} ended "
+                f"{chain.latest.status}" + (f": {last}" if last else "")
+            )
+    updated_by = chain.latest if chain is not None and chain.done else None
     status = dtr.imagescan_status()
+    notes: list[str] = []
     if status is None:
         problems.append("imagescan/status says scanning is not enabled any more")
     else:
-        problems += judge(status, since, slack)
+        problems += judge(status, since, slack, updated_by=updated_by)
+        if updated_by is not None and _stale(status, since, slack):
+            notes.append(
+                f"the {updated_by.action} job {updated_by.id} ended done and the database "
+                f"stayed at version {status.db_version}, updated {iso(status.db_updated_at)}: no "
+                "newer database was found, which the update then leaves as it is. Assumed: "
+                "db_updated_at is when the database in use was published or applied (its "
+                "meaning is not documented), so the job's outcome is what is judged"
+            )
     return VulnDBOutcome(
         plan=plan,
         since=since,
@@ -241,11 +294,27 @@ def update_and_verify(
         job_log=job_log,
         problems=tuple(problems),
         action=fix if problems else "",
+        notes=tuple(notes),
     )
 
 
-def judge(status: ScanStatus, since: datetime, slack: timedelta = timedelta(0)) -> list[str]:
-    """What is wrong with the database DTR reports, relative to the upgrade's start."""
+def _stale(status: ScanStatus, since: datetime, slack: timedelta) -> bool:
+    return status.db_updated_at is None or status.db_updated_at < since - slack
+
+
+def judge(
+    status: ScanStatus,
+    since: datetime,
+    slack: timedelta = timedelta(0),
+    *,
+    updated_by: Job | None = None,
+) -> list[str]:
+    """What is wrong with the database DTR reports, relative to the upgrade's start.
+
+    `updated_by` is an update job that ended `done` since the upgrade began: with one, an
+    unchanged `db_updated_at` is no problem (the update found nothing newer); without one, the
+    database must have been updated after the upgrade began.
+    """
     problems = []
     if status.last_db_update_failed:
         problems.append("imagescan/status reports that the last database update failed")
@@ -254,14 +323,22 @@ def judge(status: ScanStatus, since: datetime, slack: timedelta = timedelta(0)) 
             "imagescan/status reports that the last vulnerability overrides update failed"
         )
     updated = status.db_updated_at
+    if updated_by is not None:
+        return problems
     if updated is None:
         problems.append("the vulnerability database was never updated (no db_updated_at)")
     elif updated < since - slack:
         problems.append(
             f"the vulnerability database (version {status.db_version}) was last updated at "
-            f"{iso(updated)}, before the upgrade began ({iso(since)})"
+            f"{iso(updated)}, before the upgrade began ({iso(since)}), and no update job ended "
+            "done since"
         )
     return problems
+
+
+def _latest_update(dtr: VulnDBAPI, since: datetime | None, slack: timedelta) -> JobChain | None:
+    found = [chain for chain in _update_chains(dtr, since, slack) if chain is not None]
+    return max(found, key=lambda c: iso(c.latest.scheduled_at) or "", default=None)
 
 
 def _wait_for_update(
@@ -276,8 +353,7 @@ def _wait_for_update(
     """The update job's chain once it finished; None when none appeared in time."""
     deadline = clock() + timeout_s
     while True:
-        found = [chain for chain in _update_chains(dtr, since, slack) if chain is not None]
-        latest = max(found, key=lambda c: iso(c.latest.scheduled_at) or "", default=None)
+        latest = _latest_update(dtr, since, slack)
         if latest is not None and latest.finished:
             return latest
         remaining = deadline - clock()

@@ -96,9 +96,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "--backup",
-        "DTR backup tar taken before this change (dtr backup > FILE)",
-        kind="path",
-        metavar="FILE",
+        "DTR backup tar taken before this change (dtr backup > FILE), or 'take' / "
+        "'take:PATH' to run the bootstrapper's backup before preflight judges it "
+        "(default PATH: <report-dir>/backups/)",
+        metavar="FILE|take[:PATH]",
     ),
     OptionSpec(
         "--max-backup-age",

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from upgrade.config.backup_option import parse_backup_option
 from upgrade.config.options import OPTIONS, OptionSpec
 from upgrade.config.paths import check_named_files, check_report_dir
 from upgrade.config.values import (
@@ -112,6 +113,10 @@ class Settings:
     vuln_db_file: Path | None = None
     vuln_db_timeout: timedelta = timedelta(minutes=30)
     expect_content_trust: bool = False
+    # --backup=take[:PATH]: take the backup in this session (`backup` is then None), into
+    # PATH (a file, or a folder for the default name) or else <report-dir>/backups/.
+    take_backup: bool = False
+    take_backup_to: Path | None = None
 
     @property
     def is_lab(self) -> bool:
@@ -253,6 +258,7 @@ def _build(raw: dict[str, object]) -> Settings:
     window_text = text("window")
     min_cert_days = raw["min_cert_days"]
     assert isinstance(min_cert_days, int)
+    backup_option = parse_backup_option(text("backup"))
     max_backup_age = raw["max_backup_age"]
     max_clock_skew = raw["max_clock_skew"]
     assert isinstance(max_backup_age, timedelta)
@@ -270,7 +276,7 @@ def _build(raw: dict[str, object]) -> Settings:
         ucp_ca=_path(raw["ucp_ca"]),
         insecure_tls=bool(raw["insecure_tls"]),
         replica_urls=parse_replica_urls(replica_urls),
-        backup=_path(raw["backup"]),
+        backup=backup_option.given,
         max_backup_age=max_backup_age,
         catalog=_path(raw["catalog"]),
         waivers=_path(raw["waivers"]),
@@ -307,6 +313,8 @@ def _build(raw: dict[str, object]) -> Settings:
         vuln_db_file=_vuln_db_file(str(raw["update_vuln_db"])),
         vuln_db_timeout=_timedelta(raw["vuln_db_timeout"]),
         expect_content_trust=bool(raw["expect_content_trust"]),
+        take_backup=backup_option.take,
+        take_backup_to=backup_option.to,
         lab=LabOptions(
             scenarios=_lab_scenarios(raw["lab_scenario"], target),
             replicas=replicas,

@@ -300,14 +300,12 @@ def migrations(
 ) -> list[MigrationOutcome]:
     """The catalogue's migration jobs of every hop crossed, each followed to its end within
     --migration-timeout (re-triggered once with --retrigger-migrations)."""
-    from upgrade.cluster.jobs import curl_submit_job, follow_migration
+    from upgrade.cluster.jobs import curl_submit_job, follow_migration, metadata_store_migrated
 
     dtr = target.dtr()
 
     def shown_done() -> str | None:
-        if dtr.features().metadata_store_opted_in:
-            return "features.metadataStoreOptedIn is true, which the migration sets"
-        return None
+        return metadata_store_migrated(dtr)
 
     outcomes = []
     for source, dest in upgrade_hops:
@@ -328,10 +326,9 @@ def migrations(
                     request=request,
                     retrigger=settings.retrigger_migrations,
                     expected_attempts=migration.attempts,
-                    # Only metadatastoremigration has an outcome flag (features).
-                    done_without_job=shown_done
-                    if upgrade_run is None and migration.job == METADATA_MIGRATION
-                    else None,
+                    # Only metadatastoremigration has an outcome flag (features), asked before
+                    # any wait: a store migrated on 2.5 needs no job (fidelity-review.md 7).
+                    done_without_job=shown_done if migration.job == METADATA_MIGRATION else None,
                     slack=settings.max_clock_skew,
                 )
             )
@@ -342,6 +339,7 @@ def migrations(
 def vuln_db(
     settings: Settings,
     target: Target,
+    catalog: Catalog,
     upgrade_run: UpgradeRecord | None,
     upgrade_began: datetime,
     settled: Settled,
@@ -360,8 +358,13 @@ def vuln_db(
         ran_upgrade=upgrade_run is not None and upgrade_run.state == "passed",
         sync_online=dtr_settings.scanning_sync_online,
     )
+    rule = catalog.bootstrapper_rule(settings.to_version) if settings.to_version else None
     fix = vulndb.fix_for(
-        plan, target.dtr_url, target.dtr_credentials.secret_variable, target.endpoints.dtr_ca
+        plan,
+        target.dtr_url,
+        target.dtr_credentials.secret_variable,
+        target.endpoints.dtr_ca,
+        source=vulndb.online_source(rule.repository if rule else None),
     )
     return vulndb.update_and_verify(
         dtr,

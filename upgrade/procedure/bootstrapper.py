@@ -53,6 +53,8 @@ _LEVELS = {
     "trace": "trace",
 }
 FATAL_LEVELS = frozenset({"fatal", "panic"})
+# The bootstrapper commands the harness runs (reference/dtr/2.6/cli/{upgrade,backup}.md).
+BOOTSTRAPPER_COMMANDS = ("upgrade", "backup")
 ERROR_LEVELS = frozenset({"error", *FATAL_LEVELS})
 
 
@@ -91,6 +93,8 @@ class BootstrapperRequest:
     `ucp_ca_pem` is the PEM *content* of UCP's CA (the CLI takes `--ucp-ca "$(cat ca.pem)"`);
     give it or set `ucp_insecure_tls`, not both. `extra_env` is added to the bootstrapper's
     environment (for example `DEBUG` or `NOCOLOR`); it may not override `UCP_PASSWORD`.
+    `command` is `upgrade`, or `backup` (its archive on stdout, `target_version` then the
+    running version: dtr-facts.md 1.3); both take the same UCP and replica flags.
     """
 
     image: str
@@ -103,9 +107,12 @@ class BootstrapperRequest:
     ucp_insecure_tls: bool = False
     debug: bool = False
     extra_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    command: str = "upgrade"
 
     def __post_init__(self) -> None:
         problems = []
+        if self.command not in BOOTSTRAPPER_COMMANDS:
+            problems.append(f"the command {self.command!r} is not one of upgrade, backup")
         if not self.image.strip():
             problems.append("the bootstrapper image is empty (set --dtr-image or the catalogue)")
         if not self.ucp_url.strip():
@@ -133,7 +140,8 @@ class BootstrapperRequest:
 
 
 def bootstrapper_args(request: BootstrapperRequest) -> list[str]:
-    """The documented flags that follow `upgrade`, in a stable order; never the password."""
+    """The documented flags that follow the command, in a stable order; never the password.
+    `upgrade` and `backup` share them (reference/dtr/2.6/cli/{upgrade,backup}.md)."""
     args = ["--ucp-url", request.ucp_url, "--ucp-username", request.ucp_username]
     if request.existing_replica_id:
         args += ["--existing-replica-id", request.existing_replica_id]
