@@ -27,6 +27,7 @@ from upgrade.config.settings import Settings
 from upgrade.evidence.bundle import Bundle
 from upgrade.evidence.records import CheckRecord
 from upgrade.plugin.harness import Harness, harness_key, record_key
+from upgrade.procedure.backup_run import TakenBackup
 from upgrade.procedure.outages import ProbeResult
 from upgrade.procedure.procedure import UpgradeRecord
 from upgrade.rules.catalog import Catalog
@@ -142,9 +143,34 @@ def upgrade_plan(harness: Harness, settings: Settings, current_version: Version)
 
 
 @pytest.fixture(scope="session")
-def backup_file(harness: Harness, settings: Settings) -> Path | None:
-    """The backup to check, as the site has it: --backup, else (lab) the one the lab's
-    scenario provides, which needs the lab started."""
+def backup_taken(
+    harness: Harness, settings: Settings, current_version: Version
+) -> TakenBackup | None:
+    """--backup=take[:PATH]: the backup this session takes with the running version's
+    bootstrapper, before PRE-BACKUP judges it (None: not asked for)."""
+    if not settings.take_backup:
+        return None
+    from upgrade.procedure.backup_session import take_for_session
+
+    return take_for_session(
+        harness.site,
+        harness.target(),
+        settings,
+        harness.catalog(),
+        current_version,
+        harness.bundle.path,
+        harness.say,
+    )
+
+
+@pytest.fixture(scope="session")
+def backup_file(
+    harness: Harness, settings: Settings, backup_taken: TakenBackup | None
+) -> Path | None:
+    """The backup to check: the one taken (None when taking it failed), else as the site has
+    it: --backup, else (lab) the one the lab's scenario provides, which needs the lab started."""
+    if settings.take_backup:
+        return backup_taken.path if backup_taken is not None else None
     if settings.backup is None:
         harness.target()
     return harness.site.backup()
