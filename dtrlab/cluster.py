@@ -1,5 +1,5 @@
-"""The lab's cluster state: replicas and their versions, UCP, settings, scanning, auth, and the
-upgrade operations the simulated bootstrapper drives (replica swaps, outages, hop migrations).
+"""The lab's cluster state: replicas and their versions and health, UCP, settings, scanning,
+auth and the job runner's hooks; the upgrade steps that change it are in upgrade_steps.py.
 
 Scenario effects live here, so every listener (replicas, load balancer, UCP) sees one truth.
 """
@@ -15,19 +15,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dtrlab.catalogue import (
-    HOP_MIGRATIONS,
     newest_of_line,
     next_line,
     parse_version,
     ucp_too_old_for_next_minor,
 )
 from dtrlab.config import Credentials, LabConfig
-from dtrlab.errors import LabError
 from dtrlab.jobs import Job, JobRunner
 from dtrlab.listener import HTTPSListener
 from dtrlab.store import RegistryStore
 
-SWAP_WAIT_MARGIN_S = 30.0
 RESTART_ATTEMPTS = 20
 RESTART_RETRY_S = 0.1
 UNHEALTHY_ERROR = "rethinkdb: cannot reach dtr-rethinkdb on this replica: connection refused"
@@ -58,19 +55,6 @@ class Replica:
         if now < self.warming_until:
             return False, WARMING_ERROR
         return True, ""
-
-
-@dataclass
-class UpgradeProgress:
-    """What the lab remembers about upgrades to one target version, across bootstrapper runs."""
-
-    target: str
-    from_version: str
-    attempts: int = 0
-    outage_done: bool = False
-    completed: bool = False
-    migration_jobs: list[str] = field(default_factory=list)
-    lost_tags: list[str] = field(default_factory=list)
 
 
 class Cluster:
@@ -123,12 +107,9 @@ class Cluster:
         migrated = parse_version(config.version).line >= (2, 6)
         self.metadata_store_opted_in = migrated
         self.online_gc_enabled = migrated
-        self.upgrades: dict[str, UpgradeProgress] = {}
         self._bearer: dict[str, float] = {}
         self._ucp_tokens: dict[str, float] = {}
         self._lb_next = 0
-        self._swaps: dict[str, threading.Event] = {}
-        self._swap_threads: list[threading.Thread] = []
         self.jobs = JobRunner(job_time, self.worker_ids, self._job_failure, self._job_observed)
 
     # -- replicas and health -----------------------------------------------------------------
@@ -265,100 +246,9 @@ class Cluster:
                 return job.id
         return ""
 
-    # -- the upgrade, as the bootstrapper drives it ------------------------------------------
+    # -- replica state changes ---------------------------------------------------------------
 
-    def begin_attempt(self, target: str) -> dict[str, Any]:
-        """Record a bootstrapper run towards `target` and tell it whether this attempt crashes."""
-        with self.lock:
-            progress = self.upgrades.get(target)
-            if progress is None:
-                pending = [r.version for r in self.replicas.values() if r.version != target]
-                from_version = min(pending or [target], key=parse_version)
-                progress = self.upgrades[target] = UpgradeProgress(target, from_version)
-            progress.attempts += 1
-            crash: dict[str, Any] | None = None
-            ids = list(self.replicas)
-            crash_replica = ids[min(2, len(ids)) - 1]
-            message = (
-                f"Failed to rejoin replica {crash_replica} to the RethinkDB cluster: "
-                "dtr-phase2 container exited: connection reset by peer"
-            )
-            if self.config.has("upgrade-crash-always") or (
-                self.config.has("upgrade-crash") and progress.attempts == 1
-            ):
-                pending_ids = [r for r in ids if self.replicas[r].version != target]
-                crash = {
-                    "after_replica": crash_replica if crash_replica in pending_ids else None,
-                    "message": message,
-                }
-            return {
-                "attempt": progress.attempts,
-                "target": target,
-                "from_version": progress.from_version,
-                "crash": crash,
-                "replicas": [{"id": r.id, "version": r.version} for r in self.replicas.values()],
-            }
-
-    def replace_replica(self, replica_id: str, version: str) -> dict[str, Any]:
-        """Take a replica down for swap_time and bring it back on `version`; blocks until done.
-
-        The swap runs in the lab's own thread, so a bootstrapper killed mid-swap still leaves the
-        replica back up (on the new version) and a re-run skips it.
-        """
-        with self.lock:
-            replica = self.replicas.get(replica_id)
-            if replica is None:
-                raise LabError(f"no replica {replica_id}")
-            if replica.state == "swapping":
-                done = self._swaps[replica_id]
-            else:
-                done = threading.Event()
-                self._swaps[replica_id] = done
-                replica.state = "swapping"
-                thread = threading.Thread(
-                    target=self._swap,
-                    args=(replica, version, done),
-                    name=f"swap-{replica_id}",
-                    daemon=True,
-                )
-                self._swap_threads.append(thread)
-                thread.start()
-        done.wait(self.config.swap_time + SWAP_WAIT_MARGIN_S)
-        with self.lock:
-            return {"id": replica.id, "version": replica.version, "state": replica.state}
-
-    def _swap(self, replica: Replica, version: str, done: threading.Event) -> None:
-        try:
-            if replica.listener is not None:
-                replica.listener.stop()
-            self._notify()
-            progress = self.upgrades.get(version)
-            if progress is not None and self.config.has("data-loss") and not progress.lost_tags:
-                self._lose_a_tag(progress)
-            self.closing.wait(self.config.swap_time)
-            with self.lock:
-                replica.version = version
-                replica.unhealthy_error = None
-                replica.started_at = datetime.now(UTC)
-                last = all(r.version == version for r in self.replicas.values())
-                if last and self.config.has("slow-replica"):
-                    replica.warming_until = self.clock() + self.config.slow_replica_time
-                replica.state = "running"
-            for hook in self.before_serving:
-                hook()
-            self._restart(replica)
-        finally:
-            done.set()
-            self._notify()
-
-    def join_swaps(self) -> None:
-        """Wait (bounded) for swap threads; call after `closing` is set, so they end at once."""
-        with self.lock:
-            threads, self._swap_threads = self._swap_threads, []
-        for thread in threads:
-            thread.join(SWAP_WAIT_MARGIN_S)
-
-    def _restart(self, replica: Replica) -> None:
+    def restart_listener(self, replica: Replica) -> None:
         """Listen again on the replica's port (bounded retries while the port is released)."""
         for _ in range(RESTART_ATTEMPTS):
             if replica.listener is None or self.closing.is_set():
@@ -369,7 +259,8 @@ class Cluster:
             except OSError:
                 self.closing.wait(RESTART_RETRY_S)
 
-    def _notify(self) -> None:
+    def notify_changed(self) -> None:
+        """Wake every `wait` to look at the replicas again."""
         with self._changed:
             self._changed.notify_all()
 
@@ -377,63 +268,6 @@ class Cluster:
         """Wait until `predicate()` holds after a replica changed state, at most `timeout` s."""
         with self._changed:
             return self._changed.wait_for(predicate, timeout)
-
-    def _lose_a_tag(self, progress: UpgradeProgress) -> None:
-        for name in self.store.repository_names():
-            tags = self.store.tags(name)
-            if len(tags) > 1:
-                self.store.delete_tag(name, tags[-1].name)
-                progress.lost_tags.append(f"{name}:{tags[-1].name}")
-                return
-
-    def reconfigure(self, target: str) -> dict[str, Any]:
-        """The cluster-wide reconfiguration step: an interruption of `outage` seconds, once per
-        upgrade (every replica refuses connections and the load balancer has nobody to serve)."""
-        seconds = self.config.effective_outage
-        with self.lock:
-            progress = self.upgrades.get(target)
-            if progress is None or progress.outage_done or seconds <= 0:
-                return {"outage_s": 0.0}
-            progress.outage_done = True
-            replicas = list(self.replicas.values())
-            for r in replicas:
-                r.state = "outage"
-        for r in replicas:
-            if r.listener is not None:
-                r.listener.stop()
-        self._notify()
-        self.closing.wait(seconds)
-        with self.lock:
-            for r in replicas:
-                r.state = "running"
-        for r in replicas:
-            self._restart(r)
-        self._notify()
-        return {"outage_s": seconds}
-
-    def complete(self, target: str) -> dict[str, Any]:
-        """Every replica is on `target`: queue the hop's migration jobs (once)."""
-        with self.lock:
-            progress = self.upgrades.get(target)
-            if any(r.version != target for r in self.replicas.values()):
-                raise LabError(f"not every replica runs {target}: {self.replica_versions()}")
-            if progress is None or progress.completed:
-                return {"jobs": list(progress.migration_jobs) if progress else []}
-            progress.completed = True
-            source, dest = parse_version(progress.from_version), parse_version(target)
-            if source.line != dest.line:
-                for action in HOP_MIGRATIONS.get(dest.line, ()):
-                    job = self.jobs.submit(action, retries=2, origin="upgrade")
-                    progress.migration_jobs.append(job.id)
-                if dest.line >= (2, 6) and source.line < (2, 6):
-                    self.metadata_store_opted_in = False
-                    self.online_gc_enabled = False
-            return {"jobs": list(progress.migration_jobs)}
-
-    def lost_tags(self) -> list[str]:
-        """`repository:tag` names the data-loss scenario removed."""
-        with self.lock:
-            return [t for p in self.upgrades.values() for t in p.lost_tags]
 
 
 def _iso(moment: datetime) -> str:

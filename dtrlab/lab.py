@@ -20,6 +20,7 @@ from dtrlab.loadbalancer import LoadBalancer
 from dtrlab.store import RegistryStore
 from dtrlab.tls import LabCertificates
 from dtrlab.ucp_api import UCPAPI
+from dtrlab.upgrade_steps import UpgradeSteps
 
 # (namespace, repository, namespace type, tags, {alias tag: tag it points at})
 DEMO_REPOSITORIES: tuple[tuple[str, str, str, list[str], dict[str, str]], ...] = (
@@ -54,6 +55,7 @@ class Lab:
             store.add_generated_repositories(self.config.repositories, self.config.tags_per_repo)
         self.store = store
         self.cluster = Cluster(self.config, self.credentials, store, self.config.job_time)
+        self.upgrade = UpgradeSteps(self.cluster)
         self._apps: dict[str, ReplicaAPI] = {}
         self._listeners: list[HTTPSListener] = []
         for replica in self.cluster.replica_list():
@@ -70,7 +72,9 @@ class Lab:
             port=self.config.port,
         )
         self.ucp_listener = HTTPSListener(
-            "ucp", UCPAPI(self.cluster, self.ca_pem), self._certs.server_context("ucp")
+            "ucp",
+            UCPAPI(self.cluster, self.upgrade, self.ca_pem),
+            self._certs.server_context("ucp"),
         )
         self._listeners += [self.lb_listener, self.ucp_listener]
         self._started = False
@@ -101,7 +105,7 @@ class Lab:
         self.cluster.jobs.stop()
         for listener in self._listeners:
             listener.close()
-        self.cluster.join_swaps()
+        self.upgrade.join_swaps()
         self._tmp.cleanup()
         self._started = False
 
@@ -145,7 +149,7 @@ class Lab:
 
     def lost_tags(self) -> list[str]:
         """`namespace/repo:tag` names the data-loss scenario removed during an upgrade."""
-        return self.cluster.lost_tags()
+        return self.upgrade.lost_tags()
 
     # -- backups -----------------------------------------------------------------------------
 

@@ -14,8 +14,6 @@ simulated bootstrapper the way the real one drives the cluster through UCP:
 - POST /_lab/replicas/{id}/replace {"version"} -> blocks for the swap; {"id", "version", "state"}
 - POST /_lab/upgrade/reconfigure {"target"} -> blocks for the cluster-wide outage; {"outage_s"}
 - POST /_lab/upgrade/complete {"target"}   -> queues the hop's migration jobs; {"jobs": [ids]}
-- GET  /_lab/backup?replica=<id>          -> what `backup` prints: {"replica_id", "version",
-                                               "snapshot", "fail", "empty", "slow_s"}
 """
 
 from __future__ import annotations
@@ -25,11 +23,12 @@ import tomllib
 import uuid
 
 from dtrlab.auth import bearer_token
-from dtrlab.backup import backup_answer
 from dtrlab.catalogue import KNOWN_VERSIONS
+from dtrlab.cluster import Cluster
 from dtrlab.errors import LabError
 from dtrlab.listener import Request, Response, error_response, json_response
 from dtrlab.router import Router
+from dtrlab.upgrade_steps import UpgradeSteps
 
 
 def _unauthorized() -> Response:
@@ -45,8 +44,9 @@ def _not_found(request: Request) -> Response:
 class UCPAPI:
     """The HTTP application of the lab's UCP listener."""
 
-    def __init__(self, cluster: Cluster, ca_pem: str) -> None:
+    def __init__(self, cluster: Cluster, upgrade: UpgradeSteps, ca_pem: str) -> None:
         self.cluster = cluster
+        self.upgrade = upgrade
         self.ca_pem = ca_pem
         self.router = Router(
             authenticated=self.authenticated,
@@ -67,7 +67,6 @@ class UCPAPI:
         route("POST", r"/_lab/replicas/(?P<id>[0-9a-f]{12})/replace", self.lab_replace)
         route("POST", r"/_lab/upgrade/reconfigure", self.lab_reconfigure)
         route("POST", r"/_lab/upgrade/complete", self.lab_complete)
-        route("GET", r"/_lab/backup", self.lab_backup)
 
     def __call__(self, request: Request) -> Response:
         """Answer one request as UCP."""
@@ -187,22 +186,18 @@ class UCPAPI:
 
     def lab_begin(self, request: Request, match: re.Match[str]) -> Response:
         """POST /_lab/upgrade/begin: record an attempt; the answer says whether it crashes."""
-        return json_response(200, self.cluster.begin_attempt(self._target(request)))
+        return json_response(200, self.upgrade.begin_attempt(self._target(request)))
 
     def lab_replace(self, request: Request, match: re.Match[str]) -> Response:
         """POST /_lab/replicas/{id}/replace: swap the replica's containers for `version`."""
         return json_response(
-            200, self.cluster.replace_replica(match["id"], self._target(request, "version"))
+            200, self.upgrade.replace_replica(match["id"], self._target(request, "version"))
         )
 
     def lab_reconfigure(self, request: Request, match: re.Match[str]) -> Response:
         """POST /_lab/upgrade/reconfigure: the cluster-wide step (the configured outage)."""
-        return json_response(200, self.cluster.reconfigure(self._target(request)))
+        return json_response(200, self.upgrade.reconfigure(self._target(request)))
 
     def lab_complete(self, request: Request, match: re.Match[str]) -> Response:
         """POST /_lab/upgrade/complete: queue the hop's migration jobs."""
-
-    def lab_backup(self, request: Request, match: re.Match[str]) -> Response:
-        """GET /_lab/backup?replica=<id>: the content `backup` prints (dtrlab.backup)."""
-        replica = request.arg("replica") or ""
-        return json_response(200, backup_answer(self.cluster, replica))
+        return json_response(200, self.upgrade.complete(self._target(request)))

@@ -240,7 +240,7 @@ def test_lab_bootstrapper_refuses(
     assert message in fatal, result.stdout
     assert "Upgrade has failed. Try running it again." in result.stdout
     assert lab.replica_versions() == before
-    assert lab.cluster.upgrades == {}, "a refusal must come before any attempt is recorded"
+    assert lab.upgrade.progress == {}, "a refusal must come before any attempt is recorded"
 
 
 def test_lab_bootstrapper_verifies_ucp_certificate(lab: Lab) -> None:

@@ -194,7 +194,7 @@ def test_lab_cluster_status_during_a_swap_matches_contract(make_lab: Callable[..
     replica not OK, disconnected in RethinkDB's current_issues and tables not all ready."""
     lab = make_lab(swap_time=5.0)
     rid = next(iter(lab.replica_urls))
-    swap = threading.Thread(target=lab.cluster.replace_replica, args=(rid, "2.6.4"))
+    swap = threading.Thread(target=lab.upgrade.replace_replica, args=(rid, "2.6.4"))
     swap.start()
     try:
         assert lab.cluster.wait(lambda: lab.cluster.replicas[rid].state == "swapping", 5)

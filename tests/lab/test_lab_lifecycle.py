@@ -137,7 +137,7 @@ def test_lab_replica_refuses_connections_while_swapped(make_lab: Callable[..., L
     assert listener is not None
     with session_for(lab) as api:
         assert api.get(url + "/_ping", timeout=10).status_code == 200
-        swap = threading.Thread(target=lab.cluster.replace_replica, args=(rid, "2.6.4"))
+        swap = threading.Thread(target=lab.upgrade.replace_replica, args=(rid, "2.6.4"))
         swap.start()
         try:
             assert lab.cluster.wait(lambda: lab.cluster.replicas[rid].state == "swapping", 5)
