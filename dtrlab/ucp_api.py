@@ -14,6 +14,8 @@ simulated bootstrapper the way the real one drives the cluster through UCP:
 - POST /_lab/replicas/{id}/replace {"version"} -> blocks for the swap; {"id", "version", "state"}
 - POST /_lab/upgrade/reconfigure {"target"} -> blocks for the cluster-wide outage; {"outage_s"}
 - POST /_lab/upgrade/complete {"target"}   -> queues the hop's migration jobs; {"jobs": [ids]}
+- GET  /_lab/backup?replica=<id>          -> what `backup` prints: {"replica_id", "version",
+                                               "snapshot", "fail", "empty", "slow_s"}
 """
 
 from __future__ import annotations
@@ -23,12 +25,11 @@ import tomllib
 import uuid
 
 from dtrlab.auth import bearer_token
+from dtrlab.backup import backup_answer
 from dtrlab.catalogue import KNOWN_VERSIONS
-from dtrlab.cluster import Cluster
 from dtrlab.errors import LabError
 from dtrlab.listener import Request, Response, error_response, json_response
 from dtrlab.router import Router
-from dtrlab.upgrade_steps import UpgradeSteps
 
 
 def _unauthorized() -> Response:
@@ -38,15 +39,16 @@ def _unauthorized() -> Response:
 
 
 def _not_found(request: Request) -> Response:
-    return error_response(404, "NOT_FOUND", f"no such UCP path: {request.method} {request.path}")
+    return error_response(
+        404, "NOT_FOUND", f"no such UCP path: {request.method} {request.path}"
+    )
 
 
 class UCPAPI:
     """The HTTP application of the lab's UCP listener."""
 
-    def __init__(self, cluster: Cluster, upgrade: UpgradeSteps, ca_pem: str) -> None:
+    def __init__(self, cluster: Cluster, ca_pem: str) -> None:
         self.cluster = cluster
-        self.upgrade = upgrade
         self.ca_pem = ca_pem
         self.router = Router(
             authenticated=self.authenticated,
@@ -67,6 +69,7 @@ class UCPAPI:
         route("POST", r"/_lab/replicas/(?P<id>[0-9a-f]{12})/replace", self.lab_replace)
         route("POST", r"/_lab/upgrade/reconfigure", self.lab_reconfigure)
         route("POST", r"/_lab/upgrade/complete", self.lab_complete)
+        route("GET", r"/_lab/backup", self.lab_backup)
 
     def __call__(self, request: Request) -> Response:
         """Answer one request as UCP."""
@@ -86,7 +89,9 @@ class UCPAPI:
 
     def ca(self, request: Request, match: re.Match[str]) -> Response:
         """GET /ca: the PEM to pass as --ucp-ca."""
-        return Response(200, self.ca_pem.encode(), content_type="text/plain; charset=utf-8")
+        return Response(
+            200, self.ca_pem.encode(), content_type="text/plain; charset=utf-8"
+        )
 
     def login(self, request: Request, match: re.Match[str]) -> Response:
         """POST /auth/login {"username", "password"} -> {"auth_token"}."""
@@ -100,7 +105,9 @@ class UCPAPI:
             or not isinstance(body.get("password"), str)
         ):
             return error_response(
-                400, "INVALID_JSON", 'the body must be {"username": ..., "password": ...}'
+                400,
+                "INVALID_JSON",
+                'the body must be {"username": ..., "password": ...}',
             )
         token = self.cluster.ucp_login(body["username"], body["password"])
         if token is None:
@@ -186,18 +193,23 @@ class UCPAPI:
 
     def lab_begin(self, request: Request, match: re.Match[str]) -> Response:
         """POST /_lab/upgrade/begin: record an attempt; the answer says whether it crashes."""
-        return json_response(200, self.upgrade.begin_attempt(self._target(request)))
+        return json_response(200, self.cluster.begin_attempt(self._target(request)))
 
     def lab_replace(self, request: Request, match: re.Match[str]) -> Response:
         """POST /_lab/replicas/{id}/replace: swap the replica's containers for `version`."""
         return json_response(
-            200, self.upgrade.replace_replica(match["id"], self._target(request, "version"))
+            200,
+            self.cluster.replace_replica(match["id"], self._target(request, "version")),
         )
 
     def lab_reconfigure(self, request: Request, match: re.Match[str]) -> Response:
         """POST /_lab/upgrade/reconfigure: the cluster-wide step (the configured outage)."""
-        return json_response(200, self.upgrade.reconfigure(self._target(request)))
+        return json_response(200, self.cluster.reconfigure(self._target(request)))
 
     def lab_complete(self, request: Request, match: re.Match[str]) -> Response:
         """POST /_lab/upgrade/complete: queue the hop's migration jobs."""
-        return json_response(200, self.upgrade.complete(self._target(request)))
+
+    def lab_backup(self, request: Request, match: re.Match[str]) -> Response:
+        """GET /_lab/backup?replica=<id>: the content `backup` prints (dtrlab.backup)."""
+        replica = request.arg("replica") or ""
+        return json_response(200, backup_answer(self.cluster, replica))
