@@ -8,6 +8,7 @@ from upgrade.cluster.target import Target
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord
 from upgrade.rules.catalog import Catalog
+from upgrade.rules.hops import blocking_hops, hop_ucp
 from upgrade.rules.planner import Plan, unfinished_upgrade
 from upgrade.rules.versions import Version
 
@@ -18,15 +19,18 @@ pytestmark = pytest.mark.preflight
 def test_replicas_on_one_version(
     replica_versions: dict[str, str], settings: Settings, catalog: Catalog, evidence: CheckRecord
 ) -> None:
-    """Every replica reports the same DTR version (docs.json info.version, read from each
-    replica directly), or the replicas are an unfinished upgrade to --to-version that this
-    session resumes (the guide: re-run the upgrade command). Other mixed versions mean an
-    earlier upgrade did not finish."""
+    """Every replica reports the same DTR release (docs.json info.version, read from each
+    replica directly; a build suffix such as 2.7.0-29094adc is release 2.7.0, fidelity-review.md
+    2), or the replicas are an unfinished upgrade to --to-version that this session resumes
+    (the guide: re-run the upgrade command). Other mixed versions mean an earlier upgrade did
+    not finish."""
     evidence.attach("replica_versions", replica_versions)
-    distinct = sorted(set(replica_versions.values()))
+    releases = {rid: Version.parse(v).release for rid, v in replica_versions.items()}
+    distinct = sorted({str(release) for release in releases.values()})
     resumed = unfinished_upgrade(distinct, settings.to_version, catalog)
     if resumed is not None:
-        behind = sorted(r for r, v in replica_versions.items() if v != str(settings.to_version))
+        to_release = settings.to_version.release if settings.to_version else None
+        behind = sorted(r for r, release in releases.items() if release != to_release)
         evidence.note(
             f"an upgrade from {resumed} to {settings.to_version} is unfinished (replicas "
             f"{', '.join(behind)} still on {resumed}): this session resumes it"
@@ -74,13 +78,53 @@ def test_version_path_allowed(
 
 
 @pytest.mark.needs_target_version
+@pytest.mark.check("PRE-UCP-HOPS")
+def test_ucp_fits_every_hop(
+    target: Target, settings: Settings, upgrade_plan: Plan, catalog: Catalog, evidence: CheckRecord
+) -> None:
+    """Every hop of a multi-hop plan lands DTR on a version the running UCP is paired with (the
+    guide's precondition holds for each hop's target, fidelity-review.md 11): the harness does
+    not upgrade UCP, so a hop that needs another UCP cannot run in this session."""
+    if len(upgrade_plan.hops) < 2:
+        pytest.skip("not a multi-hop plan: PRE-UCP-COMPAT judges UCP against the target")
+    ucp = Version.parse(target.ucp().version())
+    hops = hop_ucp(upgrade_plan, ucp, catalog)
+    evidence.attach("ucp_version", str(ucp))
+    evidence.attach("hops", [hop.describe(ucp) for hop in hops])
+    if not settings.allow_multi_hop:
+        pytest.skip(
+            "no --allow-multi-hop: each hop runs in its own session, whose PRE-UCP-COMPAT checks "
+            f"UCP; {'; '.join(hop.describe(ucp) for hop in hops)}"
+        )
+    blocking = blocking_hops(hops)
+    assert not blocking, (
+        f"UCP {ucp} does not fit every hop of {' -> '.join(map(str, upgrade_plan.path))}, and "
+        f"the harness does not upgrade UCP between hops: "
+        f"{'; '.join(hop.describe(ucp) for hop in blocking)}"
+    )
+
+
+@pytest.mark.needs_target_version
 @pytest.mark.check("PRE-UPGRADE-ENABLED")
 def test_upgrades_not_disabled(target: Target, evidence: CheckRecord) -> None:
-    """DTR's settings do not disable upgrades: the bootstrapper refuses to upgrade a cluster
-    with disableUpgrades set."""
-    disabled = bool(target.dtr().settings().raw.get("disableUpgrades", False))
-    evidence.attach("disableUpgrades", disabled)
-    assert not disabled, "DTR has disableUpgrades set; clear it in DTR's settings first"
+    """DTR's disableUpgrades setting, recorded and never blocking: its meaning is not
+    documented (the 2.6/2.7 Swagger types `responses.Settings.disableUpgrades` only as a
+    boolean, no document, issue or client says the bootstrapper refuses a cluster with it
+    set, fidelity-review.md 3), and its name suggests the UI's upgrade notifications that
+    air-gapped sites turn off. Set, it is a warning that says so; the check fails only on a
+    value that is not the contract's boolean."""
+    raw = target.dtr().settings().raw.get("disableUpgrades", False)
+    evidence.attach("disableUpgrades", raw)
+    if raw is True:
+        evidence.note(
+            "DTR's settings have disableUpgrades = true; its meaning is undocumented (the API "
+            "contract gives only a boolean) and nothing says the bootstrapper refuses on it, so "
+            "the upgrade is not blocked; if the upgrade is refused, clear it in DTR's settings"
+        )
+    assert raw is None or isinstance(raw, bool), (
+        f"DTR's settings answer disableUpgrades = {raw!r}, which the API contract types as a "
+        "boolean: check that --target is DTR itself, not a proxy that rewrites its answers"
+    )
 
 
 @pytest.mark.needs_target_version

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from dtrlab.auth import basic_credentials, bearer_token
 from dtrlab.cluster import Cluster, Replica
-from dtrlab.contract import docs_json
+from dtrlab.contract import build_version, docs_json
 from dtrlab.dtr_cluster_status import ClusterStatusAPI
 from dtrlab.dtr_jobs import JobsAPI
 from dtrlab.dtr_repositories import RepositoriesAPI
@@ -98,8 +98,12 @@ class ReplicaAPI:
         return Response(200, self.ca_pem.encode(), content_type="text/plain; charset=utf-8")
 
     def docs(self, request: Request, match: re.Match[str]) -> Response:
-        """GET /api/v0/docs.json: the contract, info.version = this replica's version."""
-        return Response(200, docs_json(self.replica.version))
+        """GET /api/v0/docs.json: the contract, info.version = this replica's version (with a
+        build suffix under the version-suffix scenario, as a real 2.7.0 reports it)."""
+        version = self.replica.version
+        if self.cluster.config.has("version-suffix"):
+            version = build_version(version)
+        return Response(200, docs_json(version))
 
     # -- registry auth -----------------------------------------------------------------------
 

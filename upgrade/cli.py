@@ -153,6 +153,7 @@ def plan_document(result: Plan) -> dict[str, object]:
             for migration in result.migrations
         ],
         "image": result.image,
+        "known_target": result.known_target,
     }
 
 
@@ -162,10 +163,16 @@ def write_plan(
     """Write the plan as a few lines an operator can paste into a change request."""
     evaluation = result.evaluation
     verdict = "ALLOWED" if evaluation.allowed else "NOT ALLOWED"
-    out.write(
-        f"DTR upgrade {result.current} -> {result.target}: {verdict} as a direct upgrade "
-        f"({evaluation.kind})\n"
-    )
+    if not result.known_target:
+        out.write(
+            f"DTR upgrade {result.current} -> {result.target}: UNKNOWN TARGET, not planned "
+            "(not a release in the catalogue)\n"
+        )
+    else:
+        out.write(
+            f"DTR upgrade {result.current} -> {result.target}: {verdict} as a direct upgrade "
+            f"({evaluation.kind})\n"
+        )
     out.write(f"Reason: {evaluation.reason}\n")
     if result.path:
         count = len(result.hops)
@@ -174,6 +181,9 @@ def write_plan(
         for number, (step_from, step_to) in enumerate(result.hops, start=1):
             rule = catalog.bootstrapper_rule(step_to)
             image = f"{rule.repository}:{step_to}" if rule is not None else "image unknown"
+            # Each hop's UCP precondition (upgrade.rules.hops): the harness never upgrades UCP.
+            needs = catalog.ucp_requirement(step_to)
+            image += f" (needs {needs})" if needs else ""
             jobs = "".join(
                 f"; then job {migration.job}"
                 + (f" (up to {migration.attempts} attempts)" if migration.attempts else "")

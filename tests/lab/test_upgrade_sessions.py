@@ -149,7 +149,17 @@ def test_multi_hop_needs_the_flag_and_then_runs_every_hop(tmp_path: Path) -> Non
     assert "2.4.12 -> 2.5.11 -> 2.6.4" in check["message"]
     assert "--allow-multi-hop" in check["message"]
 
-    run = run_session(tmp_path / "multi", "--lab-version=2.4.12", "--allow-multi-hop", *APPLY)
+    # The lab's UCP 3.1.6 fits the stop 2.5.11 only by a site catalogue's pairing: the shipped
+    # one pairs DTR 2.5 with UCP 3.0 alone, and PRE-UCP-HOPS would refuse the stop.
+    site = tmp_path / "site.toml"
+    site.write_text('[[ucp]]\ndtr = "2.5"\nucp_min = "3.0"\nucp_max = "3.1"\n', "utf-8")
+    run = run_session(
+        tmp_path / "multi",
+        "--lab-version=2.4.12",
+        "--allow-multi-hop",
+        f"--catalog={site}",
+        *APPLY,
+    )
     assert run.result["verdict"] == "UPGRADED", run.output
     hops = [(hop["from"], hop["to"]) for hop in run.result["upgrade"]["hops"]]
     assert hops == [("2.4.12", "2.5.11"), ("2.5.11", "2.6.4")]

@@ -84,8 +84,8 @@ def test_is_known(catalog: Catalog, version: str, known: bool) -> None:
         (2, 6, "2.6.15", False),
         (2, 7, "2.7.8", False),
         (2, 8, "2.8.13", True),
-        (2, 9, "2.9.30", True),
-        (2, 10, "2.10.3", True),
+        (2, 9, "2.9.30", False),
+        (2, 10, "2.10.3", False),
         (2, 11, None, False),
     ],
 )
@@ -95,6 +95,48 @@ def test_latest_patch_and_whether_the_line_is_complete(
     expected = v(latest) if latest is not None else None
     assert catalog.latest_patch(major, minor) == expected
     assert catalog.line_complete(major, minor) is complete
+
+
+def test_the_maintained_lines_2_9_and_2_10_have_no_known_last_patch(catalog: Catalog) -> None:
+    """MSR 2.9's end of life was extended to 2027-03-24 and 2.10 is the current line (S26,
+    fidelity-review.md 15): a later patch may be a real release, not an unknown version."""
+    lines = {entry.name: entry for entry in catalog.lines()}
+    assert "2027-03-24" in lines["2.9"].note
+    assert "2026-10-05" in lines["2.10"].note
+    for later in ("2.9.31", "2.10.4"):
+        assert not catalog.is_known(v(later))
+        assert catalog.may_be_release(v(later))
+
+
+@pytest.mark.parametrize(
+    ("version", "may_be"),
+    [
+        ("2.6.4", True),
+        ("2.6.7", True),  # the 2.6 line's last patch is unknown
+        ("2.5.4", False),  # the 2.5 line is complete without it
+        ("2.4.13", False),
+        ("2.7.0-29094adc", True),  # a build of a listed release
+        ("2.11.0", False),
+        ("2.99.0", False),
+    ],
+)
+def test_may_be_release(catalog: Catalog, version: str, may_be: bool) -> None:
+    assert catalog.may_be_release(v(version)) is may_be
+
+
+def test_describe_names_the_shipped_file_and_the_user_file(tmp_path: Path) -> None:
+    assert load_catalog().describe() == "the shipped catalogue upgrade/data/catalog.toml"
+    site = tmp_path / "site.toml"
+    site.write_text('[lines."2.11"]\npatches = "0"\n', "utf-8")
+    assert load_catalog(site).describe().endswith(f"extended by {site}")
+
+
+@pytest.mark.parametrize(
+    ("dtr", "needs"),
+    [("2.4.12", "UCP 2.2"), ("2.5.11", "UCP 3.0"), ("2.9.30", "MKE 3.4-3.8"), ("3.0.0", None)],
+)
+def test_ucp_requirement(catalog: Catalog, dtr: str, needs: str | None) -> None:
+    assert catalog.ucp_requirement(v(dtr)) == needs
 
 
 def test_latest_in_major(catalog: Catalog) -> None:

@@ -29,6 +29,7 @@ PLAN_SCHEMA = {
         "path",
         "migrations",
         "image",
+        "known_target",
     ],
     "properties": {
         "from": {"type": "string"},
@@ -52,6 +53,7 @@ PLAN_SCHEMA = {
             },
         },
         "image": {"type": "string"},
+        "known_target": {"type": "boolean"},
     },
 }
 
@@ -161,6 +163,34 @@ def test_refusal_text_says_there_is_no_path(capsys: pytest.CaptureFixture[str]) 
     assert "NOT ALLOWED as a direct upgrade (major-upgrade)" in out
     assert "Mirantis Migration Tool" in out
     assert "Recommended path: none" in out
+
+
+def test_an_unknown_target_is_said_to_be_unknown_not_planned(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """2.99.0 is in no catalogue line: it used to get 93 invented hops through 2.11.0 ... 2.98.0."""
+    assert main(["plan", "--from", "2.6.4", "--to", "2.99.0"]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == (
+        "DTR upgrade 2.6.4 -> 2.99.0: UNKNOWN TARGET, not planned (not a release in the catalogue)"
+    )
+    assert "the target version 2.99.0 is unknown" in out
+    assert "upgrade/data/catalog.toml" in out
+    assert "--catalog FILE" in out
+    assert "Recommended path: none" in out
+    assert "2.11.0" not in out
+    assert len(out.splitlines()) < 8
+    assert main(["plan", "--from", "2.6.4", "--to", "2.99.0", "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    jsonschema.validate(document, PLAN_SCHEMA)
+    assert (document["known_target"], document["path"], document["image"]) == (False, [], "")
+
+
+def test_each_hop_names_the_ucp_it_needs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--from", "2.4.12", "--to", "2.6.4"]) == 1
+    out = capsys.readouterr().out
+    assert "1. 2.4.12 -> 2.5.11 with docker/dtr:2.5.11 (needs UCP 3.0)" in out
+    assert "2. 2.5.11 -> 2.6.4 with docker/dtr:2.6.4 (needs UCP 3.1)" in out
 
 
 def test_user_catalogue_changes_the_recommended_stop(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,13 +14,28 @@ from upgrade.rules.evaluate import evaluate
 from upgrade.rules.planner import Plan, plan
 from upgrade.rules.versions import Version
 
-VERSIONS = st.builds(
+RANDOM_VERSIONS = st.builds(
     Version,
     major=st.integers(1, 6),
     minor=st.integers(0, 12),
     patch=st.integers(0, 35),
     suffix=st.sampled_from(["", "", "", "tp1", "rc1"]),
 )
+# Random versions are mostly unknown to a catalogue, and an unknown target is never planned:
+# half the draws are releases a catalogue knows, so the properties meet real paths too.
+KNOWN_VERSIONS = st.sampled_from(
+    [
+        *load_catalog().known_versions(),
+        *(Version(4, 0, p) for p in range(4)),
+        *(Version(4, 1, p) for p in range(3)),
+        *(Version(4, 2, p) for p in range(6)),
+        Version(5, 0, 0),
+        Version(5, 0, 1),
+        Version(5, 1, 0),
+        *(Version(6, 0, p) for p in range(3)),
+    ]
+)
+VERSIONS = st.one_of(RANDOM_VERSIONS, KNOWN_VERSIONS)
 
 
 def v(text: str) -> Version:
@@ -86,8 +103,8 @@ def test_the_acceptance_example(shipped: Catalog) -> None:
             "2.10.3",
             ["2.3.0", "2.4.12", "2.5.11", "2.6.15", "2.7.8", "2.8.13", "2.9.30", "2.10.3"],
         ),
-        ("2.7.0-29094adc", "2.7.0", ["2.7.0-29094adc", "2.7.0"]),
-        ("2.10.0", "2.12.1", ["2.10.0", "2.11.0", "2.12.1"]),
+        ("2.7.0-29094adc", "2.7.8", ["2.7.0-29094adc", "2.7.8"]),
+        ("2.8.13", "2.10.4", ["2.8.13", "2.9.30", "2.10.4"]),  # 2.10's last patch is unknown
     ],
 )
 def test_paths_stop_at_the_latest_patch_of_every_crossed_minor(
@@ -120,10 +137,59 @@ def test_a_stop_on_a_line_with_unknown_last_patch_is_warned_about(shipped: Catal
     assert any("stops at 2.6.15, the latest 2.6 release" in w for w in result.warnings)
 
 
-def test_a_line_without_known_release_stops_at_x_y_0_and_warns(shipped: Catalog) -> None:
-    result = plan("2.10.0", "2.12.1", shipped)
-    assert result.path[1] == v("2.11.0")
-    assert any("the plan assumes 2.11.0" in w for w in result.warnings)
+def test_a_line_without_known_release_stops_at_x_y_0_and_warns() -> None:
+    catalog = Catalog(lines=[_line(4, 0, 3), _line(4, 2, 5)])
+    result = plan("4.0.3", "4.2.1", catalog)
+    assert _path(result) == ["4.0.3", "4.1.0", "4.2.1"]
+    assert any("the plan assumes 4.1.0" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "listed"),
+    [
+        ("2.6.4", "2.99.0", "it lists no 2.99 line"),
+        ("2.10.0", "2.12.1", "it lists no 2.12 line"),
+        ("2.4.3", "2.4.13", "its 2.4 line has 2.4.0 to 2.4.12 and its last patch is known"),
+        ("2.5.3", "2.5.4", "its 2.5 line has 2.5.0 to 2.5.11 and its last patch is known"),
+        ("2.10.3", "4.0.0", "it lists no 4.0 line"),
+    ],
+)
+def test_an_unknown_target_is_said_to_be_unknown_not_planned(
+    shipped: Catalog, current: str, target: str, listed: str
+) -> None:
+    """`plan 2.6.4 -> 2.99.0` used to invent 92 hops through x.y.0 stops no source lists."""
+    result = plan(current, target, shipped)
+    assert (result.path, result.hops, result.migrations, result.image) == ((), (), (), "")
+    assert not result.known_target
+    assert not result.evaluation.allowed
+    reason = result.evaluation.reason
+    assert f"the target version {target} is unknown" in reason
+    assert listed in reason
+    assert "the shipped catalogue upgrade/data/catalog.toml" in reason
+    assert "--catalog FILE" in reason
+    assert not any("the plan assumes" in w or "not a known DTR" in w for w in result.warnings)
+
+
+def test_a_user_catalogue_makes_a_target_known(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text('[lines."2.11"]\npatches = "0-1"\n', "utf-8")
+    catalog = load_catalog(site)
+    result = plan("2.10.3", "2.11.1", catalog)
+    assert result.known_target
+    assert _path(result) == ["2.10.3", "2.11.1"]
+    unknown = plan("2.10.3", "2.12.0", catalog)
+    assert f"extended by {site}" in unknown.evaluation.reason
+
+
+@pytest.mark.parametrize(("current", "target"), [("2.9.30", "2.9.31"), ("2.7.8", "2.7.9")])
+def test_a_later_patch_of_a_line_with_unknown_last_patch_is_planned(
+    shipped: Catalog, current: str, target: str
+) -> None:
+    result = plan(current, target, shipped)
+    assert result.known_target
+    assert result.evaluation.allowed
+    assert _path(result) == [current, target]
+    assert any("may be a later release" in w for w in result.warnings)
 
 
 def test_a_major_without_known_release_is_warned_about(majors: Catalog) -> None:
@@ -138,7 +204,8 @@ def test_a_major_without_known_release_is_warned_about(majors: Catalog) -> None:
         ("2.6.4", "2.5.11", "minor-downgrade"),
         ("3.0.0", "2.9.30", "major-downgrade"),
         ("2.6.4", "2.6.4", "same"),
-        ("2.7.0", "2.7.0-tp1", "patch-downgrade"),
+        ("2.7.0", "2.7.0-tp1", "same"),
+        ("2.7.0-29094adc", "2.7.0", "same"),
     ],
 )
 def test_downgrades_and_same_have_no_path(
@@ -177,11 +244,16 @@ def test_plan_refuses_malformed_versions(shipped: Catalog) -> None:
 
 def _check_plan(result: Plan, catalog: Catalog) -> None:
     current, target = result.current, result.target
-    if target <= current:
+    if target.release <= current.release:
         assert result.path == ()
         return
     if not result.path:
-        # Only a refusal (of the move or of a hop on the route) leaves no path.
+        # Only a refusal (of the move or of a hop on the route) or an unknown target leaves no
+        # path, and an unknown target is one the catalogue cannot have released.
+        if not result.known_target:
+            assert not catalog.may_be_release(target)
+            assert not result.evaluation.allowed
+            return
         assert any("refused" in text for text in (result.evaluation.reason, *result.warnings))
         return
     path = result.path

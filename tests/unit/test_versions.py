@@ -167,7 +167,16 @@ TABLE = {
     "major-downgrade": (False, [("3.0.0", "2.9.30"), ("3.1.14", "2.10.3"), ("4.0.0", "1.9.9")]),
     "major-upgrade": (True, [("2.10.3", "3.0.0"), ("2.9.30", "3.0.0"), ("1.4.2", "2.0.5")]),
     "major-skip-minor": (False, [("2.9.30", "3.1.0"), ("2.10.3", "3.1.14"), ("1.4.2", "2.5.3")]),
-    "same": (False, [("2.6.4", "2.6.4"), ("2.7.0-tp1", "2.7.0-tp1"), ("0.0.0", "0.0.0")]),
+    "same": (
+        False,
+        [
+            ("2.6.4", "2.6.4"),
+            ("2.7.0-tp1", "2.7.0-tp1"),
+            ("0.0.0", "0.0.0"),
+            ("2.7.0-29094adc", "2.7.0"),
+            ("2.7.0", "2.7.0-29094adc"),
+        ],
+    ),
 }
 CASES = [
     pytest.param(current, target, kind, allowed, id=f"{kind}:{current}->{target}")
@@ -204,21 +213,39 @@ def test_the_shipped_catalogue_keeps_every_refusal(
 @pytest.mark.parametrize(
     ("current", "target", "kind"),
     [
-        ("2.7.0-tp1", "2.7.0", "patch-upgrade"),
-        ("2.7.0-rc1", "2.7.0-tp1", "patch-upgrade"),
         ("2.7.0", "2.7.1-rc1", "patch-upgrade"),
+        ("2.7.0-29094adc", "2.7.1", "patch-upgrade"),
         ("2.7.0-29094adc", "2.7.2", "skip-patch"),
-        ("2.7.0", "2.7.0-tp1", "patch-downgrade"),
-        ("2.7.1", "2.7.1-rc1", "patch-downgrade"),
+        ("2.7.1-rc1", "2.7.0", "patch-downgrade"),
+        ("2.7.1", "2.7.0-29094adc", "patch-downgrade"),
         ("2.6.4-tp1", "2.7.0-29094adc", "minor-upgrade"),
         ("2.10.3", "3.0.5", "major-upgrade"),
         ("2.10.3-rc1", "3.0.0-tp1", "major-upgrade"),
         ("2.10.3", "3.1.0-tp1", "major-skip-minor"),
-        ("2.0.0", "2.0.0-tp1", "patch-downgrade"),
     ],
 )
 def test_suffixes_never_change_the_row(current: str, target: str, kind: str) -> None:
     assert evaluate(current, target).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        ("2.7.0-29094adc", "2.7.0"),  # the real 2.7.0 contract's info.version, and --to-version
+        ("2.7.0", "2.7.0-29094adc"),
+        ("2.7.0-tp1", "2.7.0-rc1"),
+        ("2.0.0", "2.0.0-tp1"),
+    ],
+)
+def test_builds_of_one_release_are_the_same_release(
+    catalog: Catalog, current: str, target: str
+) -> None:
+    """docs.json reports a build (`2.7.0-29094adc`, fidelity-review.md 2): releases are compared,
+    so there is nothing to upgrade, and the reason says which release both are."""
+    evaluation = evaluate(current, target, catalog)
+    assert (evaluation.kind, evaluation.allowed) == ("same", False)
+    assert f"release {Version.parse(target).release}" in evaluation.reason
+    assert "nothing to upgrade" in evaluation.reason
 
 
 @pytest.mark.parametrize(
@@ -302,7 +329,7 @@ def test_known_allowed_hop_has_no_release_warnings(catalog: Catalog) -> None:
         ("2.8.1", "2.8.14", "target version 2.8.14 is not a known DTR release"),
         ("2.11.0", "2.11.1", "the catalogue lists no 2.11 line"),
         ("2.7.2", "2.7.8", "the 2.7 line's last patch is unknown, so it may be a later release"),
-        ("2.7.0-tp1", "2.7.0", "2.7.0-tp1 is a build of 2.7.0"),
+        ("2.7.0-tp1", "2.7.1", "2.7.0-tp1 is a build of 2.7.0"),
     ],
 )
 def test_unknown_releases_are_warned_about_not_refused(

@@ -212,6 +212,22 @@ class Catalog:
         entry = self._lines.get(version.minor_line)
         return entry is not None and version in entry.versions
 
+    def may_be_release(self, version: Version) -> bool:
+        """True when `version`'s release is listed, or may be a release the catalogue has not
+        recorded: its line is known and the line's last patch is not."""
+        release = version.release
+        if self.is_known(release):
+            return True
+        entry = self._lines.get(release.minor_line)
+        return entry is not None and not entry.last_patch_known
+
+    def describe(self) -> str:
+        """The catalogue's files as an operator reads them: the shipped file, then --catalog's."""
+        shipped = "the shipped catalogue upgrade/data/catalog.toml"
+        if len(self.files) > 1:
+            return f"{shipped}, extended by {', '.join(self.files[1:])}"
+        return shipped
+
     def line_complete(self, major: int, minor: int) -> bool:
         """True when the catalogue knows the line's last patch (False for unknown lines)."""
         entry = self._lines.get((major, minor))
@@ -271,6 +287,12 @@ class Catalog:
     def ucp_pairing(self, dtr: Version) -> UCPPairing | None:
         """The UCP/MKE lines the DTR version's minor line is paired with, None if unknown."""
         return self._ucp.get(dtr.minor_line)
+
+    def ucp_requirement(self, dtr: Version) -> str | None:
+        """The UCP/MKE lines DTR `dtr` is paired with, as written (`UCP 3.0`, `MKE 3.4-3.8`),
+        None when the catalogue has no pairing for its line."""
+        pairing = self.ucp_pairing(dtr)
+        return _describe_range(pairing) if pairing is not None else None
 
     def ucp_compatibility(self, dtr: Version | str, ucp: Version | str) -> Compatibility:
         """Whether UCP/MKE `ucp` supports DTR `dtr`, by the pairings of the catalogue.

@@ -19,10 +19,16 @@ plain release (`upgrade.rules.versions`) but never changes which rule applies:
 | `same`             | 2.6.4 -> 2.6.4       | no (nothing to upgrade) |
 
 Corner cases, decided here once:
-- Within one minor line the move is a patch move whatever the suffixes say: `2.7.0-tp1 -> 2.7.0`
-  and `2.7.0 -> 2.7.1-rc1` are `patch-upgrade`, `2.7.0 -> 2.7.0-tp1` is `patch-downgrade`. A move
-  to the next patch (or to another build of the same patch) is `patch-upgrade`; a move of two or
-  more patches is `skip-patch`. Only an identical version (suffix included) is `same`.
+- Releases are compared, not strings: a version's `-suffix` names a build of its release. A real
+  DTR 2.7.0 reports `info.version` = `2.7.0-29094adc` in docs.json (the 2.7.0 Swagger,
+  docker/docs `reference/dtr/2.7/api/main.js`; dtr-facts.md S14), while its backup directory
+  (`dtr-backup-v<version>`, create-a-backup.md) and its `com.docker.dtr.version` label
+  (launchpad `upgrade_msr.go`) carry the plain release (fidelity-review.md 2). So every build of
+  one release is `same` as that release and as each other: `2.7.0-29094adc -> 2.7.0`,
+  `2.7.0 -> 2.7.0-tp1` and `2.7.0-tp1 -> 2.7.0-rc1` are all `same`.
+- Within one minor line the move is a patch move whatever the suffixes say: `2.7.0 -> 2.7.1-rc1`
+  is `patch-upgrade`, `2.7.1-rc1 -> 2.7.0` is `patch-downgrade`. A move to the next patch is
+  `patch-upgrade`; a move of two or more patches is `skip-patch`.
 - A major upgrade may land on any patch of x+1.0 (`2.10.3 -> 3.0.5` is `major-upgrade`); landing
   on x+1.1 or later is `major-skip-minor`, whatever the patch.
 
@@ -130,7 +136,7 @@ def evaluate(
 
 def classify(current: Version, target: Version) -> Kind:
     """The row of the guide's table that `current -> target` falls in (or `same`)."""
-    if current == target:
+    if current.release == target.release:
         return "same"
     if target.major < current.major:
         return "major-downgrade"
@@ -144,7 +150,7 @@ def classify(current: Version, target: Version) -> Kind:
         return "skip-minor"
     if target.minor == current.minor + 1:
         return "minor-upgrade"
-    if target < current:
+    if target.patch < current.patch:
         return "patch-downgrade"
     return "skip-patch" if target.patch > current.patch + 1 else "patch-upgrade"
 
@@ -152,9 +158,14 @@ def classify(current: Version, target: Version) -> Kind:
 def _reason(kind: Kind, current: Version, target: Version) -> str:
     move = f"{current} -> {target}"
     if kind == "same":
+        build = (
+            f" (release {target.release}; a version's -suffix names a build of its release)"
+            if current.suffix or target.suffix
+            else ""
+        )
         return (
-            f"{move}: DTR is already on the target version, so there is nothing to upgrade "
-            "(post-upgrade checks can still run with --phase=post)."
+            f"{move}: DTR is already on the target version{build}, so there is nothing to "
+            "upgrade (post-upgrade checks can still run with --phase=post)."
         )
     if kind == "patch-upgrade":
         return f"{move} is a patch upgrade: allowed, because {_RULE_PATCH}."

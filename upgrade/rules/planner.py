@@ -8,6 +8,13 @@ Every hop of a path is itself allowed by `upgrade.rules.evaluate.evaluate` with 
 when one is not (a catalogue refusal such as MSR 2.9 -> 3.x), there is no path. A path is
 minimal: each hop crosses exactly one minor or major boundary, except a single patch hop to the
 latest release of the current major before a major upgrade. Downgrades and `same` have no path.
+
+A target the catalogue does not know is not planned: its line is not in the catalogue, or the
+line's last patch is known and the target is not among its releases (`2.6.4 -> 2.99.0`, or
+2.4.13 after 2.4.12). The plan refuses it, says it is unknown and names the catalogue and
+`--catalog`, rather than inventing stops on lines no source lists. A target on a line whose
+last patch is unknown (2.7.9 after the known 2.7.8) may be a later release and is planned, with
+a warning.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ class Plan:
     `evaluation` judges the direct move; `path` is the recommended route (starting with
     `current`, ending with `target`, empty when there is none); `migrations` are the jobs the
     route runs; `image` is the bootstrapper image for `target` ("" when none is known);
-    `warnings` joins the evaluation's warnings and the planner's own.
+    `warnings` joins the evaluation's warnings and the planner's own; `known_target` is False
+    when the catalogue does not know the target, which is then refused and not planned.
     """
 
     current: Version
@@ -40,6 +48,7 @@ class Plan:
     migrations: tuple[Migration, ...]
     image: str
     warnings: tuple[str, ...]
+    known_target: bool = True
 
     @property
     def hops(self) -> tuple[tuple[Version, Version], ...]:
@@ -59,7 +68,11 @@ def plan(current: Version | str, target: Version | str, catalog: Catalog) -> Pla
     path: tuple[Version, ...] = ()
     # A move the table allows but the catalogue refuses has no path: its reason says what to do.
     refused_by_catalog = evaluation.kind in ALLOWED_KINDS and not evaluation.allowed
-    if target > current and not refused_by_catalog:
+    upward = target.release > current.release
+    if upward and not catalog.may_be_release(target):
+        evaluation = _unknown_target(evaluation, current, target, catalog)
+        return Plan(current, target, evaluation, (), (), "", evaluation.warnings, False)
+    if upward and not refused_by_catalog:
         path = (current, *_stops(current, target, catalog, notes), target)
         for step_from, step_to in pairwise(path):
             step = evaluate(step_from, step_to, catalog)
@@ -77,6 +90,28 @@ def plan(current: Version | str, target: Version | str, catalog: Catalog) -> Pla
         )
     warnings = tuple(dict.fromkeys((*evaluation.warnings, *notes)))
     return Plan(current, target, evaluation, path, migrations, image, warnings)
+
+
+def _unknown_target(
+    evaluation: Evaluation, current: Version, target: Version, catalog: Catalog
+) -> Evaluation:
+    """The refusal of a move to a version the catalogue does not know, naming the catalogue."""
+    line = format_line(target.minor_line)
+    known = catalog.known_versions(target.minor_line)
+    listed = (
+        f"its {line} line has {known[0]} to {known[-1]} and its last patch is known"
+        if known
+        else f"it lists no {line} line"
+    )
+    reason = (
+        f"{current} -> {target}: the target version {target} is unknown: it is not a release in "
+        f"the release catalogue ({catalog.describe()}; {listed}), so there is no plan to it. "
+        f"Check the version; if {target} is a real release, add it to a catalogue file "
+        f'([lines."{line}"] patches = "{target.patch}") and pass --catalog FILE.'
+    )
+    # The evaluation's own "not a known DTR release" warning is what this reason says.
+    warnings = tuple(w for w in evaluation.warnings if not w.startswith("the target version "))
+    return Evaluation(False, evaluation.kind, reason, warnings)
 
 
 def _stops(current: Version, target: Version, catalog: Catalog, notes: list[str]) -> list[Version]:

@@ -1,8 +1,9 @@
 """DTR versions: parsing, ordering and the way a minor line is written.
 
 A version is MAJOR.MINOR.PATCH with an optional `-suffix` (`2.7.0-29094adc`, `2.6.0-tp1`). The
-suffix is kept and orders a build before its plain release, but it never changes which upgrade
-rule applies (`upgrade.rules.evaluate`). This module imports nothing of the harness.
+suffix is kept and orders a build before its plain release, but the upgrade rules compare
+releases (`Version.release`): every build of a release is that release (`upgrade.rules.evaluate`).
+This module imports nothing of the harness.
 """
 
 from __future__ import annotations
