@@ -27,9 +27,11 @@ import uuid
 from dtrlab.auth import bearer_token
 from dtrlab.backup import backup_answer
 from dtrlab.catalogue import KNOWN_VERSIONS
+from dtrlab.cluster import Cluster
 from dtrlab.errors import LabError
 from dtrlab.listener import Request, Response, error_response, json_response
 from dtrlab.router import Router
+from dtrlab.upgrade_steps import UpgradeSteps
 
 
 def _unauthorized() -> Response:
@@ -39,16 +41,15 @@ def _unauthorized() -> Response:
 
 
 def _not_found(request: Request) -> Response:
-    return error_response(
-        404, "NOT_FOUND", f"no such UCP path: {request.method} {request.path}"
-    )
+    return error_response(404, "NOT_FOUND", f"no such UCP path: {request.method} {request.path}")
 
 
 class UCPAPI:
     """The HTTP application of the lab's UCP listener."""
 
-    def __init__(self, cluster: Cluster, ca_pem: str) -> None:
+    def __init__(self, cluster: Cluster, upgrade: UpgradeSteps, ca_pem: str) -> None:
         self.cluster = cluster
+        self.upgrade = upgrade
         self.ca_pem = ca_pem
         self.router = Router(
             authenticated=self.authenticated,
@@ -89,9 +90,7 @@ class UCPAPI:
 
     def ca(self, request: Request, match: re.Match[str]) -> Response:
         """GET /ca: the PEM to pass as --ucp-ca."""
-        return Response(
-            200, self.ca_pem.encode(), content_type="text/plain; charset=utf-8"
-        )
+        return Response(200, self.ca_pem.encode(), content_type="text/plain; charset=utf-8")
 
     def login(self, request: Request, match: re.Match[str]) -> Response:
         """POST /auth/login {"username", "password"} -> {"auth_token"}."""
@@ -105,9 +104,7 @@ class UCPAPI:
             or not isinstance(body.get("password"), str)
         ):
             return error_response(
-                400,
-                "INVALID_JSON",
-                'the body must be {"username": ..., "password": ...}',
+                400, "INVALID_JSON", 'the body must be {"username": ..., "password": ...}'
             )
         token = self.cluster.ucp_login(body["username"], body["password"])
         if token is None:
@@ -193,21 +190,21 @@ class UCPAPI:
 
     def lab_begin(self, request: Request, match: re.Match[str]) -> Response:
         """POST /_lab/upgrade/begin: record an attempt; the answer says whether it crashes."""
-        return json_response(200, self.cluster.begin_attempt(self._target(request)))
+        return json_response(200, self.upgrade.begin_attempt(self._target(request)))
 
     def lab_replace(self, request: Request, match: re.Match[str]) -> Response:
         """POST /_lab/replicas/{id}/replace: swap the replica's containers for `version`."""
         return json_response(
-            200,
-            self.cluster.replace_replica(match["id"], self._target(request, "version")),
+            200, self.upgrade.replace_replica(match["id"], self._target(request, "version"))
         )
 
     def lab_reconfigure(self, request: Request, match: re.Match[str]) -> Response:
         """POST /_lab/upgrade/reconfigure: the cluster-wide step (the configured outage)."""
-        return json_response(200, self.cluster.reconfigure(self._target(request)))
+        return json_response(200, self.upgrade.reconfigure(self._target(request)))
 
     def lab_complete(self, request: Request, match: re.Match[str]) -> Response:
         """POST /_lab/upgrade/complete: queue the hop's migration jobs."""
+        return json_response(200, self.upgrade.complete(self._target(request)))
 
     def lab_backup(self, request: Request, match: re.Match[str]) -> Response:
         """GET /_lab/backup?replica=<id>: the content `backup` prints (dtrlab.backup)."""
