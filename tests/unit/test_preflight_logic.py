@@ -251,7 +251,9 @@ class TestNodes:
         )
         facts = gather("ssh://node1", clock=lambda: 1000.0, get_host=lambda spec: host)
         assert facts.hostname == "node1"
-        assert facts.mem_available_gb == pytest.approx(20.0)
+        assert facts.mem_available_bytes == 20971520 * 1024
+        assert facts.mem_total_bytes == 32000000 * 1024
+        assert facts.mem_total_gb == pytest.approx(32.768)
         assert facts.disk_free_gb == pytest.approx(20.0)
         assert facts.engine_version == "20.10.7"
         assert facts.clock_offset_s == pytest.approx(0.5)

@@ -1,13 +1,21 @@
-"""Facts about the DTR nodes, read with testinfra: memory, disk, engine version and clock.
+"""Facts about the DTR nodes, read with testinfra: memory, disk, engine version and clock, and
+which node runs the bootstrapper.
 
-The guide requires 16 GB of free memory on the node that runs the upgrade; a full disk under
-`/var/lib/docker` fails the pull of the new images half way; an old engine or a skewed clock
-breaks RethinkDB's heartbeats and TLS. Hosts are testinfra specs (`ssh://node1`, `local://`,
-`docker://container`), so the same checks run over SSH, locally or inside a container.
+The guide asks for "at least 16GB of available RAM" on the node that runs the upgrade and links
+that to the system requirements, where 16 GB is the node's RAM ("Minimum requirements: 16GB of
+RAM for nodes running MSR", Mirantis containers v3.0 MSR install; fidelity-review.md 4): so the
+node's total memory (`MemTotal`) is compared, in GB of 10^9 bytes, and `MemAvailable` (always
+below 16 GiB on a 16 GB host) is evidence. The bootstrapper runs where `docker run` runs it: on
+the engine `DOCKER_HOST` names, or through UCP on a node UCP's scheduler picks (the 2.7 guide:
+it "can run from any node"; dtr-facts.md 5.2). A full disk under `/var/lib/docker` fails the
+pull of the new images half way; an old engine or a skewed clock breaks RethinkDB's heartbeats
+and TLS. Hosts are testinfra specs (`ssh://node1`, `local://`, `docker://container`), so the
+same checks run over SSH, locally or inside a container.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +39,7 @@ class NodeFacts:
     spec: str
     hostname: str
     mem_available_bytes: int
+    mem_total_bytes: int
     disk_path: str
     disk_free_bytes: int
     engine_version: str | None
@@ -38,8 +47,14 @@ class NodeFacts:
 
     @property
     def mem_available_gb(self) -> float:
-        """Free memory in GiB, as the guide's 16 GB is meant."""
-        return self.mem_available_bytes / 2**30
+        """Available memory (`MemAvailable`) in GB of 10^9 bytes: evidence only."""
+        return self.mem_available_bytes / 10**9
+
+    @property
+    def mem_total_gb(self) -> float:
+        """The node's RAM (`MemTotal`) in GB of 10^9 bytes, as the system requirements' 16 GB
+        is meant: a 16 GiB host (MemTotal about 16.4 GB after the kernel's share) meets it."""
+        return self.mem_total_bytes / 10**9
 
     @property
     def disk_free_gb(self) -> float:
@@ -59,12 +74,12 @@ def engine_at_least(found: str, minimum: str) -> bool:
     return engine_release(found) >= engine_release(minimum)
 
 
-def _meminfo_available(text: str) -> int:
+def _meminfo(text: str, field: str) -> int:
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() == "MemAvailable":
+        if key.strip() == field:
             return int(value.split()[0]) * 1024
-    raise ValueError("no MemAvailable line in /proc/meminfo")
+    raise ValueError(f"no {field} line in /proc/meminfo")
 
 
 def gather(spec: str, *, clock: Callable[[], float] = time.time, get_host: Any = None) -> NodeFacts:
@@ -86,7 +101,8 @@ def gather(spec: str, *, clock: Callable[[], float] = time.time, get_host: Any =
             "and that the account may run hostname, df, date and docker"
         ) from None
     try:
-        available = _meminfo_available(meminfo)
+        available = _meminfo(meminfo, "MemAvailable")
+        total = _meminfo(meminfo, "MemTotal")
         free = int(df[3])
     except (ValueError, IndexError) as exc:
         raise NodeUnreachable(f"host {spec}: unexpected output ({exc})") from None
@@ -94,8 +110,67 @@ def gather(spec: str, *, clock: Callable[[], float] = time.time, get_host: Any =
         spec=spec,
         hostname=hostname.strip(),
         mem_available_bytes=available,
+        mem_total_bytes=total,
         disk_path=disk_path,
         disk_free_bytes=free,
         engine_version=engine.stdout.strip() if engine.rc == 0 and engine.stdout.strip() else None,
         clock_offset_s=remote - (before + after) / 2,
     )
+
+
+@dataclass(frozen=True)
+class BootstrapperNode:
+    """Where the bootstrapper will run, as far as can be told before it runs: the node's name
+    (None when only its scheduler knows) and how that was told."""
+
+    name: str | None
+    how: str
+
+    def is_node(self, hostname: str) -> bool:
+        """Whether `hostname` is this node (the first DNS label, case-insensitive)."""
+        if self.name is None:
+            return False
+        return _short(hostname) == _short(self.name)
+
+
+def _short(name: str) -> str:
+    return name.strip().split(".")[0].lower()
+
+
+def bootstrapper_node(
+    has_engine: bool,
+    client_factory: Callable[[], Any] | None = None,
+    this_machine: Callable[[], str] = socket.gethostname,
+) -> BootstrapperNode:
+    """The node the bootstrapper runs on: this machine for the lab's bootstrapper process; the
+    engine's own node (`docker info` Name) for a single engine; unknown through UCP, whose
+    scheduler picks the node when the container starts, or when no engine answers."""
+    if not has_engine:
+        name = this_machine()
+        return BootstrapperNode(name, f"the lab's bootstrapper runs as a process on {name}")
+    from upgrade.cluster.containers import engine_client, engine_host
+
+    host = engine_host()
+    try:
+        client = (client_factory or engine_client)()
+    except HarnessError as exc:
+        return BootstrapperNode(None, f"no Docker engine answered ({exc})")
+    try:
+        version = client.version()
+        info = client.info()
+    except Exception as exc:  # docker.errors.APIError and connection errors alike
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return BootstrapperNode(None, f"the Docker engine at {host} did not answer ({detail})")
+    finally:
+        close = getattr(client, "close", None)
+        if callable(close):
+            close()
+    server = str(version.get("Version", "")) if isinstance(version, dict) else ""
+    if server.lower().startswith("ucp/"):
+        return BootstrapperNode(
+            None, f"UCP at {host} schedules the bootstrapper on a node it picks when it starts"
+        )
+    name = str(info.get("Name") or "") if isinstance(info, dict) else ""
+    if not name:
+        return BootstrapperNode(None, f"the Docker engine at {host} did not say its node's name")
+    return BootstrapperNode(name, f"the Docker engine at {host} (DOCKER_HOST) runs it on {name}")

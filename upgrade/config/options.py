@@ -135,7 +135,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "--min-free-memory-gb",
-        "free memory required on the node that runs the upgrade (the guide: 16 GB)",
+        "RAM (MemTotal, GB of 10^9 bytes) the node that runs the bootstrapper must have (the "
+        "guide's system requirements: 16 GB)",
         kind="float",
         default="16",
         metavar="GB",
