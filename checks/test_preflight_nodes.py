@@ -10,6 +10,8 @@ from upgrade.cluster.site import Site
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord, utc_now
 from upgrade.plugin.harness import Harness
+from upgrade.rules.engines import engine_minimum
+from upgrade.rules.versions import Version
 
 pytestmark = pytest.mark.preflight
 
@@ -75,16 +77,32 @@ def test_node_disk(node_facts: NodeFacts, settings: Settings, evidence: CheckRec
 
 
 @pytest.mark.check("PRE-NODE-ENGINE")
-def test_node_engine(node_facts: NodeFacts, settings: Settings, evidence: CheckRecord) -> None:
-    """The node's Docker engine answers and is at least --min-engine-version."""
+def test_node_engine(
+    node_facts: NodeFacts, settings: Settings, request: pytest.FixtureRequest, evidence: CheckRecord
+) -> None:
+    """The node's Docker engine answers and is at least --min-engine-version, by default the
+    engine of the running DTR line's bundle (17.06 for DTR 2.3-2.5, 18.09 for 2.6, ...: the
+    bundles of dtr-facts.md 5.1, upgrade.rules.engines)."""
     evidence.attach("node", node_facts)
     assert node_facts.engine_version, (
         f"no Docker engine answered on {node_facts.hostname} (`docker version` failed); "
         "start it, or give the account access to the Docker socket"
     )
-    assert engine_at_least(node_facts.engine_version, settings.min_engine_version), (
+    minimum = settings.min_engine_version
+    basis = "--min-engine-version"
+    if minimum is None:
+        running: Version = request.getfixturevalue("current_version")
+        entry = engine_minimum(running)
+        minimum = entry.engine
+        basis = (
+            f"the default for DTR {running.major}.{running.minor}, the engine of the "
+            f"{entry.bundle} ({entry.tag}, {entry.source}); --min-engine-version overrides it"
+        )
+    evidence.attach("min_engine_version", minimum)
+    evidence.attach("min_engine_basis", basis)
+    assert engine_at_least(node_facts.engine_version, minimum), (
         f"{node_facts.hostname} runs Docker engine {node_facts.engine_version}, older than "
-        f"{settings.min_engine_version}; upgrade the engine first"
+        f"{minimum} ({basis}); upgrade the engine first"
     )
 
 

@@ -150,8 +150,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "--min-engine-version",
-        "oldest acceptable Docker engine on the nodes",
-        default="18.09.0",
+        "oldest acceptable Docker engine on the nodes (default: the engine of the running DTR "
+        "line's bundle, 17.06 for DTR 2.3-2.5, 18.09 for 2.6, 19.03 for 2.7/2.8, 20.10 for 2.9, "
+        "23.0 for 2.10)",
         metavar="VERSION",
     ),
     OptionSpec(

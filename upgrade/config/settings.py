@@ -82,7 +82,8 @@ class Settings:
     hosts: tuple[str, ...]
     min_free_memory_gb: float
     min_free_disk_gb: float
-    min_engine_version: str
+    # None: the default of the running DTR line (upgrade.rules.engines)
+    min_engine_version: str | None
     max_clock_skew: timedelta
     min_cert_days: int
     offline: bool
@@ -284,7 +285,7 @@ def _build(raw: dict[str, object]) -> Settings:
         hosts=_tuple(raw["hosts"]),
         min_free_memory_gb=_float(raw["min_free_memory_gb"]),
         min_free_disk_gb=_float(raw["min_free_disk_gb"]),
-        min_engine_version=str(raw["min_engine_version"]),
+        min_engine_version=text("min_engine_version"),
         max_clock_skew=max_clock_skew,
         min_cert_days=min_cert_days,
         offline=bool(raw["offline"]),
