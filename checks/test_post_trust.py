@@ -35,9 +35,9 @@ def test_content_trust_restored(
         return
     if before:
         reminder = (
-            "content trust was on before the change (PRE-CONTENT-TRUST waived): turn it back on "
-            "in UCP if it was switched off for the upgrade, and pass --expect-content-trust to "
-            "verify it"
+            "content trust was on before the change (PRE-CONTENT-TRUST waived, or allow_repos "
+            "let the DTR images bypass it): turn it back on in UCP if it was switched off for "
+            "the upgrade, and pass --expect-content-trust to verify it"
         )
         evidence.note(reminder)
         if not trust.required:

@@ -1,5 +1,6 @@
-"""Preflight: the target answers over verified TLS with a certificate that stays valid, and
-the credentials from the environment are accepted with admin rights."""
+"""Preflight: the target answers over verified TLS with a certificate that stays valid, the
+credentials from the environment are accepted with admin rights, and every replica has an
+address this machine can reach it at."""
 
 from __future__ import annotations
 
@@ -49,3 +50,17 @@ def test_credentials_accepted(target: Target, evidence: CheckRecord) -> None:
     dtr_settings = target.dtr().settings()
     evidence.attach("dtrHost", dtr_settings.dtr_host)
     evidence.attach("replicas", list(dtr_settings.replica_ids))
+
+
+@pytest.mark.check("PRE-REPLICA-ADDRESSES")
+def test_replica_addresses_known(target: Target, evidence: CheckRecord) -> None:
+    """Every replica has an address this machine can use to reach it on its own: --replica-url,
+    else replicaSettings' node (a UCP node name) when it resolves here, else the address UCP's
+    node list gives for that node (Status.Addr). The replica checks and the prober use these."""
+    found = target.replica_addresses()
+    evidence.attach("replica_addresses", {rid: a.as_dict() for rid, a in sorted(found.items())})
+    for address in found.values():
+        if address.note:
+            evidence.note(address.note)
+    problems = [a.problem for _, a in sorted(found.items()) if a.problem]
+    assert not problems, "; ".join(problems)

@@ -1,11 +1,16 @@
-"""Preflight: the bootstrapper image of every hop can be had before anything is touched."""
+"""Preflight: the bootstrapper image of every hop can be had before anything is touched, and
+what DTR 2.6's manifest v1 image check will meet."""
 
 from __future__ import annotations
 
 import pytest
 
+from upgrade.cluster import manifest_v1
 from upgrade.cluster.images import BootstrapperImages, ImageLookup
+from upgrade.cluster.target import Target
+from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord
+from upgrade.procedure.bootstrapper import accepts_no_image_check
 from upgrade.rules.planner import Plan
 
 pytestmark = pytest.mark.preflight
@@ -33,3 +38,51 @@ def test_bootstrapper_image_available(
     lookups = [lookup for version in hops for lookup in bootstrapper_images.look_up(version)]
     evidence.attach("images", lookups)
     _assert_found(lookups)
+
+
+@pytest.mark.needs_target_version
+@pytest.mark.check("PRE-MANIFEST-V1")
+def test_manifest_v1_images(
+    upgrade_plan: Plan, settings: Settings, target: Target, evidence: CheckRecord
+) -> None:
+    """When the plan runs DTR 2.6's bootstrapper, which checks for manifest v1 images unless
+    given --no-image-check (reference/dtr/2.6/cli/upgrade.md), the tags whose manifests are
+    schema 1 are named as a warning: what that check does on finding them is not documented, so
+    the harness assumes it may stop the upgrade. --no-image-check exists only for 2.6."""
+    hops = [version for version in upgrade_plan.path[1:] if accepts_no_image_check(version)]
+    evidence.attach("hops_with_the_check", [str(version) for version in hops])
+    evidence.attach("no_image_check", settings.no_image_check)
+    if not hops:
+        assert not settings.no_image_check, (
+            "--no-image-check is given, but no hop of this plan runs DTR 2.6's bootstrapper, the "
+            "only one with that flag (reference/dtr/2.6/cli/upgrade.md): drop --no-image-check"
+        )
+        pytest.skip("no hop of this plan runs DTR 2.6's manifest v1 image check")
+    found = manifest_v1.survey(target.dtr())
+    evidence.attach("schema1_tags", list(found.schema1))
+    evidence.attach("tags_read", found.tags)
+    evidence.attach("tags_without_media_type", found.untyped)
+    evidence.attach(
+        "assumption",
+        "what DTR 2.6's manifest v1 image check does when it finds schema-1 images is not "
+        "documented; the harness assumes it may stop the upgrade",
+    )
+    if found.untyped:
+        evidence.note(
+            f"{found.untyped} of {found.tags} tags were listed without a manifest media type; "
+            "they may be schema 1 too"
+        )
+    if not found.schema1:
+        return
+    if settings.no_image_check:
+        evidence.note(
+            f"{len(found.schema1)} tag(s) are manifest schema 1 images ({found.shown()}); "
+            "--no-image-check is passed to the 2.6 bootstrapper, which then skips its check"
+        )
+        return
+    evidence.note(
+        f"{len(found.schema1)} tag(s) are manifest schema 1 images ({found.shown()}); DTR 2.6's "
+        "upgrade checks for them and may stop: push them again as schema 2 (docker pull and "
+        "docker push with an engine of 1.10 or newer), or run with --no-image-check to skip "
+        "the check"
+    )

@@ -336,22 +336,41 @@ def _connect(session: UCPSession, values: dict[str, Any], log: Log) -> None:
     session.token = json.loads(body)["auth_token"]
 
 
-def _content_trust_required(session: UCPSession) -> bool:
+# The names the lab's bootstrapper image has (dtrlab.cluster.LAB_DTR_REPOSITORIES).
+OWN_REPOSITORIES = ("docker.io/dtrlab/dtr", "127.0.0.1:5000/docker/dtr")
+NO_NODE = (
+    'Error response from daemon: {"message":"could not find any nodes on which the container '
+    'could be created"}'
+)
+
+
+def _ucp_config(session: UCPSession) -> dict[str, Any]:
     status, body = session.call("GET", "/api/ucp/config-toml")
     if status != 200:
         raise Fatal(f"Failed to read UCP's configuration: {status}")
-    config = tomllib.loads(body.decode())
-    return bool(config.get("trust_configuration", {}).get("require_content_trust", False))
+    return tomllib.loads(body.decode())
 
 
-def run_upgrade(session: UCPSession, target: str, values: dict[str, Any], log: Log) -> None:
-    """Check the cluster, then replace every replica not yet on `target`, one at a time."""
-    if _content_trust_required(session):
+def check_ucp_config(config: dict[str, Any]) -> None:
+    """Refuse as UCP would: content trust on without the bootstrapper's repository in
+    allow_repos, or admins not allowed to schedule on managers and DTR nodes (the real error
+    of Mirantis containers v3.0 "Install MSR")."""
+    trust = config.get("trust_configuration", {})
+    allowed = set(trust.get("allow_repos", []))
+    if trust.get("require_content_trust", False) and not allowed & set(OWN_REPOSITORIES):
         raise Fatal(
             "UCP enforces content trust ([trust_configuration] require_content_trust = true): "
             "DTR's images are not signed by your teams; turn off 'Run only signed images' in UCP "
             "and re-run"
         )
+    scheduling = config.get("scheduling_configuration", {})
+    if not scheduling.get("enable_admin_ucp_scheduling", False):
+        raise Fatal(NO_NODE)
+
+
+def run_upgrade(session: UCPSession, target: str, values: dict[str, Any], log: Log) -> None:
+    """Check the cluster, then replace every replica not yet on `target`, one at a time."""
+    check_ucp_config(_ucp_config(session))
     cluster = session.json("GET", "/_lab/cluster")
     replicas = cluster["replicas"]
     log.info("Searching containers in UCP for DTR replicas")

@@ -27,6 +27,28 @@ from dtrlab.store import RegistryStore
 
 RESTART_ATTEMPTS = 20
 RESTART_RETRY_S = 0.1
+LAB_DTR_SERVICES = (
+    "api",
+    "garant",
+    "jobrunner",
+    "nginx",
+    "notary-server",
+    "notary-signer",
+    "registry",
+    "rethink",
+    "scanningstore",
+)
+# The repositories the lab's bootstrapper and replicas run from, as `allow_repos` lists them
+# (full names: MKE's example is "docker.io/mirantis/dtr-rethink"): the process lab's
+# `dtrlab/dtr`, and the engine lab's registry (dtrlab.engine.settings.DEFAULT_REGISTRY).
+LAB_DTR_REPOSITORIES = tuple(
+    f"{registry}/{name}"
+    for registry, namespace in (("docker.io", "dtrlab"), ("127.0.0.1:5000", "docker"))
+    for name in (
+        f"{namespace}/dtr",
+        *(f"{namespace}/dtr-{service}" for service in LAB_DTR_SERVICES),
+    )
+)
 UNHEALTHY_ERROR = "rethinkdb: cannot reach dtr-rethinkdb on this replica: connection refused"
 WARMING_ERROR = "registry: storage driver is not ready; waiting for rethinkdb tables"
 MIGRATION_ERROR = "failed to migrate blob links: rethinkdb: context deadline exceeded"
@@ -90,7 +112,12 @@ class Cluster:
             if config.has("ucp-too-old")
             else config.ucp_version
         )
-        self.ucp_config_toml = _ucp_toml(config.has("content-trust-on"))
+        self.ucp_config_toml = _ucp_toml(
+            require_content_trust=config.has("content-trust-on")
+            or config.has("content-trust-allowed"),
+            allow_repos=LAB_DTR_REPOSITORIES if config.has("content-trust-allowed") else (),
+            admin_scheduling=not config.has("admin-scheduling-off"),
+        )
         self.ucp_host = ""
         self.dtr_host = ""
         self.settings: dict[str, Any] = {
@@ -270,22 +297,33 @@ class Cluster:
             return self._changed.wait_for(predicate, timeout)
 
 
+def node_name(index: int) -> str:
+    """The UCP node name of the replica at `index` in cluster order (replicaSettings.node)."""
+    return f"lab-worker-{index + 1}"
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _ucp_toml(require_content_trust: bool) -> str:
+def _ucp_toml(
+    *, require_content_trust: bool, allow_repos: tuple[str, ...], admin_scheduling: bool
+) -> str:
+    """UCP's configuration file as config-toml exports it (docker/docs
+    ee/ucp/admin/configure/ucp-configuration-file.md; allow_repos from MKE's options)."""
     flag = "true" if require_content_trust else "false"
+    repos = ", ".join(f'"{repo}"' for repo in allow_repos)
     return (
         "[auth]\n"
         '  default_new_user_role = "restrictedcontrol"\n'
         '  backend = "managed"\n\n'
         "[scheduling_configuration]\n"
-        "  enable_admin_ucp_scheduling = false\n"
-        '  default_orchestrator = "swarm"\n\n'
+        f"  enable_admin_ucp_scheduling = {'true' if admin_scheduling else 'false'}\n"
+        '  default_node_orchestrator = "swarm"\n\n'
         "[trust_configuration]\n"
         f"  require_content_trust = {flag}\n"
-        "  require_signature_from = []\n\n"
+        "  require_signature_from = []\n"
+        f"  allow_repos = [{repos}]\n\n"
         "[cluster_config]\n"
         "  controller_port = 443\n"
         "  swarm_port = 2376\n"

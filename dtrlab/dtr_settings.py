@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dtrlab.cluster import Cluster, Replica
+from dtrlab.cluster import Cluster, Replica, node_name
 from dtrlab.listener import Request, Response, error_response, json_response
 from dtrlab.router import Router
 
@@ -39,14 +39,14 @@ class SettingsAPI:
                 r.id: {
                     "HTTPPort": 80,
                     "HTTPSPort": r.listener.port if r.listener else 443,
-                    "node": f"lab-worker-{i + 1}",
+                    "node": node_name(i),
                 }
                 for i, r in enumerate(replicas)
             },
             "httpProxy": "",
             "httpsProxy": "",
             "noProxy": "",
-            "disableUpgrades": False,
+            "disableUpgrades": cluster.config.has("upgrades-disabled"),
             "reportAnalytics": False,
             "anonymizeAnalytics": False,
             "disableBackupWarning": bool(settings["disableBackupWarning"]),

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from dtrlab import legacy_images
 from dtrlab.backup import write_backup
 from dtrlab.catalogue import parse_version
 from dtrlab.cluster import Cluster
@@ -53,6 +54,7 @@ class Lab:
                 store.add_demo_repository(namespace, name, kind, tags, aliases)
         else:
             store.add_generated_repositories(self.config.repositories, self.config.tags_per_repo)
+        legacy_images.install(store, self.config)
         self.store = store
         self.cluster = Cluster(self.config, self.credentials, store, self.config.job_time)
         self.upgrade = UpgradeSteps(self.cluster)

@@ -7,6 +7,14 @@ from dtrlab.errors import UnknownScenarioError
 SCENARIOS: dict[str, str] = {
     "healthy": "nothing wrong: every check passes",
     "content-trust-on": "UCP requires content trust; the bootstrapper refuses to upgrade",
+    "content-trust-allowed": "UCP requires content trust, but allow_repos lists the DTR images' "
+    "repositories (how sites upgrade with trust on): the upgrade runs",
+    "admin-scheduling-off": "UCP does not let admins schedule on managers or DTR nodes "
+    "(enable_admin_ucp_scheduling = false): the bootstrapper finds no node for its containers",
+    "upgrades-disabled": "DTR's settings have disableUpgrades = true (undocumented; the "
+    "bootstrapper upgrades regardless)",
+    "unresolvable-nodes": "no replica address is handed to the session and replicaSettings' node "
+    "names (lab-worker-N) do not resolve: UCP's node list (Status.Addr) has the addresses",
     "ucp-too-old": "UCP is older than the pairing of DTR's next minor (e.g. 3.0.7 with DTR 2.5)",
     "no-backup": "no DTR backup is available",
     "stale-backup": "the only DTR backup is 30 days old",
@@ -30,6 +38,8 @@ SCENARIOS: dict[str, str] = {
     "rethink-critical-issue": "RethinkDB reports a table_availability issue (critical: true)",
     "no-version-label": "the engine lab's replica containers carry no com.docker.dtr.version "
     "label, only com.docker.compose.project",
+    "manifest-v1-image": "legacy/centos:6 is a manifest schema 1 image, which 2.6's upgrade "
+    "checks for",
 }
 
 

@@ -1,7 +1,8 @@
 """UCP as the lab serves it, plus the lab's private control endpoints under /_lab/.
 
 UCP: GET /_ping, POST /auth/login -> {"auth_token"}, GET /version (Bearer), GET/PUT
-/api/ucp/config-toml (Bearer), GET /ca.
+/api/ucp/config-toml (Bearer), GET /nodes (Bearer; Docker's swarm.Node list, one manager and one
+worker per replica), GET /ca.
 
 Control protocol (JSON, every call needs `Authorization: Bearer <UCP auth_token>`), used by the
 simulated bootstrapper the way the real one drives the cluster through UCP:
@@ -27,7 +28,7 @@ import uuid
 from dtrlab.auth import bearer_token
 from dtrlab.backup import backup_answer
 from dtrlab.catalogue import KNOWN_VERSIONS
-from dtrlab.cluster import Cluster
+from dtrlab.cluster import Cluster, node_name
 from dtrlab.errors import LabError
 from dtrlab.listener import Request, Response, error_response, json_response
 from dtrlab.router import Router
@@ -63,6 +64,7 @@ class UCPAPI:
         route("GET", r"/ca", self.ca, auth=False)
         route("POST", r"/auth/login", self.login, auth=False)
         route("GET", r"/version", self.version)
+        route("GET", r"/nodes", self.nodes)
         route("GET", r"/api/ucp/config-toml", self.get_config)
         route("PUT", r"/api/ucp/config-toml", self.put_config)
         route("GET", r"/_lab/cluster", self.lab_cluster)
@@ -134,6 +136,33 @@ class UCPAPI:
                 "BuildTime": "2019-01-31T17:40:13.000000000+00:00",
             },
         )
+
+    def nodes(self, request: Request, match: re.Match[str]) -> Response:
+        """GET /nodes: Docker's `swarm.Node` objects (thebsdbox/diver pkg/ucp/ucpNodes.go); each
+        replica's worker has the replicaSettings node name as `Description.Hostname` and the
+        address its listener answers at as `Status.Addr` (a manager's is 0.0.0.0, with the
+        address in `ManagerStatus.Addr`, as Docker reports it)."""
+        manager = {
+            "ID": "lab-manager-1-id",
+            "Description": {"Hostname": "lab-manager-1"},
+            "Spec": {"Role": "manager", "Availability": "active"},
+            "Status": {"State": "ready", "Addr": "0.0.0.0"},  # noqa: S104 (what Docker reports)
+            "ManagerStatus": {
+                "Leader": True,
+                "Reachability": "reachable",
+                "Addr": "127.0.0.1:2377",
+            },
+        }
+        workers = [
+            {
+                "ID": f"{node_name(i)}-id",
+                "Description": {"Hostname": node_name(i)},
+                "Spec": {"Role": "worker", "Availability": "active"},
+                "Status": {"State": "ready", "Addr": "127.0.0.1"},
+            }
+            for i, _ in enumerate(self.cluster.replica_list())
+        ]
+        return json_response(200, [manager, *workers])
 
     def get_config(self, request: Request, match: re.Match[str]) -> Response:
         """GET /api/ucp/config-toml: the UCP configuration file."""

@@ -67,6 +67,10 @@ def test_lab_scenarios_are_all_documented() -> None:
     expected = {
         "healthy",
         "content-trust-on",
+        "content-trust-allowed",
+        "admin-scheduling-off",
+        "upgrades-disabled",
+        "unresolvable-nodes",
         "ucp-too-old",
         "no-backup",
         "stale-backup",
@@ -83,6 +87,7 @@ def test_lab_scenarios_are_all_documented() -> None:
         "rethink-noncritical-issue",
         "rethink-critical-issue",
         "no-version-label",
+        "manifest-v1-image",
     }
     assert set(SCENARIOS) == expected
     with pytest.raises(ValueError, match=r"unknown lab scenario\(s\) nope; valid: healthy, "):
@@ -128,7 +133,9 @@ def test_lab_content_trust_on(make_lab: Callable[..., Lab]) -> None:
         assert "require_content_trust = true" in text
         assert run_bootstrapper(lab, "2.6.4").returncode == 1
         put = ucp.put(
-            lab.ucp_url + "/api/ucp/config-toml", data=text.replace("= true", "= false"), timeout=10
+            lab.ucp_url + "/api/ucp/config-toml",
+            data=text.replace("require_content_trust = true", "require_content_trust = false"),
+            timeout=10,
         )
         assert put.status_code == 200
         bad = ucp.put(lab.ucp_url + "/api/ucp/config-toml", data="not = [toml", timeout=10)

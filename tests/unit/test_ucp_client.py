@@ -1,4 +1,5 @@
-"""The UCP client: login, bearer token, version, config TOML and content trust."""
+"""The UCP client: login, bearer token, version, config TOML, content trust, admin scheduling
+and the node list."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tests.support.servers import UCP_PASSWORD, FakeServer, Reply, Seen
 from upgrade.clients.errors import AuthenticationFailed, BadResponse, TargetUnreachable
 from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import Redactor, UCPCredentials
-from upgrade.clients.ucp import ContentTrust, UCPClient
+from upgrade.clients.ucp import AdminScheduling, ContentTrust, UCPClient, UCPNode
 
 AUTH_TOKEN = "ucp-bearer-token-0123456789"
 
@@ -161,3 +162,77 @@ def test_ca(server: FakeServer, ucp: UCPClient) -> None:
     server.route("GET", "/ca", Reply(200, "<html>"))
     with pytest.raises(BadResponse, match="no PEM certificate"):
         ucp.ca()
+
+
+def test_allow_repos_are_read(server: FakeServer, ucp: UCPClient) -> None:
+    toml = (
+        "[trust_configuration]\nrequire_content_trust = true\n"
+        'allow_repos = ["docker.io/mirantis/dtr-rethink", "docker.io/mirantis/dtr"]\n'
+    )
+    server.route("GET", "/api/ucp/config-toml", bearer_only(Reply(200, toml)))
+    assert ucp.content_trust().allow_repos == (
+        "docker.io/mirantis/dtr-rethink",
+        "docker.io/mirantis/dtr",
+    )
+
+
+def test_allow_repos_of_a_wrong_type(server: FakeServer, ucp: UCPClient) -> None:
+    toml = '[trust_configuration]\nrequire_content_trust = true\nallow_repos = "docker/dtr"\n'
+    server.route("GET", "/api/ucp/config-toml", bearer_only(Reply(200, toml)))
+    with pytest.raises(BadResponse, match="an allow_repos that is not a list of names"):
+        ucp.content_trust()
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (TOML_ON, AdminScheduling(enabled=True, configured=True)),
+        (
+            "[scheduling_configuration]\nenable_admin_ucp_scheduling = false\n",
+            AdminScheduling(enabled=False, configured=True),
+        ),
+        ("[trust_configuration]\n", AdminScheduling(enabled=False, configured=False)),
+    ],
+    ids=["on", "off", "absent"],
+)
+def test_admin_scheduling(server: FakeServer, ucp: UCPClient, toml: str, expected: object) -> None:
+    server.route("GET", "/api/ucp/config-toml", bearer_only(Reply(200, toml)))
+    assert ucp.admin_scheduling() == expected
+
+
+def test_admin_scheduling_of_a_wrong_type(server: FakeServer, ucp: UCPClient) -> None:
+    toml = '[scheduling_configuration]\nenable_admin_ucp_scheduling = "yes"\n'
+    server.route("GET", "/api/ucp/config-toml", bearer_only(Reply(200, toml)))
+    with pytest.raises(BadResponse, match="enable_admin_ucp_scheduling that is not a boolean"):
+        ucp.admin_scheduling()
+
+
+def test_nodes_give_hostnames_and_addresses(server: FakeServer, ucp: UCPClient) -> None:
+    nodes = [
+        {
+            "ID": "m1",
+            "Description": {"Hostname": "manager-1"},
+            "Spec": {"Role": "manager"},
+            "Status": {"State": "ready", "Addr": "0.0.0.0"},  # noqa: S104
+            "ManagerStatus": {"Leader": True, "Addr": "10.0.0.1:2377"},
+        },
+        {
+            "ID": "w1",
+            "Description": {"Hostname": "worker-1"},
+            "Spec": {"Role": "worker"},
+            "Status": {"State": "ready", "Addr": "10.0.0.11"},
+        },
+        {"ID": "w2", "Status": {}},
+    ]
+    server.route("GET", "/nodes", bearer_only(Reply(200, nodes)))
+    assert ucp.nodes() == (
+        UCPNode("m1", "manager-1", "10.0.0.1", "manager"),
+        UCPNode("w1", "worker-1", "10.0.0.11", "worker"),
+        UCPNode("w2", "", "", ""),
+    )
+
+
+def test_nodes_that_are_not_a_list(server: FakeServer, ucp: UCPClient) -> None:
+    server.route("GET", "/nodes", bearer_only(Reply(200, {"message": "no"})))
+    with pytest.raises(BadResponse, match="where an array was expected"):
+        ucp.nodes()

@@ -310,11 +310,13 @@ class DTRClient(ServiceClient[DTRCredentials]):
         for reader in self._pages(path, page_size, max_pages):
             for item in reader.list():
                 tag = reader.child(item, "tags[]")
+                manifest = tag.child(tag.get("manifest", dict, default={}), "tags[].manifest")
                 tags.append(
                     Tag(
                         name=tag.get("name", str),
                         digest=tag.get("digest", str, default=""),
                         updated_at=tag.time("updatedAt"),
+                        media_type=manifest.get("mediaType", str, default=""),
                     )
                 )
         return tags

@@ -218,8 +218,10 @@ class Repository:
 
 @dataclass(frozen=True)
 class Tag:
-    """A tag of a repository (`responses.ListTag`) with the manifest digest DTR records."""
+    """A tag of a repository (`responses.ListTag`) with the manifest digest DTR records and
+    the manifest's `mediaType` (`responses.Manifest`; empty when not given)."""
 
     name: str
     digest: str
     updated_at: datetime | None
+    media_type: str = ""

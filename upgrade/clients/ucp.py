@@ -1,4 +1,5 @@
-"""The UCP (MKE) API client: login, health, version, CA and the content-trust setting.
+"""The UCP (MKE) API client: login, health, version, CA, its configuration's content-trust and
+scheduling settings, and its node list.
 
 UCP takes `UCP_USERNAME` / `UCP_PASSWORD` at `POST /auth/login` and answers with a bearer
 token (`auth_token`) that every other call sends; the token is registered with the redactor.
@@ -19,19 +20,79 @@ from upgrade.clients.http import (
     Ping,
     ServiceClient,
 )
+from upgrade.clients.json import JsonReader
 from upgrade.clients.secrets import UCPCredentials
 
-__all__ = ["ContentTrust", "Ping", "UCPClient"]
+__all__ = ["AdminScheduling", "ContentTrust", "Ping", "UCPClient", "UCPNode"]
 
 PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+CONFIG_ENDPOINT = "GET /api/ucp/config-toml"
+UNSPECIFIED = ("0.0.0.0", "::")  # noqa: S104 (an address read from an answer, nothing binds)
 
 
 @dataclass(frozen=True)
 class ContentTrust:
-    """UCP's `[trust_configuration]`: whether only signed images may run, and by whom."""
+    """UCP's `[trust_configuration]`: whether only signed images may run, by whom, and which
+    repositories bypass the check.
+
+    `allow_repos` is MKE's "string array that specifies repos that are to bypass content trust
+    check, for example `["docker.io/mirantis/dtr-rethink", "docker.io/mirantis/dtr-registry"
+    ...]`" (MKE configuration options, trust_configuration table; fidelity-review.md 6); the
+    UCP 3.x page (docker/docs ee/ucp/admin/configure/ucp-configuration-file.md) lists only
+    `require_content_trust` and `require_signature_from`, so it is absent there.
+    """
 
     required: bool
     signers: tuple[str, ...]
+    allow_repos: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AdminScheduling:
+    """UCP's `[scheduling_configuration] enable_admin_ucp_scheduling`: "Set to `true` to allow
+    admins to schedule on containers on manager nodes. The default is `false`" (docker/docs
+    ee/ucp/admin/configure/ucp-configuration-file.md, scheduling_configuration table), the UI's
+    "Allow administrators to deploy containers on UCP managers or nodes running DTR"
+    (docs.mirantis.com MKE 3.4 "Restrict services to worker nodes"). `configured` is False when
+    the key is absent, and `enabled` is then the documented default."""
+
+    enabled: bool
+    configured: bool
+
+
+@dataclass(frozen=True)
+class UCPNode:
+    """One node of UCP's node list (`GET /nodes`, Docker's `swarm.Node`, as thebsdbox/diver
+    pkg/ucp/ucpNodes.go reads it): its hostname (`Description.Hostname`, the UCP node name
+    DTR's `replicaSettings.node` holds), its address (`Status.Addr`, "IP address of the node",
+    Docker Engine API `NodeStatus`; empty when unknown) and its role (`Spec.Role`)."""
+
+    node_id: str
+    hostname: str
+    addr: str
+    role: str
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _node(reader: JsonReader) -> UCPNode:
+    description = reader.child(reader.get("Description", dict, default={}), "Description")
+    status = reader.child(reader.get("Status", dict, default={}), "Status")
+    spec = reader.child(reader.get("Spec", dict, default={}), "Spec")
+    addr = status.get("Addr", str, default="").strip()
+    if addr in UNSPECIFIED:
+        # A manager's Status.Addr may be unspecified; its ManagerStatus.Addr is "IP:2377".
+        manager = reader.get("ManagerStatus", dict, default={})
+        manager_addr = manager.get("Addr") if isinstance(manager, dict) else None
+        addr = manager_addr.rsplit(":", 1)[0] if isinstance(manager_addr, str) else ""
+    return UCPNode(
+        node_id=reader.get("ID", str, default=""),
+        hostname=description.get("Hostname", str, default=""),
+        addr=addr.strip("[]"),
+        role=spec.get("Role", str, default=""),
+    )
 
 
 class UCPClient(ServiceClient[UCPCredentials]):
@@ -108,30 +169,61 @@ class UCPClient(ServiceClient[UCPCredentials]):
         )
         return response.text
 
-    def content_trust(self) -> ContentTrust:
-        """`[trust_configuration]` of the configuration; `require_content_trust` absent = off."""
+    def _config_table(self, name: str) -> tuple[dict[str, Any], str]:
+        """One table of the configuration file (empty when absent) and the file's text."""
         text = self.config_toml()
-        endpoint = "GET /api/ucp/config-toml"
         try:
             config = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
-            raise self.http.bad_response(endpoint, f"invalid TOML ({error})", text) from None
-        section = config.get("trust_configuration", {})
+            raise self.http.bad_response(CONFIG_ENDPOINT, f"invalid TOML ({error})", text) from None
+        section = config.get(name, {})
         if not isinstance(section, dict):
             raise self.http.bad_response(
-                endpoint, "a trust_configuration that is not a table", text
+                CONFIG_ENDPOINT, f"{_article(name)} {name} that is not a table", text
             )
+        return section, text
+
+    def _names(self, section: dict[str, Any], key: str, text: str) -> tuple[str, ...]:
+        values = section.get(key, [])
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise self.http.bad_response(
+                CONFIG_ENDPOINT, f"{_article(key)} {key} that is not a list of names", text
+            )
+        return tuple(values)
+
+    def content_trust(self) -> ContentTrust:
+        """`[trust_configuration]` of the configuration; `require_content_trust` absent = off."""
+        section, text = self._config_table("trust_configuration")
         required = section.get("require_content_trust", False)
-        signers = section.get("require_signature_from", [])
         if not isinstance(required, bool):
             raise self.http.bad_response(
-                endpoint, "a require_content_trust that is not a boolean", text
+                CONFIG_ENDPOINT, "a require_content_trust that is not a boolean", text
             )
-        if not isinstance(signers, list) or not all(isinstance(s, str) for s in signers):
+        return ContentTrust(
+            required=required,
+            signers=self._names(section, "require_signature_from", text),
+            allow_repos=self._names(section, "allow_repos", text),
+        )
+
+    def admin_scheduling(self) -> AdminScheduling:
+        """`[scheduling_configuration] enable_admin_ucp_scheduling`; absent = the documented
+        default, false."""
+        section, text = self._config_table("scheduling_configuration")
+        value = section.get("enable_admin_ucp_scheduling")
+        if value is None:
+            return AdminScheduling(enabled=False, configured=False)
+        if not isinstance(value, bool):
             raise self.http.bad_response(
-                endpoint, "a require_signature_from that is not a list of names", text
+                CONFIG_ENDPOINT, "an enable_admin_ucp_scheduling that is not a boolean", text
             )
-        return ContentTrust(required=required, signers=tuple(signers))
+        return AdminScheduling(enabled=value, configured=True)
+
+    def nodes(self) -> tuple[UCPNode, ...]:
+        """UCP's node list, `GET /nodes` (the Docker API UCP serves to admins)."""
+        reader = self.http.json(self._authorized("GET", "/nodes"))
+        return tuple(
+            _node(reader.child(item, f"node {index}")) for index, item in enumerate(reader.list())
+        )
 
     def ca(self) -> str:
         """UCP's CA certificate (PEM) from `GET /ca`, as `--ucp-ca` takes it."""

@@ -44,7 +44,9 @@ def start(settings: Settings) -> tuple[Any, Target]:
     endpoints = Endpoints(
         dtr_url=lab.url,
         ucp_url=lab.ucp_url,
-        replica_urls=dict(lab.replica_urls),
+        # `unresolvable-nodes`: the harness finds the replicas as on a real DTR, from
+        # replicaSettings (node names that do not resolve) and UCP's node list.
+        replica_urls={} if config.has("unresolvable-nodes") else dict(lab.replica_urls),
         dtr_ca=Path(lab.ca_path),
         ucp_ca=Path(lab.ca_path),
     )

@@ -19,7 +19,9 @@ from upgrade.clients.http import DTR, UCP
 from upgrade.clients.registry import RegistryClient
 from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials, Redactor, UCPCredentials
-from upgrade.clients.ucp import UCPClient
+from upgrade.clients.ucp import UCPClient, UCPNode
+from upgrade.cluster import addresses
+from upgrade.cluster.addresses import ReplicaAddress, Resolver
 from upgrade.config.settings import Settings
 from upgrade.config.values import SettingsError, normalise_url
 from upgrade.errors import HarnessError
@@ -48,8 +50,10 @@ class Target:
         insecure_tls: bool = False,
         redactor: Redactor | None = None,
         retry: RetryPolicy | None = None,
+        resolve: Resolver = addresses.resolves,
     ) -> None:
         self.endpoints = endpoints
+        self._resolve = resolve
         self.retry = retry
         self.dtr_credentials = dtr_credentials
         self.ucp_credentials = ucp_credentials
@@ -68,7 +72,7 @@ class Target:
         self._dtr: DTRClient | None = None
         self._ucp: UCPClient | None = None
         self._registry: RegistryClient | None = None
-        self._replica_urls: dict[str, str] | None = None
+        self._replica_addresses: dict[str, ReplicaAddress] | None = None
         self._ucp_url: str | None = endpoints.ucp_url or None
 
     def __repr__(self) -> str:
@@ -163,18 +167,33 @@ class Target:
         return client
 
     def replica_urls(self) -> dict[str, str]:
-        """Every replica's own address: given, else node and HTTPS port from replicaSettings."""
+        """Every replica's own address (see `replica_addresses`)."""
+        return {rid: a.url for rid, a in self.replica_addresses().items()}
+
+    def replica_addresses(self) -> dict[str, ReplicaAddress]:
+        """Every replica's own address: `--replica-url`, else its node and HTTPS port from
+        replicaSettings, with the address from UCP's node list for a node name that does not
+        resolve here (upgrade.cluster.addresses). Read once per session."""
         with self._lock:
-            if self._replica_urls is not None:
-                return dict(self._replica_urls)
-        urls = dict(self.endpoints.replica_urls)
-        if not urls:
-            for replica in self.dtr().settings().replicas:
-                port = "" if replica.https_port in (0, 443) else f":{replica.https_port}"
-                urls[replica.replica_id] = f"https://{replica.node}{port}"
+            if self._replica_addresses is not None:
+                return dict(self._replica_addresses)
+        if self.endpoints.replica_urls:
+            found = addresses.given(self.endpoints.replica_urls)
+        else:
+            replicas = self.dtr().settings().replicas
+            nodes: tuple[UCPNode, ...] | None = None
+            problem = ""
+            if not all(r.node and self._resolve(r.node) for r in replicas):
+                try:
+                    nodes = self.ucp().nodes()
+                except HarnessError as exc:
+                    problem = f"UCP's node list could not be read: {exc}"
+            found = addresses.from_settings(
+                replicas, nodes, ucp_problem=problem, resolve=self._resolve
+            )
         with self._lock:
-            self._replica_urls = urls
-        return dict(urls)
+            self._replica_addresses = found
+        return dict(found)
 
     def close(self) -> None:
         """Close every client's connections."""

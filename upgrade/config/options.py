@@ -218,6 +218,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec("--bootstrapper-debug", "pass --debug to the bootstrapper", kind="flag", ini=False),
     OptionSpec(
+        "--no-image-check",
+        "pass --no-image-check to a DTR 2.6 bootstrapper, which then skips its check for "
+        "manifest schema v1 images (reference/dtr/2.6/cli/upgrade.md; other versions lack it)",
+        kind="flag",
+        ini=False,
+    ),
+    OptionSpec(
         "--probe-interval",
         "seconds between availability samples during the upgrade",
         kind="float",

@@ -94,6 +94,7 @@ class Settings:
     dtr_image: str | None
     existing_replica_id: str | None
     bootstrapper_debug: bool
+    no_image_check: bool
     probe_interval: float
     api_attempts: int
     settle_timeout: timedelta
@@ -296,6 +297,7 @@ def _build(raw: dict[str, object]) -> Settings:
         dtr_image=text("dtr_image"),
         existing_replica_id=text("existing_replica_id"),
         bootstrapper_debug=bool(raw["bootstrapper_debug"]),
+        no_image_check=bool(raw["no_image_check"]),
         probe_interval=_interval(raw["probe_interval"]),
         api_attempts=_positive_int(raw["api_attempts"], "--api-attempts"),
         settle_timeout=_timedelta(raw["settle_timeout"]),

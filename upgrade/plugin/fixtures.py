@@ -192,6 +192,18 @@ def bootstrapper_images(site: Site, catalog: Catalog, target: Target) -> Bootstr
 
 
 @pytest.fixture(scope="session")
+def upgrade_images(
+    request: pytest.FixtureRequest, settings: Settings, site: Site, catalog: Catalog
+) -> tuple[str, ...]:
+    """The bootstrapper image of every hop of the plan, as the site names it (none without
+    --to-version or without an upgrade path)."""
+    if settings.to_version is None:
+        return ()
+    plan: Plan = request.getfixturevalue("upgrade_plan")
+    return tuple(site.bootstrapper_image(version, catalog) for version in plan.path[1:])
+
+
+@pytest.fixture(scope="session")
 def preflight_content_trust(target: Target) -> ContentTrust:
     """UCP's content trust as preflight reads it (PRE-CONTENT-TRUST), once per session."""
     return target.ucp().content_trust()

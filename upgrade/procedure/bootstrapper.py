@@ -15,6 +15,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from upgrade.errors import HarnessError
+from upgrade.rules.versions import Version
 
 __all__ = [
     "AttemptResult",
@@ -24,6 +25,7 @@ __all__ = [
     "ExecutorError",
     "ImageInfo",
     "PullProgress",
+    "accepts_no_image_check",
     "bootstrapper_args",
     "fatal_line",
     "log_level",
@@ -106,6 +108,7 @@ class BootstrapperRequest:
     ucp_ca_pem: str | None = field(default=None, repr=False)
     ucp_insecure_tls: bool = False
     debug: bool = False
+    no_image_check: bool = False
     extra_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     command: str = "upgrade"
 
@@ -151,7 +154,16 @@ def bootstrapper_args(request: BootstrapperRequest) -> list[str]:
         args.append("--ucp-insecure-tls")
     if request.debug:
         args.append("--debug")
+    if request.no_image_check:
+        args.append("--no-image-check")
     return args
+
+
+def accepts_no_image_check(version: Version) -> bool:
+    """Whether the `upgrade` of DTR `version` has `--no-image-check` ("Disable the check for
+    manifest v1 images during the upgrade", reference/dtr/2.6/cli/upgrade.md): 2.6 only; the
+    2.5 and 2.7 references have no such flag (dtr-facts.md 1.1), so it is never passed to them."""
+    return (version.major, version.minor) == (2, 6)
 
 
 def log_level(line: str) -> str | None:

@@ -375,5 +375,8 @@ class _ContainerAttempt(Attempt):
             self._container.remove(force=True)
         self._join_reader()
         if self._socket is not None:
-            with contextlib.suppress(OSError):
-                self._socket.close()
+            # The attach socket is a SocketIO over the engine connection: close both.
+            for part in (self._socket, getattr(self._socket, "_sock", None)):
+                if part is not None:
+                    with contextlib.suppress(OSError):
+                        part.close()

@@ -24,7 +24,12 @@ from upgrade.cluster.job_rules import METADATA_MIGRATION
 from upgrade.cluster.jobs import find_chain, metadata_store_migrated, wait_for_chain
 from upgrade.errors import HarnessError
 from upgrade.evidence.times import iso, utc_now
-from upgrade.procedure.bootstrapper import ERROR_LEVELS, BootstrapperRequest, log_level
+from upgrade.procedure.bootstrapper import (
+    ERROR_LEVELS,
+    BootstrapperRequest,
+    accepts_no_image_check,
+    log_level,
+)
 from upgrade.procedure.executor import Executor
 from upgrade.procedure.outages import ProbeResult
 from upgrade.procedure.prober import Prober, ProbeTarget, endpoint_targets
@@ -238,6 +243,7 @@ class SessionUpgrade:
             ucp_ca_pem=ca,
             ucp_insecure_tls=ca is None,
             debug=self.settings.bootstrapper_debug,
+            no_image_check=self.settings.no_image_check and accepts_no_image_check(version),
         )
 
     def executor_for(self, version: Version) -> Executor:
