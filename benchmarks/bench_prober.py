@@ -44,7 +44,8 @@ from readme import replace_section  # benchmarks/readme.py, beside this script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project, for tests.support
 from tests.support.switchable import SwitchableServer, client_context, server_context
-from upgrade.procedure.prober import DEFAULT_INTERVAL_S, Prober, ProbeTarget, endpoint_targets
+from upgrade.procedure.probe_targets import ProbeTarget, endpoint_targets
+from upgrade.procedure.prober import DEFAULT_INTERVAL_S, Prober
 
 OUTAGES_S = (0.5, 2.0, 5.0, 8.0)
 COARSE_INTERVAL_S = 1.0

@@ -31,6 +31,10 @@ SCENARIOS: dict[str, str] = {
     "vuln-db-update-fails": "update_vuln_db jobs error; imagescan/status lastDBUpdateFailed",
     "long-outage": "an 8 s cluster-wide interruption during the upgrade",
     "data-loss": "one tag vanishes during the upgrade",
+    "blobs-lost": "one repository's blobs are gone from storage after the upgrade; its tags stay "
+    "listed",
+    "manifest-corrupt": "after the upgrade one manifest's bytes no longer hash to its digest",
+    "blobs-lost-before": "one repository's blobs were gone from storage before the change",
     "slow-replica": "the last replica replaced needs 20 s to report healthy after its swap",
     "version-suffix": "docs.json info.version carries a build suffix (2.6.4-1a2b3c4d), as a real "
     "2.7.0 reports 2.7.0-29094adc",

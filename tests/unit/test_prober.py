@@ -21,7 +21,8 @@ from tests.support.switchable import (
     server_context,
 )
 from upgrade.procedure.outages import Outage, ProbeResult, Sample, derive_outages, summarise
-from upgrade.procedure.prober import Prober, ProberError, ProbeTarget, endpoint_targets
+from upgrade.procedure.probe_targets import ProberError, ProbeTarget, endpoint_targets
+from upgrade.procedure.prober import Prober
 
 EPOCH = datetime(2026, 11, 26, 20, 0, 0, tzinfo=UTC)
 

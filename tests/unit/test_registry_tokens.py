@@ -17,7 +17,8 @@ from tests.support.servers import PASSWORD, FakeClock, FakeServer, Reply, Seen
 from upgrade.clients.registry import DEFAULT_TOKEN_LIFETIME_S, RegistryClient, token_lifetime
 from upgrade.clients.secrets import DTRCredentials
 from upgrade.errors import HarnessError
-from upgrade.procedure.prober import Prober, ProbeTarget
+from upgrade.procedure.probe_targets import ProbeTarget
+from upgrade.procedure.prober import Prober
 
 CHALLENGE = 'Bearer realm="{url}/auth/token",service="dtr.example.com"'
 

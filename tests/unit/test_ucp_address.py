@@ -19,7 +19,7 @@ from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials, UCPCredentials
 from upgrade.cluster.target import Endpoints, Target
 from upgrade.errors import HarnessError
-from upgrade.procedure.prober import ProberError, ProbeTarget
+from upgrade.procedure.probe_targets import ProberError, ProbeTarget
 
 RAW = ("ValueError", "LocationParseError", "could not be cast", "Failed to parse", "Traceback")
 

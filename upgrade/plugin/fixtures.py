@@ -15,6 +15,8 @@ from upgrade.clients.ucp import ContentTrust
 from upgrade.cluster.backup import BackupReading
 from upgrade.cluster.baseline import Baseline
 from upgrade.cluster.containers import ContainerState
+from upgrade.cluster.dataproof import ProofResult
+from upgrade.cluster.dataproof_record import PostProof
 from upgrade.cluster.health import Settled
 from upgrade.cluster.images import BootstrapperImages
 from upgrade.cluster.job_rules import METADATA_MIGRATION
@@ -248,6 +250,29 @@ def baseline(harness: Harness, settings: Settings, target: Target) -> Baseline:
     recorded = baselines.record(target, versions)
     recorded.save(harness.bundle.file("baseline.json"))
     return recorded
+
+
+@pytest.fixture(scope="session")
+def preflight_data_proof(
+    harness: Harness, settings: Settings, baseline: Baseline
+) -> ProofResult | None:
+    """The data-plane proof of the baseline's tags before the change; None with --data-proof=off."""
+    from upgrade.cluster.dataproof_record import preflight
+
+    return preflight(
+        harness.target().registry(), baseline, settings, harness.bundle.path, harness.say
+    )
+
+
+@pytest.fixture(scope="session")
+def post_data_proof(
+    harness: Harness, settings: Settings, baseline: Baseline, settled: Settled
+) -> PostProof | None:
+    """The same proof after the upgrade, sorted against preflight's (this bundle's, or the one
+    beside --baseline with --phase=post); None with --data-proof=off."""
+    from upgrade.cluster.dataproof_record import post
+
+    return post(harness.target().registry(), baseline, settings, harness.bundle.path, harness.say)
 
 
 @pytest.fixture(scope="session")

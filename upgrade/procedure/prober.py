@@ -20,9 +20,9 @@ deadline (a hung endpoint) makes the thread skip the missed ticks (they are coun
 queued), so requests never pile up. The threads of different targets are spread over the
 interval so they do not all fire at once.
 
-This module owns the sampling: `ProbeTarget`, `endpoint_targets`, the sampler threads and
-`Prober`. The outages are derived from the samples by `upgrade.procedure.outages`, whose
-docstring describes the estimator.
+This module owns the sampling: the sampler threads and `Prober`. What is probed (`ProbeTarget`,
+`endpoint_targets`) is in `upgrade.procedure.probe_targets`. The outages are derived from the
+samples by `upgrade.procedure.outages`, whose docstring describes the estimator.
 
 Connections use `http.client` with one shared `ssl.SSLContext` built once (the CA given by
 `verify`, hostname checked): at 10 samples per second per target this keeps the prober to a few
@@ -37,24 +37,22 @@ import math
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Final, Literal, Self
+from typing import Final, Self
 from urllib.parse import urlsplit
 
 from upgrade.errors import HarnessError, one_line
-from upgrade.procedure.outages import LOAD_BALANCER, ProbeResult, Sample, summarise
+from upgrade.procedure.outages import ProbeResult, Sample, summarise
+from upgrade.procedure.probe_targets import Check, ProberError, ProbeTarget
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_S",
     "DEFAULT_INTERVAL_S",
     "DEFAULT_READ_TIMEOUT_S",
-    "ProbeTarget",
     "Prober",
     "ProberError",
-    "endpoint_targets",
 ]
 
 DEFAULT_INTERVAL_S: Final = 0.1
@@ -65,84 +63,7 @@ USER_AGENT: Final = "dtr-upgrade-harness-prober"
 # stop() waits this long beyond one sample's worst case (connect + read timeout) for threads.
 STOP_MARGIN_S: Final = 1.0
 
-Check = Literal["ping", "status"]
-HeaderProvider = Callable[[], Mapping[str, str]]
 Verify = bool | str | ssl.SSLContext
-
-
-class ProberError(HarnessError):
-    """The prober was configured wrongly; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class ProbeTarget:
-    """One named endpoint and how to sample it.
-
-    `check="ping"` wants 200 with `{"Healthy": true}`; `check="status"` wants any 2xx.
-    `headers` is called before each sample (for example to supply a bearer token that the
-    caller refreshes); its values never appear in samples or errors. `renew` is called when the
-    endpoint answers 401 (a token that expired), and the sample is then sent once more.
-    """
-
-    name: str
-    url: str
-    keep_alive: bool
-    check: Check = "ping"
-    headers: HeaderProvider | None = field(default=None, repr=False, compare=False)
-    renew: Callable[[], object] | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        try:
-            parts = urlsplit(self.url)
-            usable = parts.scheme in ("https", "http") and bool(parts.hostname)
-            usable = usable and parts.port != 0
-        except ValueError:  # an unclosed "[", "Port could not be cast to integer value"
-            usable = False
-        if not usable:
-            raise ProberError(
-                f"probe target {self.name!r} has URL {self.url!r}; give an absolute "
-                "https://host[:port]/path URL"
-            )
-        if not self.name.strip():
-            raise ProberError(f"the probe target for {self.url} has an empty name")
-
-
-def endpoint_targets(
-    lb_url: str,
-    replicas: Mapping[str, str] | None = None,
-    *,
-    registry_headers: HeaderProvider | None = None,
-) -> list[ProbeTarget]:
-    """The standard set: the LB's `/_ping` and `/v2/`, and each replica's `/_ping`, both ways.
-
-    Names read `lb /_ping (fresh)`, `lb /v2/ (keep-alive)`, `replica 5eb9459a7832 /_ping
-    (fresh)`. `/v2/` is probed only when `registry_headers` (the authentication) is given,
-    because an unauthenticated `/v2/` always answers 401.
-    """
-    targets: list[ProbeTarget] = []
-    base = lb_url.rstrip("/")
-    for keep_alive in (False, True):
-        mode = "keep-alive" if keep_alive else "fresh"
-        targets.append(ProbeTarget(f"{LOAD_BALANCER} /_ping ({mode})", f"{base}/_ping", keep_alive))
-        if registry_headers is not None:
-            targets.append(
-                ProbeTarget(
-                    f"{LOAD_BALANCER} /v2/ ({mode})",
-                    f"{base}/v2/",
-                    keep_alive,
-                    "status",
-                    registry_headers,
-                )
-            )
-        for replica_id, url in (replicas or {}).items():
-            targets.append(
-                ProbeTarget(
-                    f"replica {replica_id} /_ping ({mode})",
-                    f"{url.rstrip('/')}/_ping",
-                    keep_alive,
-                )
-            )
-    return targets
 
 
 def _ssl_context(verify: Verify) -> ssl.SSLContext:

@@ -32,7 +32,8 @@ from upgrade.procedure.bootstrapper import (
 )
 from upgrade.procedure.executor import Executor
 from upgrade.procedure.outages import ProbeResult
-from upgrade.procedure.prober import Prober, ProbeTarget, endpoint_targets
+from upgrade.procedure.probe_targets import ProbeTarget, endpoint_targets
+from upgrade.procedure.prober import Prober
 from upgrade.procedure.procedure import Limits, UpgradeProcedure, UpgradeRecord
 from upgrade.rules.versions import Version
 from upgrade.terminal import OUTPUT_ERRORS, OutputProblem, describe_error
