@@ -14,6 +14,7 @@ from dtrlab.backup import write_backup
 from dtrlab.catalogue import parse_version
 from dtrlab.cluster import Cluster
 from dtrlab.config import Credentials, LabConfig
+from dtrlab.damage import install_damage
 from dtrlab.dtr_api import ReplicaAPI
 from dtrlab.errors import LabError
 from dtrlab.listener import HTTPSListener
@@ -57,6 +58,7 @@ class Lab:
         legacy_images.install(store, self.config)
         self.store = store
         self.cluster = Cluster(self.config, self.credentials, store, self.config.job_time)
+        install_damage(self.cluster)
         self.upgrade = UpgradeSteps(self.cluster)
         self._apps: dict[str, ReplicaAPI] = {}
         self._listeners: list[HTTPSListener] = []

@@ -158,7 +158,7 @@ class RegistryAPI:
 
     def _blob_get(self, request: Request, match: re.Match[str]) -> Response:
         self._require_repository(match["name"])
-        data = self.store.blob(match["digest"])
+        data = self.store.linked_blob(match["name"], match["digest"])
         if data is None:
             raise RegistryError(404, "BLOB_UNKNOWN", f"blob unknown to registry: {match['digest']}")
         return Response(

@@ -10,107 +10,49 @@ from __future__ import annotations
 
 import bisect
 import gzip
-import hashlib
-import io
 import json
-import tarfile
 import threading
-import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
-MANIFEST_LIST_V2 = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-MANIFEST_V1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-MANIFEST_TYPES = (MANIFEST_V2, MANIFEST_LIST_V2, OCI_MANIFEST, OCI_INDEX)
-CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
-LAYER_TAR_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+from dtrlab.content import (
+    CONFIG_V1,
+    LAYER_TAR_GZIP,
+    MANIFEST_LIST_V2,
+    MANIFEST_TYPES,
+    MANIFEST_V1_SIGNED,
+    MANIFEST_V2,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    RegistryError,
+    Repository,
+    TagRecord,
+    Upload,
+    digest_of,
+    iso,
+    layer_tar,
+)
+from dtrlab.store_uploads import UploadsMixin
 
-_LAB_NAMESPACE = uuid.UUID("6f1d9e1c-41f5-4c8a-9d1e-2b3a4c5d6e7f")
-
-
-def digest_of(data: bytes) -> str:
-    """The sha256 content digest of `data`, as the registry names blobs and manifests."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def iso(moment: datetime) -> str:
-    """RFC 3339 UTC with milliseconds, as DTR formats times."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
-
-
-def _layer(path: str, content: bytes) -> bytes:
-    """A gzipped tar holding one file, byte-for-byte reproducible."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        info = tarfile.TarInfo(path)
-        info.size = len(content)
-        info.mtime = 0
-        info.mode = 0o644
-        tar.addfile(info, io.BytesIO(content))
-    return gzip.compress(raw.getvalue(), mtime=0)
-
-
-class RegistryError(Exception):
-    """A registry API error: status, distribution error code and message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+__all__ = [
+    "CONFIG_V1",
+    "LAYER_TAR_GZIP",
+    "MANIFEST_LIST_V2",
+    "MANIFEST_TYPES",
+    "MANIFEST_V1_SIGNED",
+    "MANIFEST_V2",
+    "OCI_INDEX",
+    "OCI_MANIFEST",
+    "RegistryError",
+    "RegistryStore",
+    "Repository",
+    "TagRecord",
+    "digest_of",
+    "iso",
+]
 
 
-@dataclass
-class TagRecord:
-    """One tag of a repository; `digest` is None until a generated tag is first used."""
-
-    name: str
-    digest: str | None
-    created_at: datetime
-    updated_at: datetime
-    author: str
-
-
-@dataclass
-class Repository:
-    """A DTR repository `namespace/name` and its registry content."""
-
-    namespace: str
-    name: str
-    namespace_type: str
-    created_at: datetime
-    id: str = ""
-    tags: dict[str, TagRecord] = field(default_factory=dict)
-    manifests: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    pushes: int = 0
-    pulls: int = 0
-    generated_seed: int | None = None
-
-    def __post_init__(self) -> None:
-        if not self.id:
-            self.id = str(uuid.uuid5(_LAB_NAMESPACE, self.full_name))
-
-    @property
-    def full_name(self) -> str:
-        """namespace/name."""
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass
-class Upload:
-    """An upload session started by POST /v2/<name>/blobs/uploads/."""
-
-    repository: str
-    data: bytearray = field(default_factory=bytearray)
-
-
-class RegistryStore:
+class RegistryStore(UploadsMixin):
     """All repositories, tags, manifests and blobs of the lab; thread-safe."""
 
     def __init__(self, now: datetime, author: str) -> None:
@@ -122,9 +64,10 @@ class RegistryStore:
         self._by_id: dict[str, Repository] = {}
         self._order: list[str] = []
         self._uploads: dict[str, Upload] = {}
+        self._unlinked: set[tuple[str, str]] = set()
         layers = [
-            _layer("etc/os-release", b'NAME="DTR lab base"\nVERSION_ID=1\n'),
-            _layer("usr/share/lab/README", b"DTR lab application layer\n" * 8),
+            layer_tar("etc/os-release", b'NAME="DTR lab base"\nVERSION_ID=1\n'),
+            layer_tar("usr/share/lab/README", b"DTR lab application layer\n" * 8),
         ]
         self._base_layers = [self.put_blob(layer) for layer in layers]
         self._diff_ids = {digest_of(layer): digest_of(gzip.decompress(layer)) for layer in layers}
@@ -142,6 +85,47 @@ class RegistryStore:
         """The blob with `digest`, or None."""
         with self._lock:
             return self._blobs.get(digest)
+
+    def linked_blob(self, full_name: str, digest: str) -> bytes | None:
+        """The blob `digest` as repository `full_name` serves it: None when it is not stored or
+        its link in that repository is gone (distribution links each blob per repository)."""
+        with self._lock:
+            if (full_name, digest) in self._unlinked:
+                return None
+            return self._blobs.get(digest)
+
+    def _relink(self, full_name: str, digest: str) -> None:
+        with self._lock:
+            self._unlinked.discard((full_name, digest))
+
+    def lose_blobs(self, full_name: str) -> list[str]:
+        """Fault: every blob of the repository's manifests is gone from its storage while its
+        tags and manifests stay listed; returns the blob digests lost."""
+        with self._lock:
+            repo = self._require(full_name)
+            for record in repo.tags.values():
+                self._materialise(repo, record)
+            lost: list[str] = []
+            for media_type, body in repo.manifests.values():
+                if media_type in (MANIFEST_LIST_V2, OCI_INDEX):
+                    continue
+                manifest = json.loads(body)
+                for ref in [manifest.get("config", {}), *manifest.get("layers", [])]:
+                    digest = str(ref.get("digest", ""))
+                    if digest and digest not in lost:
+                        lost.append(digest)
+                        self._unlinked.add((full_name, digest))
+            return lost
+
+    def corrupt_manifest(self, full_name: str, tag: str) -> str:
+        """Fault: the stored bytes of the manifest `tag` names change (one byte more), so they
+        no longer hash to the digest DTR lists and serves; returns that digest."""
+        with self._lock:
+            repo = self._require(full_name)
+            digest = self._materialise(repo, repo.tags[tag])
+            media_type, body = repo.manifests[digest]
+            repo.manifests[digest] = (media_type, body + b"\n")
+            return digest
 
     # -- repositories ------------------------------------------------------------------------
 
@@ -422,55 +406,6 @@ class RegistryStore:
             "author": self.author,
             "createdAt": iso(self._now - timedelta(days=1)),
         }
-
-    # -- uploads -----------------------------------------------------------------------------
-
-    def start_upload(self, full_name: str) -> str:
-        """Open an upload session and return its UUID."""
-        upload_id = str(uuid.uuid4())
-        with self._lock:
-            self._uploads[upload_id] = Upload(full_name)
-        return upload_id
-
-    def append_upload(self, full_name: str, upload_id: str, chunk: bytes) -> int:
-        """Append a chunk; returns the bytes received so far."""
-        with self._lock:
-            upload = self._upload(full_name, upload_id)
-            upload.data.extend(chunk)
-            return len(upload.data)
-
-    def upload_size(self, full_name: str, upload_id: str) -> int:
-        """Bytes received so far by an upload session."""
-        with self._lock:
-            return len(self._upload(full_name, upload_id).data)
-
-    def finish_upload(self, full_name: str, upload_id: str, chunk: bytes, digest: str) -> str:
-        """Close an upload; the content must hash to `digest` (400 DIGEST_INVALID otherwise)."""
-        with self._lock:
-            upload = self._upload(full_name, upload_id)
-            upload.data.extend(chunk)
-            actual = digest_of(bytes(upload.data))
-            if actual != digest:
-                del self._uploads[upload_id]
-                raise RegistryError(
-                    400,
-                    "DIGEST_INVALID",
-                    f"provided digest {digest} did not match uploaded content {actual}",
-                )
-            del self._uploads[upload_id]
-            return self.put_blob(bytes(upload.data))
-
-    def cancel_upload(self, full_name: str, upload_id: str) -> None:
-        """Drop an upload session."""
-        with self._lock:
-            self._upload(full_name, upload_id)
-            del self._uploads[upload_id]
-
-    def _upload(self, full_name: str, upload_id: str) -> Upload:
-        upload = self._uploads.get(upload_id)
-        if upload is None or upload.repository != full_name:
-            raise RegistryError(404, "BLOB_UPLOAD_UNKNOWN", f"blob upload unknown: {upload_id}")
-        return upload
 
     # -- snapshots ---------------------------------------------------------------------------
 

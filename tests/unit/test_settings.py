@@ -92,6 +92,7 @@ def samples(
         "lab_engine": ["docker", "process", "docker"],  # one value differs from the default
         "lab_replicas": ["5", "1", "7"],
         "canary_repo": ["ns/from-cli", "ns/from-env", "ns/from-ini"],
+        "data_proof": ["full", "off", "sample:5"],
         "update_vuln_db": ["online", "check", str(files[2])],
         "probe_interval": ["0.3", "0.2", "0.5"],
         "lab_scenario": ["no-backup", "gc-running,stale-backup", "data-loss"],

@@ -261,6 +261,21 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="NS/REPO",
     ),
     OptionSpec(
+        "--data-proof",
+        "prove the data plane through the registry API in preflight and post: full (every "
+        "tag's manifest and blob), sample:N (N manifests drawn at random, with every blob "
+        "they reference) or off",
+        default="sample:1000",
+        metavar="full|sample:N|off",
+    ),
+    OptionSpec(
+        "--data-proof-seed",
+        "the seed of the data proof's sample (the evidence shows each proof's seed; the same "
+        "seed over the same tags draws the same sample); default: a new one per session",
+        kind="int",
+        metavar="N",
+    ),
+    OptionSpec(
         "--retrigger-migrations",
         "when a hop's migration job failed all its attempts, re-trigger it once with "
         "POST /api/v0/jobs (the guide's remedy) instead of only printing the request",

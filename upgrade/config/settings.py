@@ -21,6 +21,7 @@ from typing import Literal
 from upgrade.config.backup_option import parse_backup_option
 from upgrade.config.options import OPTIONS, OptionSpec
 from upgrade.config.paths import check_named_files, check_report_dir
+from upgrade.config.proof_mode import DEFAULT_PROOF, ProofMode, parse_proof_mode, parse_seed
 from upgrade.config.values import (
     SettingsError,
     convert,
@@ -119,6 +120,8 @@ class Settings:
     # PATH (a file, or a folder for the default name) or else <report-dir>/backups/.
     take_backup: bool = False
     take_backup_to: Path | None = None
+    data_proof: ProofMode = DEFAULT_PROOF
+    data_proof_seed: int | None = None
 
     @property
     def is_lab(self) -> bool:
@@ -318,6 +321,8 @@ def _build(raw: dict[str, object]) -> Settings:
         expect_content_trust=bool(raw["expect_content_trust"]),
         take_backup=backup_option.take,
         take_backup_to=backup_option.to,
+        data_proof=parse_proof_mode(text("data_proof")),
+        data_proof_seed=parse_seed(text("data_proof_seed")),
         lab=LabOptions(
             scenarios=_lab_scenarios(raw["lab_scenario"], target),
             replicas=replicas,
