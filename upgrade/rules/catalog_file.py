@@ -9,7 +9,6 @@ shipped ones. Every problem becomes a `CatalogError` naming the file and the ent
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -26,14 +25,12 @@ from upgrade.rules.catalog import (
     ReleaseLine,
     Tag,
     UCPPairing,
-    parse_line,
 )
-from upgrade.rules.versions import Version, VersionError, format_line
+from upgrade.rules.catalog_table import CatalogTable, describe_value, read_text, read_toml, tables
+from upgrade.rules.versions import Version, format_line
 
-_TAGS: Final[tuple[Tag, ...]] = ("confirmed", "inferred", "disputed")
 _SHIPPED: Final = "data/catalog.toml"
 _SCHEMA: Final = 1
-_PATTERN_RE: Final = re.compile(r"(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?", re.ASCII)
 _PATCHES_RE: Final = re.compile(r"(0|[1-9][0-9]*)(?:-(0|[1-9][0-9]*))?", re.ASCII)
 _REPOSITORY_RE: Final = re.compile(r"[a-z0-9][a-z0-9._:/-]*", re.ASCII)
 _DOCUMENT_KEYS: Final = ("schema", "lines", "migration", "refused", "ucp", "bootstrapper")
@@ -53,11 +50,11 @@ def load_catalog(user_file: Path | None = None) -> Catalog:
     """
     shipped = resources.files("upgrade").joinpath(_SHIPPED)
     text = shipped.read_text(encoding="utf-8")
-    layers = [_parse_document(_read_toml(text, _SHIPPED), _SHIPPED, user=False)]
+    layers = [_parse_document(read_toml(text, _SHIPPED), _SHIPPED, user=False)]
     files = [str(shipped)]
     if user_file is not None:
         where = str(user_file)
-        document = _read_toml(_read_text(user_file), where)
+        document = read_toml(read_text(user_file), where)
         layers.append(_parse_document(document, where, user=True))
         files.append(where)
     return _merge(layers, tuple(files))
@@ -89,138 +86,21 @@ class _Layer:
     bootstrapper: tuple[BootstrapperRule, ...]
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CatalogError(f"catalogue file {path} does not exist") from None
-    except IsADirectoryError:
-        raise CatalogError(f"catalogue file {path} is a directory, not a file") from None
-    except UnicodeDecodeError:
-        raise CatalogError(f"catalogue file {path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise CatalogError(f"catalogue file {path} cannot be read: {exc.strerror}") from None
-
-
-def _read_toml(text: str, where: str) -> dict[str, object]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"catalogue file {where} is not valid TOML: {exc}") from None
-
-
-class _Reader:
-    """Typed access to one table of a catalogue file, with errors that name the entry."""
-
-    def __init__(self, table: object, where: str, entry: str, allowed: Iterable[str]) -> None:
-        self.where = where
-        self.entry = entry
-        if not isinstance(table, dict):
-            raise self.error(f"expected a table, got {_describe_value(table)}")
-        self.table = cast(dict[str, object], table)
-        allowed = tuple(allowed)
-        unknown = sorted(set(self.table) - set(allowed))
-        if unknown:
-            raise self.error(f"unknown key {unknown[0]!r} (expected one of: {', '.join(allowed)})")
-
-    def error(self, problem: str) -> CatalogError:
-        location = f" {self.entry}:" if self.entry else ""
-        return CatalogError(f"catalogue file {self.where}:{location} {problem}")
-
-    def optional_text(self, key: str) -> str | None:
-        value = self.table.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(f"{key} must be a non-empty string, got {_describe_value(value)}")
-        return value
-
-    def text(self, key: str) -> str:
-        value = self.optional_text(key)
-        if value is None:
-            raise self.error(f"missing key {key!r}")
-        return value
-
-    def flag(self, key: str) -> bool | None:
-        value = self.table.get(key)
-        if value is not None and not isinstance(value, bool):
-            raise self.error(f"{key} must be true or false, got {_describe_value(value)}")
-        return value
-
-    def count(self, key: str) -> int | None:
-        value = self.table.get(key)
-        if value is None:
-            return None
-        if type(value) is not int or value < 1:
-            raise self.error(f"{key} must be a positive integer, got {_describe_value(value)}")
-        return value
-
-    def tag(self) -> Tag | None:
-        value = self.optional_text("tag")
-        if value is None:
-            return None
-        for tag in _TAGS:
-            if value == tag:
-                return tag
-        raise self.error(f"tag must be one of {', '.join(_TAGS)}, got {value!r}")
-
-    def version(self, key: str) -> Version | None:
-        value = self.optional_text(key)
-        if value is None:
-            return None
-        try:
-            return Version.parse(value)
-        except VersionError as exc:
-            raise self.error(f"{key}: {exc}") from None
-
-    def line(self, value: str, key: str) -> Line:
-        try:
-            return parse_line(value)
-        except CatalogError as exc:
-            raise self.error(f"{key}: {exc}") from None
-
-    def pattern(self, key: str) -> str:
-        value = self.text(key)
-        if _PATTERN_RE.fullmatch(value) is None:
-            raise self.error(
-                f'{key} must be a major or a minor line, e.g. "3" or "2.9"; got {value!r}'
-            )
-        return value
-
-
-def _describe_value(value: object) -> str:
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return repr(value)
-
-
-def _tables(document: _Reader, key: str, allowed: tuple[str, ...]) -> list[_Reader]:
-    value = document.table.get(key, [])
-    if not isinstance(value, list):
-        raise document.error(
-            f"{key} must be an array of tables ([[{key}]]), got {_describe_value(value)}"
-        )
-    return [
-        _Reader(item, document.where, f"[[{key}]] #{index}", allowed)
-        for index, item in enumerate(value, start=1)
-    ]
-
-
 def _parse_document(data: dict[str, object], where: str, *, user: bool) -> _Layer:
-    document = _Reader(data, where, "", _DOCUMENT_KEYS)
+    document = CatalogTable(data, where, "", _DOCUMENT_KEYS)
     schema = document.table.get("schema", _SCHEMA)
     if schema != _SCHEMA:
-        raise document.error(f"schema must be {_SCHEMA}, got {_describe_value(schema)}")
+        raise document.error(f"schema must be {_SCHEMA}, got {describe_value(schema)}")
     lines_table = document.table.get("lines", {})
     if not isinstance(lines_table, dict):
         raise document.error(
             f'lines must be tables named by minor line ([lines."2.6"]), got '
-            f"{_describe_value(lines_table)}"
+            f"{describe_value(lines_table)}"
         )
     lines = tuple(
-        _parse_line_entry(_Reader(value, where, f'[lines."{key}"]', _LINE_KEYS), key, user=user)
+        _parse_line_entry(
+            CatalogTable(value, where, f'[lines."{key}"]', _LINE_KEYS), key, user=user
+        )
         for key, value in cast(dict[str, object], lines_table).items()
     )
     return _Layer(
@@ -229,28 +109,28 @@ def _parse_document(data: dict[str, object], where: str, *, user: bool) -> _Laye
         lines=lines,
         migrations=tuple(
             _parse_migration(reader, user=user)
-            for reader in _tables(document, "migration", _MIGRATION_KEYS)
+            for reader in tables(document, "migration", _MIGRATION_KEYS)
         ),
         refused=tuple(
             _parse_refused(reader, user=user)
-            for reader in _tables(document, "refused", _REFUSED_KEYS)
+            for reader in tables(document, "refused", _REFUSED_KEYS)
         ),
-        ucp=tuple(_parse_ucp(reader, user=user) for reader in _tables(document, "ucp", _UCP_KEYS)),
+        ucp=tuple(_parse_ucp(reader, user=user) for reader in tables(document, "ucp", _UCP_KEYS)),
         bootstrapper=tuple(
             _parse_bootstrapper(reader, user=user)
-            for reader in _tables(document, "bootstrapper", _BOOTSTRAPPER_KEYS)
+            for reader in tables(document, "bootstrapper", _BOOTSTRAPPER_KEYS)
         ),
     )
 
 
-def _source(reader: _Reader, *, user: bool) -> str:
+def _source(reader: CatalogTable, *, user: bool) -> str:
     # A user catalogue's facts default to naming the file they came from.
     if user:
         return reader.optional_text("source") or f"catalogue file {reader.where}"
     return reader.text("source")
 
 
-def _tag(reader: _Reader, *, user: bool) -> Tag:
+def _tag(reader: CatalogTable, *, user: bool) -> Tag:
     tag = reader.tag()
     if tag is None:
         if not user:
@@ -259,7 +139,7 @@ def _tag(reader: _Reader, *, user: bool) -> Tag:
     return tag
 
 
-def _parse_patches(reader: _Reader, line: Line) -> tuple[Version, ...]:
+def _parse_patches(reader: CatalogTable, line: Line) -> tuple[Version, ...]:
     text = reader.optional_text("patches")
     if text is None:
         return ()
@@ -278,7 +158,7 @@ def _parse_patches(reader: _Reader, line: Line) -> tuple[Version, ...]:
     return tuple(Version(line[0], line[1], patch) for patch in sorted(patches))
 
 
-def _parse_line_entry(reader: _Reader, key: str, *, user: bool) -> _LineEntry:
+def _parse_line_entry(reader: CatalogTable, key: str, *, user: bool) -> _LineEntry:
     line = reader.line(key, "line name")
     versions = _parse_patches(reader, line)
     known = reader.flag("last_patch_known")
@@ -298,7 +178,7 @@ def _parse_line_entry(reader: _Reader, key: str, *, user: bool) -> _LineEntry:
     )
 
 
-def _parse_migration(reader: _Reader, *, user: bool) -> Migration:
+def _parse_migration(reader: CatalogTable, *, user: bool) -> Migration:
     from_line = reader.text("from")
     to_line = reader.text("to")
     if reader.line(to_line, "to") <= reader.line(from_line, "from"):
@@ -314,7 +194,7 @@ def _parse_migration(reader: _Reader, *, user: bool) -> Migration:
     )
 
 
-def _parse_refused(reader: _Reader, *, user: bool) -> RefusedHop:
+def _parse_refused(reader: CatalogTable, *, user: bool) -> RefusedHop:
     return RefusedHop(
         from_pattern=reader.pattern("from"),
         to_pattern=reader.pattern("to"),
@@ -324,7 +204,7 @@ def _parse_refused(reader: _Reader, *, user: bool) -> RefusedHop:
     )
 
 
-def _parse_ucp(reader: _Reader, *, user: bool) -> UCPPairing:
+def _parse_ucp(reader: CatalogTable, *, user: bool) -> UCPPairing:
     dtr = reader.line(reader.text("dtr"), "dtr")
     ucp_min = reader.line(reader.text("ucp_min"), "ucp_min")
     ucp_max_text = reader.optional_text("ucp_max")
@@ -343,7 +223,7 @@ def _parse_ucp(reader: _Reader, *, user: bool) -> UCPPairing:
     )
 
 
-def _parse_bootstrapper(reader: _Reader, *, user: bool) -> BootstrapperRule:
+def _parse_bootstrapper(reader: CatalogTable, *, user: bool) -> BootstrapperRule:
     repository = reader.text("repository")
     if _REPOSITORY_RE.fullmatch(repository) is None or "@" in repository:
         raise reader.error(
