@@ -226,3 +226,22 @@ def test_lab_settings_update_turns_scanning_off(lab: Lab, api: requests.Session)
     assert api.get(lab.url + "/api/v0/meta/features", timeout=10).json()["scanningEnabled"] is False
     bad = api.post(lab.url + "/api/v0/meta/settings", json={"scanningEnabled": "no"}, timeout=10)
     assert bad.status_code == 400
+
+
+def test_lab_docs_json_carries_a_build_suffix_under_version_suffix(
+    make_lab: Callable[..., Lab],
+) -> None:
+    """version-suffix: info.version is the release with a build suffix, as the real 2.7.0
+    contract's `2.7.0-29094adc` (fidelity-review.md 2); the same build on every replica."""
+    lab = make_lab(scenarios=("version-suffix",))
+    with session_for(lab) as api:
+        reported = {
+            api.get(url + "/api/v0/docs.json", auth=None, timeout=10).json()["info"]["version"]
+            for url in lab.replica_urls.values()
+        }
+    (version,) = reported
+    release, _, build = version.partition("-")
+    assert release == "2.5.11"
+    assert len(build) == 8
+    assert int(build, 16) >= 0
+    assert set(lab.replica_versions().values()) == {"2.5.11"}

@@ -94,6 +94,8 @@ def test_lab_scenarios_are_all_documented() -> None:
         "rethink-critical-issue",
         "no-version-label",
         "manifest-v1-image",
+        "image-missing-on-node",
+        "version-suffix",
     }
     assert set(SCENARIOS) == expected
     with pytest.raises(ValueError, match=r"unknown lab scenario\(s\) nope; valid: healthy, "):
