@@ -193,6 +193,15 @@ def test_sigterm_mid_backup_leaves_no_half_file(tmp_path: Path) -> None:
             time.sleep(0.05)
         else:
             raise AssertionError("the backup never started writing")
+        # While it runs: the password is in the bootstrapper's environment, not its argv.
+        running = _tagged_bootstrappers(tag)
+        assert running, "no backup bootstrapper found running"
+        for pid in running:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            assert b" backup " in cmdline.replace(b"\0", b" "), cmdline
+            assert UCP_SECRET.encode() not in cmdline
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert f"UCP_PASSWORD={UCP_SECRET}".encode() in environ
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
     finally:
@@ -218,6 +227,6 @@ def _tagged_bootstrappers(tag: str) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if f"DTRLAB_TEST_TAG={tag}".encode() in environ.split(b"\0") and b"backup" in cmdline:
+        if f"DTRLAB_TEST_TAG={tag}".encode() in environ.split(b"\0") and b"\0backup\0" in cmdline:
             found.append(int(entry.name))
     return found
