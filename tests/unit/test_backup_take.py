@@ -358,3 +358,105 @@ def test_commands_cannot_be_mixed_up(program: Path) -> None:
     with pytest.raises(ExecutorError, match="not one of upgrade, backup"):
         backup_request(command="restore")
     assert PARTIAL_SUFFIX == ".partial"
+
+
+# -- the docker SDK executor's `backup`, with a fake engine ----------------------------------
+
+
+class FakeBackupContainer:
+    def __init__(self, calls: list[str], status: int) -> None:
+        self.id = "c0ffee"
+        self.short_id = "c0ffee"
+        self.calls = calls
+        self.status = status
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def wait(self, timeout: float) -> dict[str, int]:
+        return {"StatusCode": self.status}
+
+    def stop(self, timeout: int) -> None:
+        self.calls.append("stop")
+
+    def kill(self) -> None:
+        self.calls.append("kill")
+
+    def remove(self, force: bool) -> None:
+        self.calls.append("remove")
+
+
+class FakeBackupEngine:
+    """containers.create, api.attach_socket (a socket pair carrying multiplexed frames)."""
+
+    def __init__(self, frames: list[tuple[int, bytes]], status: int = 0) -> None:
+        import socket
+        import struct
+
+        self.calls: list[str] = []
+        self.created: dict[str, Any] = {}
+        self.container = FakeBackupContainer(self.calls, status)
+        ours, theirs = socket.socketpair()
+        for stream, data in frames:
+            theirs.sendall(struct.pack(">BxxxL", stream, len(data)) + data)
+        theirs.close()
+        self.socket = ours
+        engine = self
+
+        class Containers:
+            def create(self, image: str, **kwargs: Any) -> FakeBackupContainer:
+                engine.calls.append("create")
+                engine.created = {"image": image, **kwargs}
+                return engine.container
+
+        class API:
+            def attach_socket(self, container: str, params: dict[str, int]) -> Any:
+                engine.calls.append("attach")
+                assert params == {"stdout": 1, "stderr": 1, "stream": 1}
+                return engine.socket
+
+        self.containers = Containers()
+        self.api = API()
+
+    def close(self) -> None:
+        pass
+
+
+def test_docker_backup_is_attached_without_a_log_driver() -> None:
+    from upgrade.procedure.docker_executor import DockerExecutor
+
+    frames = [
+        (1, ARCHIVE[:5000]),
+        (2, b"level=info msg=one\nlevel=in"),
+        (1, ARCHIVE[5000:]),
+        (2, b"fo msg=two\n"),
+    ]
+    engine = FakeBackupEngine(frames)
+    chunks: list[bytes] = []
+    lines: list[str] = []
+    with DockerExecutor(lambda: engine, network_mode="host") as executor:
+        result = executor.run_backup(backup_request(), chunks.append, lines.append, 30)
+    assert result.ok
+    assert b"".join(chunks) == ARCHIVE
+    assert lines == ["level=info msg=one", "level=info msg=two"]
+    assert engine.calls[:3] == ["create", "attach", "start"]
+    assert engine.calls[-1] == "remove"
+    created = engine.created
+    assert created["command"][0] == "backup"
+    assert SECRET not in " ".join(created["command"])
+    assert created["environment"]["UCP_PASSWORD"] == SECRET
+    assert created["log_config"]["Type"] == "none"
+    assert created["tty"] is False
+    assert created["stdin_open"] is False
+    assert created["network_mode"] == "host"
+    assert engine.socket.fileno() == -1  # closed with the attempt
+
+
+def test_docker_backup_status_decides() -> None:
+    from upgrade.procedure.docker_executor import DockerExecutor
+
+    engine = FakeBackupEngine([(1, ARCHIVE[:10]), (2, b'level=fatal msg="gone"\n')], status=1)
+    with DockerExecutor(lambda: engine) as executor:
+        result = executor.run_backup(backup_request(), lambda _: None, lambda _: None, 30)
+    assert result.exit_code == 1
+    assert result.fatal == 'level=fatal msg="gone"'
