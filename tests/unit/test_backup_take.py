@@ -460,3 +460,11 @@ def test_docker_backup_status_decides() -> None:
         result = executor.run_backup(backup_request(), lambda _: None, lambda _: None, 30)
     assert result.exit_code == 1
     assert result.fatal == 'level=fatal msg="gone"'
+
+
+def test_the_fatal_lines_message_is_what_the_operator_reads(tmp_path: Path) -> None:
+    line = 'time="2026-12-02T01:03:41Z" level=fatal msg="Failed to create backup: \\"tags\\""'
+    taken, _ = _take(ScriptedExecutor([ARCHIVE[:10]], exit_code=1, fatal=line), tmp_path)
+    assert (taken.problem or "").count('Failed to create backup: "tags"; see backup.log') == 1
+    assert "level=fatal" not in (taken.problem or "")
+    assert taken.fatal == line

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -61,6 +63,17 @@ SPACE_CHECK_BYTES: Final = 8 * 1024 * 1024
 PARTIAL_SUFFIX: Final = ".partial"
 
 FreeBytes = Callable[[Path], int]
+# logrus' key=value form: msg="..." with JSON-style escapes (dtrlab's Log prints the same).
+_MSG = re.compile(r'\bmsg=("(?:[^"\\]|\\.)*")')
+
+
+def fatal_message(line: str) -> str:
+    """The message of a fatal log line: `msg="..."` of logrus' key=value form, else the line."""
+    match = _MSG.search(line)
+    if match:
+        with contextlib.suppress(ValueError):
+            return str(json.loads(match.group(1)))
+    return line.strip()
 
 
 def _free_bytes(folder: Path) -> int:
@@ -339,7 +352,7 @@ def _problem(
         )
     if exit_code != 0 or fatal is not None:
         status = "no exit status" if exit_code is None else f"exit status {exit_code}"
-        detail = f": {one_line(fatal)}" if fatal else ""
+        detail = f": {one_line(fatal_message(fatal))}" if fatal else ""
         return (
             f"the bootstrapper's backup ({image}) failed with {status}{detail}; see backup.log "
             "in the bundle, fix the cause and run again"
