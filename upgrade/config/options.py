@@ -90,7 +90,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "--replica-url",
         "address of one replica as RID=URL, repeatable; default: node and "
-        "HTTPS port from DTR's replicaSettings",
+        "HTTPS port from DTR's replicaSettings, with UCP's address for a node name "
+        "that does not resolve here",
         kind="list",
         metavar="RID=URL",
     ),
