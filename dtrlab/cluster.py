@@ -131,7 +131,10 @@ class Cluster:
         self.vuln_db_version = 1
         self.vuln_db_updated_at = self.started_at - timedelta(days=2)
         self.vuln_db_failed = False
-        migrated = parse_version(config.version).line >= (2, 6)
+        # 2.6 has the new metadata store; a 2.5 cluster has it once online GC was enabled there.
+        migrated = parse_version(config.version).line >= (2, 6) or config.has(
+            "metadata-store-opted-in"
+        )
         self.metadata_store_opted_in = migrated
         self.online_gc_enabled = migrated
         self._bearer: dict[str, float] = {}
@@ -251,8 +254,10 @@ class Cluster:
                 self.online_gc_enabled = True
             elif job.action in ("update_vuln_db", "nautilus_update_db"):
                 if job.status == "done":
-                    self.vuln_db_version += 1
-                    self.vuln_db_updated_at = datetime.now(UTC)
+                    if not self.config.has("vuln-db-current"):
+                        # vuln-db-current: no newer database was published, nothing applied.
+                        self.vuln_db_version += 1
+                        self.vuln_db_updated_at = datetime.now(UTC)
                     self.vuln_db_failed = False
                 elif job.status == "errored":
                     self.vuln_db_failed = True

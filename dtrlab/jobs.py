@@ -1,66 +1,45 @@
 """DTR's job runner: jobs go waiting -> running -> done / errored, failed jobs are retried as new
-job records linked by retryFromID, and every job keeps its log lines."""
+job records linked by retryFromID, and every job keeps its log lines, written as logrus text
+(`time="..." level=info msg="..."`, as real job logs are: fidelity-review.md 15).
+
+A cancel passes through `cancel_request` (the worker acts on it). When a replica's jobrunner
+container is replaced (`worker_stopped`), its running jobs are asked to stop (`cancel_request`)
+and then end as the job-queue documentation names it (fidelity-review.md 8): `worker_shutdown`
+for a gracefully stopped worker (a job with retries left is retried as a new record), or
+`worker_dead`, after which another replica claims the same job.
+"""
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import math
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from dtrlab.job_actions import ACTIONS, MESSAGES, cron_next_run, logrus_line
 from dtrlab.store import iso
 
-# Actions DTR's job runner knows (job-queue documentation); anything else is refused.
-ACTIONS = (
-    "gc",
-    "onlinegc",
-    "onlinegc_metadata",
-    "onlinegc_joblogs",
-    "onlinegc_scan",
-    "metadatastoremigration",
-    "sleep",
-    "false",
-    "tagmigration",
-    "bloblinkmigration",
-    "license_update",
-    "scan_check",
-    "scan_check_single",
-    "scan_check_all",
-    "update_vuln_db",
-    "nautilus_update_db",
-    "scannedlayermigration",
-    "push_mirror_tag",
-    "poll_mirror",
-    "webhook",
-    "ro_registry",
-    "tag_pruning",
-)
+# ACTIONS and cron_next_run are read from here by the jobs API.
+__all__ = [
+    "ACTIONS",
+    "FINISHED",
+    "Job",
+    "JobRunner",
+    "JobRunnerError",
+    "cron_next_run",
+    "is_finished",
+]
 
 # Statuses that mean the job is over; clients may also read DTR's older words (see is_finished).
-FINISHED = ("done", "errored", "canceled")
-
-_MESSAGES: dict[str, tuple[str, ...]] = {
-    "metadatastoremigration": (
-        "Starting metadata store migration",
-        "Migrating blob links for all repositories",
-        "Blob links migrated; online garbage collection can be enabled",
-    ),
-    "scannedlayermigration": ("Starting scanned layer migration", "Migrated scanned layers"),
-    "update_vuln_db": ("Updating vulnerability database", "Vulnerability database updated"),
-    "gc": (
-        "Starting garbage collection",
-        "Marking manifests and blobs",
-        "Sweeping unreferenced blobs",
-    ),
-    "onlinegc": ("Starting online garbage collection", "Sweeping unreferenced blobs"),
-}
+FINISHED = ("done", "errored", "canceled", "worker_shutdown")
+# How long a worker takes to act on a cancel request or on its container being stopped.
+STOP_DELAY_S = 0.2
 
 FailurePolicy = Callable[["Job"], "str | None"]
 JobObserver = Callable[["Job"], None]
@@ -86,6 +65,9 @@ class Job:
     worker_id: str = ""
     last_updated: datetime = field(default_factory=lambda: datetime.now(UTC))
     logs: list[str] = field(default_factory=list)
+    # What losing its worker does to the job: "shutdown" (worker_shutdown) or "dead"
+    # (worker_dead, then claimed by another replica).
+    on_worker_loss: str = "shutdown"
 
     def to_json(self) -> dict[str, Any]:
         """The job as the jobs API shows it."""
@@ -166,6 +148,7 @@ class JobRunner:
         deadline: str = "",
         stop_timeout: str = "",
         retry_of: Job | None = None,
+        on_worker_loss: str = "shutdown",
     ) -> Job:
         """Queue a job (status waiting) and return it."""
         if action not in ACTIONS:
@@ -192,6 +175,7 @@ class JobRunner:
             origin=retry_of.origin if retry_of else origin,
             duration=self.job_time if duration is None else duration,
             last_updated=now,
+            on_worker_loss=retry_of.on_worker_loss if retry_of else on_worker_loss,
         )
         with self._cond:
             self._jobs[job_id] = job
@@ -252,14 +236,34 @@ class JobRunner:
     # -- control -----------------------------------------------------------------------------
 
     def cancel(self, job_id: str) -> bool:
-        """Cancel a waiting or running job; False when there is no such job."""
+        """Ask a waiting or running job to stop (`cancel_request`); the worker ends it
+        `canceled` shortly after. False when there is no such job."""
         with self._cond:
             job = self._jobs.get(job_id)
             if job is None:
                 return False
-            if job.status not in FINISHED:
-                self._finish(job, "canceled", "job canceled by request")
+            if job.status not in FINISHED and job.status != "cancel_request":
+                job.status = "cancel_request"
+                job.last_updated = datetime.now(UTC)
+                self._log(job, "info", "cancel requested")
+                self._schedule(STOP_DELAY_S, job.id, "cancel")
+                self._cond.notify_all()
             return True
+
+    def worker_stopped(self, worker_id: str) -> list[Job]:
+        """The jobrunner container of `worker_id` is being replaced: its running jobs are asked
+        to stop (`cancel_request`) and end as their worker loss says shortly after."""
+        with self._cond:
+            cut = [
+                j for j in self._jobs.values() if j.worker_id == worker_id and j.status == "running"
+            ]
+            for job in cut:
+                job.status = "cancel_request"
+                job.last_updated = datetime.now(UTC)
+                self._log(job, "warning", f"jobrunner {worker_id} is stopping")
+                self._schedule(STOP_DELAY_S, job.id, "lose-worker")
+            self._cond.notify_all()
+            return cut
 
     def delete(self, job_id: str) -> bool:
         """Cancel and forget a job; False when there is no such job."""
@@ -275,14 +279,13 @@ class JobRunner:
 
     # -- the scheduler -----------------------------------------------------------------------
 
-    def _log(self, job: Job, level: str, message: str) -> None:
-        entry = {"level": level, "msg": message, "time": iso(datetime.now(UTC))}
-        job.logs.append(json.dumps(entry, separators=(",", ":")))
+    def _log(self, job: Job, level: str, message: str, **fields: str) -> None:
+        job.logs.append(logrus_line(level, message, **fields))
 
-    def _finish(self, job: Job, status: str, message: str) -> None:
+    def _finish(self, job: Job, status: str, message: str, **fields: str) -> None:
         job.status = status
         job.last_updated = datetime.now(UTC)
-        self._log(job, "info" if status == "done" else "error", message)
+        self._log(job, "info" if status == "done" else "error", message, **fields)
         self._cond.notify_all()
 
     def _run(self) -> None:
@@ -301,9 +304,50 @@ class JobRunner:
                 _, _, job_id, step = heapq.heappop(self._timeline)
                 job = self._jobs.get(job_id)
                 if job is not None and job.status not in FINISHED:
-                    observed.extend(self._advance(job, step))
+                    observed.extend(self._step(job, step))
             for item in observed:
                 self._observer(item)
+
+    def _step(self, job: Job, step: str) -> list[Job]:
+        """One timeline step; a job asked to stop only takes the stopping steps."""
+        if job.status == "cancel_request" and step not in ("cancel", "lose-worker"):
+            return []
+        if step == "cancel":
+            self._finish(job, "canceled", "job canceled by request")
+            return [job]
+        if step == "lose-worker":
+            return self._lose_worker(job)
+        if step == "claim" and job.status not in ("waiting", "worker_dead"):
+            return []
+        if step == "finish" and job.status != "running":
+            return []
+        return self._advance(job, step)
+
+    def _lose_worker(self, job: Job) -> list[Job]:
+        worker = job.worker_id
+        job.last_updated = datetime.now(UTC)
+        if job.on_worker_loss == "dead":
+            job.status = "worker_dead"
+            job.duration = self.job_time  # what is left of the work, for the next claimer
+            self._log(job, "warning", "worker is gone; the job can be claimed again", worker=worker)
+            self._schedule(self.job_time * 0.2 or 0.05, job.id, "claim")
+            self._cond.notify_all()
+            return [job]
+        job.status = "worker_shutdown"
+        self._log(job, "warning", "worker shut down gracefully", worker=worker)
+        if job.retries_left > 0:
+            retry = self.submit(
+                job.action,
+                job.parameters,
+                retry_of=job,
+                duration=self.job_time,
+                capacity_map=job.capacity_map,
+                deadline=job.deadline,
+                stop_timeout=job.stop_timeout,
+            )
+            self._log(job, "info", f"retrying as job {retry.id}", retries=str(job.retries_left))
+        self._cond.notify_all()
+        return [job]
 
     def _advance(self, job: Job, step: str) -> list[Job]:
         if step == "claim":
@@ -315,18 +359,18 @@ class JobRunner:
             job.status = "running"
             job.last_updated = datetime.now(UTC)
             self._log(job, "info", f"Starting {job.action} job on worker {job.worker_id}")
-            for line in _MESSAGES.get(job.action, ())[:-1]:
+            for line in MESSAGES.get(job.action, ())[:-1]:
                 self._log(job, "info", line)
             self._schedule(job.duration, job.id, "finish")
             self._cond.notify_all()
             return [job]
         failure = self._failure_policy(job)
         if failure is None:
-            for line in _MESSAGES.get(job.action, ())[-1:]:
+            for line in MESSAGES.get(job.action, ())[-1:]:
                 self._log(job, "info", line)
             self._finish(job, "done", f"{job.action} job finished")
             return [job]
-        self._finish(job, "errored", f"{job.action} job failed: {failure}")
+        self._finish(job, "errored", f"{job.action} job failed", error=failure)
         if job.retries_left > 0:
             retry = self.submit(
                 job.action,
@@ -344,15 +388,3 @@ class JobRunner:
 def is_finished(status: str) -> bool:
     """True for a status after which a job never changes again."""
     return status in FINISHED
-
-
-def cron_next_run(schedule: str, now: datetime) -> datetime:
-    """The next time a 6-field cron spec `sec min hour dom month dow` with fixed sec/min/hour
-    (day-of-week `*` or one number) fires after `now`."""
-    sec, minute, hour, _dom, _month, dow = schedule.split()
-    candidate = now.replace(hour=int(hour), minute=int(minute), second=int(sec), microsecond=0)
-    for _ in range(8):
-        if candidate > now and (dow == "*" or candidate.isoweekday() % 7 == int(dow)):
-            return candidate
-        candidate += timedelta(days=1)
-    return candidate

@@ -29,6 +29,13 @@ SCENARIOS: dict[str, str] = {
     "migration-fails": "the hop's metadatastoremigration errors on all 3 attempts; a manual "
     "POST /api/v0/jobs succeeds",
     "vuln-db-update-fails": "update_vuln_db jobs error; imagescan/status lastDBUpdateFailed",
+    "vuln-db-current": "an update_vuln_db job finds no newer database: it ends done and "
+    "db_updated_at stays as it was",
+    "metadata-store-opted-in": "the 2.5 cluster already migrated its metadata store "
+    "(metadataStoreOptedIn): the 2.6 upgrade schedules no metadatastoremigration",
+    "jobs-cut-by-upgrade": "replacing each jobrunner cuts its running jobs: cancel_request, then "
+    "worker_shutdown (one-off jobs; poll_mirror retried by retryFromID) or worker_dead (claimed "
+    "by another replica)",
     "long-outage": "an 8 s cluster-wide interruption during the upgrade",
     "data-loss": "one tag vanishes during the upgrade",
     "blobs-lost": "one repository's blobs are gone from storage after the upgrade; its tags stay "
@@ -44,6 +51,8 @@ SCENARIOS: dict[str, str] = {
     "label, only com.docker.compose.project",
     "manifest-v1-image": "legacy/centos:6 is a manifest schema 1 image, which 2.6's upgrade "
     "checks for",
+    "image-missing-on-node": "node lab-worker-2 lacks the target's dtr-registry image (an "
+    "offline or mirrored site that did not load every image the bootstrapper lists)",
 }
 
 

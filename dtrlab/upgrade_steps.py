@@ -59,6 +59,8 @@ class UpgradeSteps:
                 f"Failed to rejoin replica {crash_replica} to the RethinkDB cluster: "
                 "dtr-phase2 container exited: connection reset by peer"
             )
+            if progress.attempts == 1 and cluster.config.has("jobs-cut-by-upgrade"):
+                cut_by_upgrade(cluster)
             if cluster.config.has("upgrade-crash-always") or (
                 cluster.config.has("upgrade-crash") and progress.attempts == 1
             ):
@@ -109,6 +111,8 @@ class UpgradeSteps:
         try:
             if replica.listener is not None:
                 replica.listener.stop()
+            if cluster.config.has("jobs-cut-by-upgrade"):
+                cluster.jobs.worker_stopped(replica.id)
             cluster.notify_changed()
             progress = self.progress.get(version)
             if progress is not None and cluster.config.has("data-loss") and not progress.lost_tags:
@@ -184,10 +188,15 @@ class UpgradeSteps:
             progress.completed = True
             source, dest = parse_version(progress.from_version), parse_version(target)
             if source.line != dest.line:
+                # A store migrated on 2.5 (online GC enabled: metadata-store-opted-in) gets no
+                # metadatastoremigration: the case the harness must not wait for.
+                opted_in = cluster.metadata_store_opted_in
                 for action in HOP_MIGRATIONS.get(dest.line, ()):
+                    if action == "metadatastoremigration" and opted_in:
+                        continue
                     job = cluster.jobs.submit(action, retries=2, origin="upgrade")
                     progress.migration_jobs.append(job.id)
-                if dest.line >= (2, 6) and source.line < (2, 6):
+                if dest.line >= (2, 6) and source.line < (2, 6) and not opted_in:
                     cluster.metadata_store_opted_in = False
                     cluster.online_gc_enabled = False
             return {"jobs": list(progress.migration_jobs)}
@@ -197,3 +206,30 @@ class UpgradeSteps:
         cluster = self.cluster
         with cluster.lock:
             return [t for p in self.progress.values() for t in p.lost_tags]
+
+
+# The jobs the jobs-cut-by-upgrade scenario has running when the upgrade starts, one per way a
+# replaced jobrunner ends a job (dtrlab.jobs.JobRunner.worker_stopped): (action, retries,
+# what losing the worker does, parameters).
+CUT_JOBS = (
+    ("scan_check_single", 0, "shutdown", {"SHA256SUM": "5d0da3dc9764ed3e2e3fd31d5bf7a2d8"}),
+    ("webhook", 0, "shutdown", {"webhookID": "9b1d"}),
+    ("poll_mirror", 2, "shutdown", {"repository": "admin/mirror"}),
+    ("tag_pruning", 0, "dead", {"repository": "admin/app"}),
+)
+
+
+def cut_by_upgrade(cluster: Cluster) -> None:
+    """Start the jobs a rolling upgrade cuts: each runs until its replica's jobrunner is
+    replaced (one-off jobs then end worker_shutdown, poll_mirror is retried by retryFromID,
+    tag_pruning goes worker_dead and another replica claims it)."""
+    for action, retries, loss, parameters in CUT_JOBS:
+        job = cluster.jobs.submit(
+            action,
+            dict(parameters),
+            retries=retries,
+            origin="cron",
+            duration=float("inf"),
+            on_worker_loss=loss,
+        )
+        cluster.jobs.claim_now(job.id)

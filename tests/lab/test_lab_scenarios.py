@@ -84,6 +84,9 @@ def test_lab_scenarios_are_all_documented() -> None:
         "upgrade-crash-always",
         "migration-fails",
         "vuln-db-update-fails",
+        "vuln-db-current",
+        "metadata-store-opted-in",
+        "jobs-cut-by-upgrade",
         "long-outage",
         "data-loss",
         "blobs-lost",
@@ -229,6 +232,11 @@ def test_lab_gc_running(make_lab: Callable[..., Lab]) -> None:
         assert status["gc_lock_holder"] == jobs[0]["id"]
         assert (
             api.post(f"{lab.url}/api/v0/jobs/{jobs[0]['id']}/cancel", timeout=10).status_code == 204
+        )
+        # A cancel is a request the worker acts on (cancel_request, then canceled).
+        runner = lab.cluster.jobs
+        assert runner.wait(
+            lambda: getattr(runner.get(jobs[0]["id"]), "status", "") == "canceled", 5
         )
         assert (
             api.get(f"{lab.url}/api/v0/jobs/{jobs[0]['id']}", timeout=10).json()["status"]
