@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from upgrade.evidence import integrity
+from upgrade.evidence import integrity, signing
 
 SSH_KEYGEN = shutil.which("ssh-keygen") or "ssh-keygen"
 needs_ssh_keygen = pytest.mark.skipif(
@@ -127,7 +127,7 @@ def test_signed_bundle_verifies_with_its_key_and_fails_with_another(tmp_path: Pa
     other = keypair(tmp_path, "someone-else")
     bundle = make_bundle(tmp_path)
     sums = integrity.seal(bundle).sums
-    signature = integrity.sign(sums, signer)
+    signature = signing.sign(sums, signer)
     assert signature.name == "SHA256SUMS.sig"
     assert signature.read_text().startswith("-----BEGIN SSH SIGNATURE-----")
 
@@ -149,7 +149,7 @@ def test_signed_bundle_verifies_with_its_key_and_fails_with_another(tmp_path: Pa
 def test_allowed_signers_file_and_the_standard_tool_agree(tmp_path: Path) -> None:
     signer = keypair(tmp_path, "operator")
     bundle = make_bundle(tmp_path)
-    integrity.sign(integrity.seal(bundle).sums, signer)
+    signing.sign(integrity.seal(bundle).sums, signer)
     allowed = tmp_path / "allowed_signers"
     public = Path(f"{signer}.pub").read_text().split()
     allowed.write_text(f'ops@example.com namespaces="dtr-upgrade-bundle" {public[0]} {public[1]}\n')
@@ -182,7 +182,7 @@ def test_allowed_signers_file_and_the_standard_tool_agree(tmp_path: Path) -> Non
 def test_signature_over_edited_sums_is_invalid(tmp_path: Path) -> None:
     signer = keypair(tmp_path, "operator")
     bundle = make_bundle(tmp_path)
-    integrity.sign(integrity.seal(bundle).sums, signer)
+    signing.sign(integrity.seal(bundle).sums, signer)
     # someone edits a file and recomputes the sums to hide it: the signature no longer matches
     (bundle / "result.json").write_text('{"verdict": "UPGRADED"}\n')
     integrity.write_sums(bundle)
@@ -202,7 +202,7 @@ def test_a_required_signature_that_is_missing_fails(tmp_path: Path) -> None:
 
 
 def test_unusable_sign_key_is_refused_with_the_option_name(tmp_path: Path) -> None:
-    with pytest.raises(integrity.SigningError, match=r"--sign-key .*missing: no such file"):
+    with pytest.raises(signing.SigningError, match=r"--sign-key .*missing: no such file"):
         integrity.check_sign_key(tmp_path / "missing")
 
 
@@ -211,8 +211,8 @@ def test_signing_with_a_non_key_names_the_key_and_what_ssh_keygen_said(tmp_path:
     bundle = make_bundle(tmp_path)
     not_a_key = tmp_path / "not-a-key"
     not_a_key.write_text("hello\n")
-    with pytest.raises(integrity.SigningError, match=r"could not sign SHA256SUMS with .*not-a-key"):
-        integrity.sign(integrity.seal(bundle).sums, not_a_key)
+    with pytest.raises(signing.SigningError, match=r"could not sign SHA256SUMS with .*not-a-key"):
+        signing.sign(integrity.seal(bundle).sums, not_a_key)
 
 
 def test_a_file_that_is_not_a_usable_key_is_refused_before_the_session(tmp_path: Path) -> None:
@@ -220,7 +220,7 @@ def test_a_file_that_is_not_a_usable_key_is_refused_before_the_session(tmp_path:
     as an unsigned bundle whose report says it is signed."""
     not_a_key = tmp_path / "not-a-key"
     not_a_key.write_text("key\n")
-    with pytest.raises(integrity.SigningError, match=r"--sign-key .*not-a-key: cannot sign"):
+    with pytest.raises(signing.SigningError, match=r"--sign-key .*not-a-key: cannot sign"):
         integrity.check_sign_key(not_a_key)
 
 

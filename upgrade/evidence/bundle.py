@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Final
 from xml.etree import ElementTree
 
-from upgrade.evidence import integrity
+from upgrade.evidence import integrity, signing
 from upgrade.evidence.files import atomic_write, write_json
 from upgrade.evidence.records import CheckRecord, iso
 from upgrade.rules.verdict import NOT_RUN, NOT_RUN_LABELS
@@ -236,7 +236,7 @@ def seal(
     if sign_key is None:
         return []
     try:
-        integrity.sign(sealed.sums, sign_key)
-    except integrity.SigningError as exc:
+        signing.sign(sealed.sums, sign_key)
+    except signing.SigningError as exc:
         return [f"the bundle was sealed but NOT signed: {exc}"]
     return []

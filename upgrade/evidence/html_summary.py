@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from upgrade.evidence import chart, compare, integrity
+from upgrade.evidence import chart, compare, signing
 from upgrade.evidence.html import Scrub
 from upgrade.evidence.records import SessionRecord, iso
 from upgrade.rules.verdict import NOT_RUN, NOT_RUN_LABELS
@@ -40,7 +40,7 @@ def integrity_section(sign_key: Path | None) -> str:
     """How the reader checks that nobody edited the bundle after the session."""
     signed = (
         f"SHA256SUMS is signed with the SSH key {escape(str(sign_key))} (namespace "
-        f"{integrity.NAMESPACE}) into SHA256SUMS.sig; "
+        f"{signing.NAMESPACE}) into SHA256SUMS.sig; "
         "check with <code>dtr-upgrade verify-bundle DIR --public-key KEY.pub</code> or "
         "<code>ssh-keygen -Y verify</code>."
         if sign_key is not None

@@ -5,9 +5,8 @@ Sealing a bundle (`seal`) runs three steps in this order, so the sums cover what
 1. every file is scrubbed of known secret values (and their encoded forms);
 2. `SHA256SUMS` lists the SHA-256 of every other file, in the format `sha256sum -c` reads
    (`<hex>  <relative path>`, sorted by path);
-3. with a key, `SHA256SUMS` is signed with `ssh-keygen -Y sign` into `SHA256SUMS.sig`, an SSH
-   signature in the namespace `dtr-upgrade-bundle`, which anyone can check with the ordinary
-   `ssh-keygen -Y verify` given the signer's public key.
+3. with a key, `SHA256SUMS` is signed into `SHA256SUMS.sig` (`upgrade.evidence.signing`: an
+   SSH signature anyone can check with the ordinary `ssh-keygen -Y verify`).
 
 `verify` recomputes the sums and reports each file that changed, appeared or disappeared, and
 checks the signature when an allowed-signers file or a public key is given.
@@ -18,9 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import os
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +26,9 @@ from typing import Final, Literal
 from upgrade.clients.secrets import Redactor
 from upgrade.errors import HarnessError, one_line
 from upgrade.evidence.files import atomic_write
+from upgrade.evidence.signing import SigningError, require_key_file, sign, verify_signature
 
 __all__ = [
-    "NAMESPACE",
     "SIGNATURE_NAME",
     "SUMS_NAME",
     "IntegrityError",
@@ -45,18 +41,12 @@ __all__ = [
     "read_sums",
     "redact_files",
     "seal",
-    "sign",
     "verify",
-    "verify_signature",
     "write_sums",
 ]
 
 SUMS_NAME: Final = "SHA256SUMS"
 SIGNATURE_NAME: Final = "SHA256SUMS.sig"
-NAMESPACE: Final = "dtr-upgrade-bundle"
-# The principal named in the temporary allowed-signers file made from a bare public key.
-KEY_PRINCIPAL: Final = "bundle-signer"
-SSH_KEYGEN_TIMEOUT_S: Final = 30.0
 _CHUNK = 1 << 20
 
 SignatureState = Literal["absent", "not-checked", "valid", "invalid"]
@@ -64,10 +54,6 @@ SignatureState = Literal["absent", "not-checked", "valid", "invalid"]
 
 class IntegrityError(HarnessError):
     """A bundle or its sums cannot be read or written; the message names the file."""
-
-
-class SigningError(HarnessError):
-    """`ssh-keygen` could not sign or verify; the message says what it answered."""
 
 
 def bundle_files(directory: Path) -> list[str]:
@@ -258,49 +244,9 @@ def redact_files(directory: Path, redact: Callable[[str], str]) -> list[str]:
 # -- signing --------------------------------------------------------------------------------
 
 
-def _ssh_keygen() -> str:
-    program = shutil.which("ssh-keygen")
-    if program is None:
-        raise SigningError(
-            "ssh-keygen is not installed: install OpenSSH 8.2 or later (Debian: openssh-client) "
-            "to sign or verify bundles"
-        )
-    return program
-
-
-def _run_keygen(
-    argv: Sequence[str], *, stdin: bytes | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(
-            [_ssh_keygen(), *argv],
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-            capture_output=True,
-            timeout=SSH_KEYGEN_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise SigningError(
-            f"ssh-keygen {argv[0]} {argv[1]} did not finish within {SSH_KEYGEN_TIMEOUT_S:g} s "
-            "(a key with a passphrase needs ssh-agent)"
-        ) from None
-
-
-def _said(proc: subprocess.CompletedProcess[bytes]) -> str:
-    text = (proc.stderr or proc.stdout or b"").decode("utf-8", "replace")
-    return one_line(text) or f"exit status {proc.returncode}"
-
-
-def _key_file(key: Path) -> None:
-    if not key.is_file():
-        raise SigningError(f"--sign-key {key}: no such file (give an SSH private key file)")
-    _ssh_keygen()
-
-
 def check_sign_key(key: Path) -> None:
     """Refuse a signing key that cannot be used, before the session starts."""
-    _key_file(key)
+    require_key_file(key)
     # A trial signature: a file that is not a usable private key (or one with a passphrase,
     # which a session cannot answer) is refused now, not after the upgrade.
     with tempfile.TemporaryDirectory(prefix="dtr-upgrade-sign-") as folder:
@@ -310,79 +256,6 @@ def check_sign_key(key: Path) -> None:
             sign(probe, key)
         except SigningError as exc:
             raise SigningError(f"--sign-key {key}: cannot sign with it ({exc})") from None
-
-
-def sign(sums_path: Path, key: Path) -> Path:
-    """Sign `SHA256SUMS` with the SSH key `key` (`ssh-keygen -Y sign`); return the signature."""
-    _key_file(key)
-    signature = sums_path.with_name(SIGNATURE_NAME)
-    produced = sums_path.with_name(sums_path.name + ".sig")
-    if produced.exists():
-        produced.unlink()
-    proc = _run_keygen(["-Y", "sign", "-f", str(key), "-n", NAMESPACE, str(sums_path)])
-    if proc.returncode != 0 or not produced.is_file():
-        raise SigningError(f"ssh-keygen could not sign {sums_path.name} with {key}: {_said(proc)}")
-    if produced != signature:
-        os.replace(produced, signature)
-    return signature
-
-
-def _principals(signature: Path, allowed_signers: Path) -> list[str]:
-    proc = _run_keygen(["-Y", "find-principals", "-s", str(signature), "-f", str(allowed_signers)])
-    if proc.returncode != 0:
-        return []
-    return [line.strip() for line in proc.stdout.decode("utf-8", "replace").splitlines() if line]
-
-
-def verify_signature(
-    sums_path: Path,
-    signature: Path,
-    *,
-    allowed_signers: Path | None = None,
-    public_key: Path | None = None,
-) -> tuple[bool, str]:
-    """Check `signature` over `sums_path` with `ssh-keygen -Y verify`; return (valid, detail).
-
-    With `public_key`, that one key is the only allowed signer; with `allowed_signers` (the
-    OpenSSH file format), the signer must be listed there for the namespace.
-    """
-    for given, option in ((allowed_signers, "--allowed-signers"), (public_key, "--public-key")):
-        if given is not None and not given.is_file():
-            raise SigningError(f"{option} {given}: no such file")
-    data = sums_path.read_bytes()
-    with tempfile.TemporaryDirectory(prefix="dtr-upgrade-verify-") as scratch:
-        signers = allowed_signers
-        if signers is None:
-            assert public_key is not None
-            key = public_key.read_text(encoding="utf-8").strip().splitlines()
-            if not key:
-                raise SigningError(f"--public-key {public_key}: the file is empty")
-            signers = Path(scratch, "allowed_signers")
-            signers.write_text(
-                f'{KEY_PRINCIPAL} namespaces="{NAMESPACE}" {key[0]}\n', encoding="utf-8"
-            )
-        principals = _principals(signature, signers)
-        if not principals:
-            return False, "the signing key is not an allowed signer"
-        for principal in principals:
-            proc = _run_keygen(
-                [
-                    "-Y",
-                    "verify",
-                    "-f",
-                    str(signers),
-                    "-I",
-                    principal,
-                    "-n",
-                    NAMESPACE,
-                    "-s",
-                    str(signature),
-                ],
-                stdin=data,
-            )
-            if proc.returncode == 0:
-                return True, one_line(proc.stdout.decode("utf-8", "replace")) or principal
-        return False, _said(proc)
 
 
 # -- sealing --------------------------------------------------------------------------------
