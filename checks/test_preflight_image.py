@@ -1,16 +1,20 @@
-"""Preflight: the bootstrapper image of every hop can be had before anything is touched, and
-what DTR 2.6's manifest v1 image check will meet."""
+"""Preflight: the bootstrapper image of every hop and the images it lists can be had before
+anything is touched, on every replica's node, and what DTR 2.6's manifest v1 image check will
+meet."""
 
 from __future__ import annotations
 
 import pytest
 
 from upgrade.cluster import manifest_v1
-from upgrade.cluster.images import BootstrapperImages, ImageLookup
+from upgrade.cluster.images import BootstrapperImages, BootstrapperNotLocal, ImageLookup
+from upgrade.cluster.site import Site
 from upgrade.cluster.target import Target
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord
+from upgrade.plugin.harness import Harness
 from upgrade.procedure.bootstrapper import accepts_no_image_check
+from upgrade.rules.catalog import Catalog
 from upgrade.rules.planner import Plan
 
 pytestmark = pytest.mark.preflight
@@ -86,3 +90,48 @@ def test_manifest_v1_images(
         "docker push with an engine of 1.10 or newer), or run with --no-image-check to skip "
         "the check"
     )
+
+
+@pytest.mark.needs_target_version
+@pytest.mark.check("PRE-COMPONENT-IMAGES")
+def test_component_images_on_every_replica_node(
+    upgrade_plan: Plan,
+    site: Site,
+    catalog: Catalog,
+    harness: Harness,
+    settings: Settings,
+    target: Target,
+    evidence: CheckRecord,
+) -> None:
+    """Every image each hop's bootstrapper lists with its `images` command ("all the images
+    necessary to install DTR", reference/dtr/2.7/cli/images.md) can be had on every node that
+    runs a replica: asked of its registry (nothing is pulled), or with --offline present on the
+    node itself (its --hosts entry, or the engine when that is the node), as the guide wants
+    "the images on the target nodes if upgrading offline" and launchpad pulls every listed image
+    on every MSR host (pull_msr_images.go)."""
+    hops = upgrade_plan.path[1:]
+    if not hops:
+        pytest.skip("no upgrade path: see PRE-VERSION-PATH")
+    nodes = {replica.replica_id: replica.node for replica in target.dtr().settings().replicas}
+    evidence.attach("replica_nodes", nodes)
+    images = site.component_images(
+        catalog, lambda: {spec: harness.node_facts(spec).hostname for spec in settings.hosts}
+    )
+    listed: dict[str, list[str]] = {}
+    for version in hops:
+        try:
+            listed[str(version)] = images.listed(version)
+        except BootstrapperNotLocal as exc:
+            if settings.offline:
+                raise
+            # Online, each node pulls the images from the registry when the upgrade runs.
+            evidence.note(f"the images of {version} were not listed: {exc}")
+    evidence.attach("images", listed)
+    lookups = [
+        images.look_up(image, node)
+        for names in listed.values()
+        for image in names
+        for node in sorted(set(nodes.values()))
+    ]
+    evidence.attach("lookups", lookups)
+    _assert_found(lookups)

@@ -462,14 +462,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if len(args) < 2 or args[0] != "--image-version":
             raise UsageError(
-                "usage: python -m dtrlab.bootstrapper --image-version VERSION upgrade|backup "
-                "[flags]"
+                "usage: python -m dtrlab.bootstrapper --image-version VERSION "
+                "upgrade|backup|images [flags]"
             )
         version, command, rest = args[1], (args[2] if len(args) > 2 else ""), args[3:]
         try:
             parse_version(version)
         except LabConfigError as exc:
             raise UsageError(str(exc)) from None
+        if command == "images":
+            from dtrlab.component_images import images_for, repository
+
+            print("\n".join(images_for(version, repository())), flush=True)
+            return 0
         if command == "backup":
             from dtrlab.bootstrapper_backup import backup
 
@@ -477,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command != "upgrade":
             raise UsageError(
                 f"command {command or '(none)'!r} is not one the lab's bootstrapper runs; "
-                "use upgrade or backup"
+                "use upgrade, backup or images"
             )
         return upgrade(version, rest, dict(os.environ), sys.stdin.isatty())
     except UsageError as exc:

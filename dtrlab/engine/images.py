@@ -213,13 +213,14 @@ def ensure_app(client: Any, settings: EngineSettings, say: Say = _quiet) -> str:
     return tag
 
 
-def version_dockerfile(app: str, version: str) -> str:
-    """The Dockerfile of one DTR version's image: the bootstrapper as its entry point."""
+def version_dockerfile(app: str, version: str, repository: str = "docker") -> str:
+    """The Dockerfile of one DTR version's image: the bootstrapper as its entry point, and the
+    repository its `images` command lists the images under (`<registry>/docker`)."""
     entrypoint = json.dumps(["python3", "-m", "dtrlab.bootstrapper", "--image-version", version])
     return (
         f"FROM {app}\n"
         f'LABEL {VERSION_LABEL}="{version}" {LAB_LABEL}="dtr"\n'
-        f"ENV DTR_VERSION={version}\n"
+        f"ENV DTR_VERSION={version} DTRLAB_IMAGE_REPOSITORY={repository}\n"
         f"ENTRYPOINT {entrypoint}\n"
         'CMD ["--help"]\n'
     )
@@ -232,7 +233,8 @@ def build_version(client: Any, settings: EngineSettings, version: str, say: Say 
     parse_version(version)
     app = ensure_app(client, settings, say)
     bootstrapper = settings.bootstrapper_image(version)
-    _build(client, _context(version_dockerfile(app, version)), bootstrapper)
+    repository = bootstrapper.rsplit(":", 1)[0].rsplit("/", 1)[0]
+    _build(client, _context(version_dockerfile(app, version, repository)), bootstrapper)
     image = client.images.get(bootstrapper)
     for service in services_for(version):
         repository, tag = settings.service_image(service, version).rsplit(":", 1)

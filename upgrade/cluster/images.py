@@ -3,14 +3,16 @@
 The guide's step 2 pulls `<org>/dtr:<version>` before running `upgrade`; offline nodes need the
 images loaded first. Preflight asks the registry for the image's manifest through the Docker
 engine (nothing is pulled), or with `--offline` checks the image is present on the engine and on
-every `--hosts` node.
+every `--hosts` node. The component images the bootstrapper's `images` command lists are looked
+for the same way, on every node that runs a replica.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import docker
@@ -18,7 +20,7 @@ import requests
 import testinfra
 
 from upgrade.cluster.containers import DEFAULT_DOCKER_HOST, engine_client
-from upgrade.errors import one_line
+from upgrade.errors import HarnessError, one_line
 from upgrade.procedure.bootstrapper import BootstrapperImageMissing, DockerEngineUnreachable
 from upgrade.rules.catalog import Catalog
 from upgrade.rules.versions import Version
@@ -140,3 +142,118 @@ class EngineImages:
         if self.offline:
             return [on_engine(image), *(on_host(spec, image) for spec in self.hosts)]
         return [in_registry(image)]
+
+
+# -- the component images of a version ---------------------------------------------------------
+#
+# `docker run --rm <org>/dtr:<version> images` "lists all the images necessary to install DTR"
+# (docker/docs reference/dtr/2.7/cli/images.md; dtr-facts.md 1.4): the guide wants them "on the
+# target nodes if upgrading offline", and launchpad pulls each listed image on every MSR host
+# (pkg/product/mke/phase/pull_msr_images.go). The output's exact layout is not documented;
+# launchpad reads it as image references separated by white space, and so does the harness.
+
+_REFERENCE = re.compile(r"[a-z0-9][a-z0-9._/-]*(?::[0-9]+)?[a-z0-9._/-]*:[\w][\w.-]{0,127}")
+
+
+class ImagesUnlisted(HarnessError):
+    """The bootstrapper's `images` list could not be read; the message says what to do."""
+
+
+class BootstrapperNotLocal(ImagesUnlisted):
+    """The bootstrapper image is not on the engine yet, so `images` cannot run unpulled."""
+
+
+def parse_image_list(text: str) -> list[str]:
+    """The image references in `images` output, in order, without repeats (log lines and
+    other words are left out)."""
+    found: list[str] = []
+    for word in text.split():
+        if _REFERENCE.fullmatch(word) and "/" in word and word not in found:
+            found.append(word)
+    return found
+
+
+def listed_by_engine(image: str, factory: Callable[[], Any] = engine_client) -> list[str]:
+    """`docker run --rm IMAGE images` on the engine, without a network; the image must already
+    be on the engine (preflight pulls nothing)."""
+    client = _client(factory)
+    try:
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            raise BootstrapperNotLocal(
+                f"the bootstrapper image {image} is not on the engine at {_engine()}, so its "
+                f"`images` list cannot be read without pulling it: `docker pull {image}` (or "
+                "load it) first; the guide's step 2 pulls it anyway"
+            ) from None
+        output = client.containers.run(
+            image, command=["images"], remove=True, stdout=True, stderr=False, network_mode="none"
+        )
+    except docker.errors.ContainerError as exc:
+        raise ImagesUnlisted(
+            f"`docker run --rm {image} images` exited {exc.exit_status} on the engine at "
+            f"{_engine()}; run it by hand to see why"
+        ) from None
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise DockerEngineUnreachable(_engine(), one_line(str(exc))) from None
+    finally:
+        client.close()
+    text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
+    return _nonempty(parse_image_list(text), f"`docker run --rm {image} images`")
+
+
+def _nonempty(images: list[str], what: str) -> list[str]:
+    if not images:
+        raise ImagesUnlisted(f"{what} listed no image; run it by hand and check its output")
+    return images
+
+
+class ComponentImages(Protocol):
+    """Where a version's images are listed and looked for, node by node."""
+
+    def listed(self, version: Version) -> list[str]:
+        """The images `version` needs, as its bootstrapper's `images` command lists them."""
+
+    def look_up(self, image: str, node: str) -> ImageLookup:
+        """Whether the replica node `node` (its UCP name) can have `image` (nothing pulled)."""
+
+
+@dataclass
+class EngineComponentImages:
+    """A real cluster's (or the engine lab's) images: listed by running the bootstrapper image
+    on the engine; online, each asked of its registry once (every node pulls from it); with
+    `offline`, looked for on the node itself: the `--hosts` entry whose hostname is the node's
+    name, or the engine when it is that node (or `engine_is_every_node`, the engine lab)."""
+
+    bootstrapper: Callable[[Version], str]
+    offline: bool
+    hostnames: Callable[[], dict[str, str]]
+    engine_node: Callable[[], str | None]
+    engine_is_every_node: bool = False
+    _registry: dict[str, ImageLookup] = field(default_factory=dict)
+
+    def listed(self, version: Version) -> list[str]:
+        """`docker run --rm <bootstrapper> images` on the engine."""
+        return listed_by_engine(self.bootstrapper(version))
+
+    def look_up(self, image: str, node: str) -> ImageLookup:
+        """The registry's answer (online), or the node's own (offline)."""
+        if not self.offline:
+            if image not in self._registry:
+                self._registry[image] = in_registry(image)
+            return self._registry[image]
+        short = node.split(".")[0].lower()
+        for spec, hostname in self.hostnames().items():
+            if hostname.split(".")[0].lower() == short:
+                return on_host(spec, image)
+        engine = self.engine_node()
+        if self.engine_is_every_node or (engine and engine.split(".")[0].lower() == short):
+            return on_engine(image)
+        return ImageLookup(
+            image,
+            node,
+            "",
+            f"node {node} runs a replica, but no --hosts entry has that hostname and the "
+            f"engine at {_engine()} is not that node, so {image} cannot be looked for there: "
+            f"add the node to --hosts (e.g. ssh://{node})",
+        )

@@ -8,6 +8,7 @@ extra flags), otherwise the ones the lab generated.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,19 @@ from typing import Any
 
 from upgrade.clients.secrets import DTRCredentials, Redactor, UCPCredentials
 from upgrade.cluster.engine_evidence import EngineEvidence
-from upgrade.cluster.images import BootstrapperImages, EngineImages, ImageLookup
+from upgrade.cluster.images import (
+    BootstrapperImages,
+    EngineImages,
+    ImageLookup,
+    ImagesUnlisted,
+    parse_image_list,
+)
 from upgrade.cluster.target import Endpoints, Target
 from upgrade.config.settings import Settings
 from upgrade.errors import HarnessError
 from upgrade.rules.versions import Version
+
+IMAGES_TIMEOUT_S = 60.0
 
 
 def start(settings: Settings) -> tuple[Any, Target]:
@@ -113,3 +122,57 @@ def bootstrapper_images(lab: Any, settings: Settings) -> BootstrapperImages:
     from dtrlab.catalogue import is_known
 
     return LabImages(is_known)
+
+
+@dataclass(frozen=True)
+class LabComponentImages:
+    """The process lab's component images: listed by its bootstrapper's `images` command run as
+    a process (`dtrlab.component_images`), and held by each lab node unless the lab's scenario
+    (`image-missing-on-node`) leaves one off."""
+
+    argv: Callable[[str], list[str]]
+    holds: Callable[[str, str], bool]
+
+    def listed(self, version: Version) -> list[str]:
+        """`<lab bootstrapper> images` for `version`."""
+        command = [*self.argv(str(version)), "images"]
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=IMAGES_TIMEOUT_S, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ImagesUnlisted(f"the lab's `images` did not run: {exc}") from None
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or [""])[-1]
+            raise ImagesUnlisted(
+                f"the lab's `images` for {version} exited {done.returncode}: {last}"
+            )
+        images = parse_image_list(done.stdout)
+        if not images:
+            raise ImagesUnlisted(f"the lab's `images` for {version} listed no image")
+        return images
+
+    def look_up(self, image: str, node: str) -> ImageLookup:
+        """Whether the lab node `node` holds `image`."""
+        if self.holds(node, image):
+            return ImageLookup(image, f"node {node}", "")
+        return ImageLookup(
+            image,
+            f"node {node}",
+            "",
+            f"{image} is not on node {node}, which runs a replica: load it there (`docker load` "
+            "of the offline bundle, or pull it from the mirror) before the upgrade, or that "
+            "replica's new containers cannot start",
+        )
+
+
+def component_images(lab: Any, settings: Settings) -> LabComponentImages:
+    """The process lab's component images (the engine lab's are looked for on its engine)."""
+    from dtrlab.component_images import node_has
+
+    scenarios = tuple(settings.lab.scenarios)
+    started_on = str(settings.lab.version)
+    return LabComponentImages(
+        lambda version: list(lab.bootstrapper_argv(version)),
+        lambda node, image: node_has(scenarios, started_on, node, image),
+    )

@@ -11,6 +11,7 @@ settings once; nothing else asks whether this is the lab.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,7 +20,7 @@ from upgrade.rules.versions import Version
 
 if TYPE_CHECKING:
     from upgrade.cluster.engine_evidence import EngineEvidence
-    from upgrade.cluster.images import BootstrapperImages
+    from upgrade.cluster.images import BootstrapperImages, ComponentImages
     from upgrade.cluster.target import Target
     from upgrade.procedure.docker_executor import DockerExecutor
     from upgrade.procedure.executor import Executor
@@ -50,6 +51,12 @@ class Site(Protocol):
 
     def bootstrapper_images(self, catalog: Catalog) -> BootstrapperImages:
         """Where preflight looks for each hop's bootstrapper image."""
+
+    def component_images(
+        self, catalog: Catalog, hostnames: Callable[[], dict[str, str]]
+    ) -> ComponentImages:
+        """Where each hop's component images are listed and looked for on the replicas'
+        nodes; `hostnames` gives each --hosts entry's hostname."""
 
     def engine_evidence(self) -> EngineEvidence | None:
         """The replicas' containers as their engine replaced them (None: nothing recorded)."""
@@ -133,6 +140,21 @@ class RealSite:
             self.settings.hosts,
         )
 
+    def component_images(
+        self, catalog: Catalog, hostnames: Callable[[], dict[str, str]]
+    ) -> ComponentImages:
+        """Listed by the bootstrapper image run on the engine; online asked of their registry,
+        --offline looked for on each replica's node (its --hosts entry, or the engine)."""
+        from upgrade.cluster.images import EngineComponentImages
+        from upgrade.cluster.nodes import bootstrapper_node
+
+        return EngineComponentImages(
+            lambda version: self.bootstrapper_image(version, catalog),
+            self.settings.offline,
+            hostnames,
+            lambda: bootstrapper_node(True).name,
+        )
+
     def engine_evidence(self) -> EngineEvidence | None:
         """None: a real engine's replacements are read by the post checks, not recorded."""
         return None
@@ -201,6 +223,25 @@ class LabSite:
         from upgrade.cluster import lab as labtarget
 
         return labtarget.bootstrapper_images(self._started(), self.settings)
+
+    def component_images(
+        self, catalog: Catalog, hostnames: Callable[[], dict[str, str]]
+    ) -> ComponentImages:
+        """The engine lab's on its engine (every replica's node), like a real cluster's;
+        the process lab's listed by its bootstrapper process and held per lab node."""
+        if self.on_engine:
+            from upgrade.cluster.images import EngineComponentImages
+
+            return EngineComponentImages(
+                lambda version: self.bootstrapper_image(version, catalog),
+                self.settings.offline,
+                hostnames,
+                lambda: None,
+                engine_is_every_node=True,
+            )
+        from upgrade.cluster import lab as labtarget
+
+        return labtarget.component_images(self._started(), self.settings)
 
     def engine_evidence(self) -> EngineEvidence | None:
         """The engine lab's containers and replacements; None for the process lab."""

@@ -1,0 +1,47 @@
+"""PRE-COMPONENT-IMAGES: every image the target's bootstrapper lists with `images`
+(reference/dtr/2.7/cli/images.md) on every node that runs a replica, not only the bootstrapper
+(fidelity-review.md 5)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.lab.sessions import run_session
+
+
+def test_the_lab_bootstrapper_lists_its_images() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dtrlab.bootstrapper", "--image-version", "2.6.4", "images"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    listed = done.stdout.split()
+    assert listed[0] == "docker/dtr:2.6.4"
+    assert "docker/dtr-registry:2.6.4" in listed
+    assert "docker/dtr-scanningstore:2.6.4" in listed
+    assert len(listed) == 10
+
+
+def test_every_listed_image_on_every_replica_node_is_go(tmp_path: Path) -> None:
+    run = run_session(tmp_path, "--to-version=2.6.4")
+    (check,) = run.checks("PRE-COMPONENT-IMAGES")
+    assert check["outcome"] == "passed", check
+    assert len(check["evidence"]["images"]["2.6.4"]) == 10
+    nodes = set(check["evidence"]["replica_nodes"].values())
+    assert len(check["evidence"]["lookups"]) == 10 * len(nodes) == 30
+
+
+def test_an_image_missing_on_one_node_is_no_go_naming_node_and_image(tmp_path: Path) -> None:
+    run = run_session(tmp_path, "--to-version=2.6.4", "--lab-scenario=image-missing-on-node")
+    assert run.result["verdict"] == "NO-GO", run.output
+    (check,) = run.checks("PRE-COMPONENT-IMAGES")
+    assert check["outcome"] == "failed"
+    assert check["message"].startswith(
+        "docker/dtr-registry:2.6.4 is not on node lab-worker-2, which runs a replica"
+    ), check["message"]
+    assert "lab-worker-1" not in check["message"]
+    assert "PRE-COMPONENT-IMAGES" in run.last_line
