@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.servers import FakeClock
-from upgrade.clients.dtr_records import Job, JobLogLine, ScanStatus
+from upgrade.clients.dtr_records import Features, Job, JobLogLine, ScanStatus
 from upgrade.clients.errors import APIError
 
 T0 = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
@@ -70,6 +70,7 @@ class FakeDTR:
         self.update_error: APIError | None = None
         self.calls = 0
         self.retries_reported = True
+        self.metadata_store_opted_in = False
 
     # -- scripting -----------------------------------------------------------------------------
 
@@ -138,6 +139,11 @@ class FakeDTR:
         if self.on_submit is not None:
             self.on_submit(job)
         return job
+
+    def features(self) -> Features:
+        """`GET /api/v0/meta/features`: only metadataStoreOptedIn is scripted."""
+        opted_in = self.metadata_store_opted_in
+        return Features(True, True, opted_in, opted_in, 0, "ucp.example.com", raw={})
 
     def imagescan_status(self) -> ScanStatus | None:
         """None when scanning is off."""

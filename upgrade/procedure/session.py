@@ -20,8 +20,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, BinaryIO
 
 from upgrade.cluster.health import look, wait_healthy
-from upgrade.cluster.job_rules import METADATA_MIGRATION
-from upgrade.cluster.jobs import find_chain, metadata_store_migrated, wait_for_chain
 from upgrade.errors import HarnessError
 from upgrade.evidence.times import iso, utc_now
 from upgrade.procedure.bootstrapper import (
@@ -31,6 +29,7 @@ from upgrade.procedure.bootstrapper import (
     log_level,
 )
 from upgrade.procedure.executor import Executor
+from upgrade.procedure.hop_migrations import settle_migrations
 from upgrade.procedure.outages import ProbeResult
 from upgrade.procedure.probe_targets import ProbeTarget, endpoint_targets
 from upgrade.procedure.prober import Prober
@@ -283,33 +282,14 @@ class SessionUpgrade:
         hop = self._procedure.record.hops[-1]
         began = hop.attempts[0].started_at if hop.attempts else None
         source = Version.parse(hop.from_version)
-        for migration in self.catalog.migrations(source, reached):
-            dtr = self.target.dtr()
-            # A store migrated on 2.5 gets no job to wait for (fidelity-review.md 7).
-            shown = (
-                metadata_store_migrated(dtr)
-                if migration.job == METADATA_MIGRATION
-                and find_chain(dtr, migration.job, began) is None
-                else None
-            )
-            if shown:
-                self.on_event(f"{migration.job} after {hop.from_version} -> {reached}: {shown}")
-                continue
-            # The next hop must not start while this hop's data migration still runs.
-            chain = wait_for_chain(
-                dtr,
-                migration.job,
-                began,
-                BETWEEN_HOPS_TIMEOUT_S,
-                option="the between-hops wait",
-            )
-            if chain is not None and not chain.done:
-                raise HarnessError(
-                    f"the {migration.job} job of {hop.from_version} -> {reached} ended "
-                    f"{chain.latest.status}; resolve it before the next hop"
-                )
-            state = "no job appeared" if chain is None else "done"
-            self.on_event(f"{migration.job} after {hop.from_version} -> {reached}: {state}")
+        settle_migrations(
+            self.target.dtr(),
+            self.catalog.migrations(source, reached),
+            f"{hop.from_version} -> {reached}",
+            began,
+            BETWEEN_HOPS_TIMEOUT_S,
+            self.on_event,
+        )
 
     # -- availability -------------------------------------------------------------------------
 
