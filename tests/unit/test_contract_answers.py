@@ -7,7 +7,8 @@ Answers are generated from the contract's schemas (tests/support/contract.py, ex
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,94 +58,88 @@ def dtr(server: FakeServer, ca_path: str, dtr_credentials: DTRCredentials) -> DT
     return DTRClient(server.url, dtr_credentials, verify=ca_path, retry=RetryPolicy.none())
 
 
-def target_of(server: FakeServer, ca_path: str, dtr: DTRCredentials, ucp: UCPCredentials) -> Target:
-    endpoints = Endpoints(dtr_url=server.url, ucp_url=None, dtr_ca=Path(ca_path))
-    return Target(endpoints, dtr, ucp, retry=RetryPolicy.none())
+Test = Callable[..., None]
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-@BOUNDED
-@given(data=st.data())
-def test_features_and_the_ucp_address(
+def contract_answers(test: Test) -> Test:
+    """Run `test` for every contract version, on `BOUNDED` answers drawn from `data`."""
+    return pytest.mark.parametrize("version", VERSIONS)(BOUNDED(given(data=st.data())(test)))
+
+
+def answer(server: FakeServer, path: str, data: st.DataObject, version: str, root: str) -> None:
+    """Serve GET `path` with an answer drawn from the contract's `root` response schema."""
+    server.route("GET", path, Reply(200, data.draw(root_strategy(version, root))))
+
+
+@pytest.fixture
+def fresh_target(
     server: FakeServer,
     ca_path: str,
     dtr_credentials: DTRCredentials,
     ucp_credentials: UCPCredentials,
-    version: str,
-    data: st.DataObject,
+) -> Callable[[], Any]:
+    """A new Target on the server for each example (a target reads settings and UCP once)."""
+
+    @contextmanager
+    def make() -> Iterator[Target]:
+        endpoints = Endpoints(dtr_url=server.url, ucp_url=None, dtr_ca=Path(ca_path))
+        target = Target(endpoints, dtr_credentials, ucp_credentials, retry=RetryPolicy.none())
+        try:
+            yield target
+        finally:
+            target.close()
+
+    return make
+
+
+@contract_answers
+def test_features_and_the_ucp_address(
+    server: FakeServer, fresh_target: Callable[[], Any], version: str, data: st.DataObject
 ) -> None:
-    body = data.draw(root_strategy(version, "features"))
-    server.route("GET", "/api/v0/meta/features", Reply(200, body))
-    target = target_of(server, ca_path, dtr_credentials, ucp_credentials)
-    try:
+    answer(server, "/api/v0/meta/features", data, version, "features")
+    with fresh_target() as target:
         judged(target.dtr().features)
         url = judged(target.ucp_url)
         assert isinstance(url, HarnessError) or url.startswith("https://")
-    finally:
-        target.close()
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-@BOUNDED
-@given(data=st.data())
+@contract_answers
 def test_settings_and_the_replica_addresses(
-    server: FakeServer,
-    ca_path: str,
-    dtr_credentials: DTRCredentials,
-    ucp_credentials: UCPCredentials,
-    version: str,
-    data: st.DataObject,
+    server: FakeServer, fresh_target: Callable[[], Any], version: str, data: st.DataObject
 ) -> None:
-    body = data.draw(root_strategy(version, "settings"))
-    server.route("GET", "/api/v0/meta/settings", Reply(200, body))
-    target = target_of(server, ca_path, dtr_credentials, ucp_credentials)
-    try:
+    answer(server, "/api/v0/meta/settings", data, version, "settings")
+    with fresh_target() as target:
         judged(target.dtr().settings)
         urls = judged(target.replica_urls)
         if isinstance(urls, dict):
             for url in urls.values():
                 judged(lambda url=url: target.dtr().ping(url))
-    finally:
-        target.close()
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-@BOUNDED
-@given(data=st.data())
+@contract_answers
 def test_cluster_status(
     server: FakeServer, dtr: DTRClient, version: str, data: st.DataObject
 ) -> None:
-    body = data.draw(root_strategy(version, "cluster_status"))
-    server.route("GET", "/api/v0/meta/cluster_status", Reply(200, body))
+    answer(server, "/api/v0/meta/cluster_status", data, version, "cluster_status")
     status = judged(dtr.cluster_status)
     if not isinstance(status, HarnessError):
         assert isinstance(status.healthy, bool)
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-@BOUNDED
-@given(data=st.data())
+@contract_answers
 def test_repositories_and_tags(
     server: FakeServer, dtr: DTRClient, version: str, data: st.DataObject
 ) -> None:
-    server.route(
-        "GET", "/api/v0/repositories", Reply(200, data.draw(root_strategy(version, "repositories")))
-    )
-    server.route(
-        "GET",
-        "/api/v0/repositories/ns/repo/tags",
-        Reply(200, data.draw(root_strategy(version, "tags"))),
-    )
+    answer(server, "/api/v0/repositories", data, version, "repositories")
+    answer(server, "/api/v0/repositories/ns/repo/tags", data, version, "tags")
     judged(dtr.repositories)
     judged(lambda: dtr.tags("ns", "repo"))
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-@BOUNDED
-@given(data=st.data())
+@contract_answers
 def test_jobs(server: FakeServer, dtr: DTRClient, version: str, data: st.DataObject) -> None:
-    server.route("GET", "/api/v0/jobs", Reply(200, data.draw(root_strategy(version, "jobs"))))
-    server.route("GET", "/api/v0/jobs/j1", Reply(200, data.draw(root_strategy(version, "job"))))
+    answer(server, "/api/v0/jobs", data, version, "jobs")
+    answer(server, "/api/v0/jobs/j1", data, version, "job")
     jobs = judged(lambda: dtr.jobs(limit=10))
     if isinstance(jobs, list):
         for job in jobs:
@@ -152,9 +147,7 @@ def test_jobs(server: FakeServer, dtr: DTRClient, version: str, data: st.DataObj
     judged(lambda: dtr.job("j1"))
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-@BOUNDED
-@given(data=st.data())
+@contract_answers
 def test_docs_version(
     server: FakeServer, dtr: DTRClient, version: str, data: st.DataObject
 ) -> None:
