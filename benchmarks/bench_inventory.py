@@ -27,9 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from readme import replace_section  # benchmarks/readme.py, beside this script
+from readme import add_update_readme, publish  # benchmarks/readme.py, beside this script
 
-README = Path(__file__).with_name("README.md")
 SECTION = "## Inventory (data intact)"
 TARGET_S = 20.0
 TARGET_SPEEDUP = 4.0
@@ -197,7 +196,7 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=5)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 5.0])
-    parser.add_argument("--update-readme", action="store_true", help="rewrite the README section")
+    add_update_readme(parser)
     args = parser.parse_args()
     results = []
     for latency in args.latency_ms:
@@ -207,10 +206,7 @@ def main() -> None:
         results.append((concurrent, serial))
     section = report(results, args.repositories, args.tags)
     print()
-    print(section)
-    if args.update_readme:
-        replace_section(SECTION, section)
-        print(f"wrote the {SECTION!r} section of {README}")
+    publish(SECTION, section, update=args.update_readme)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import trustme
-from readme import replace_section  # benchmarks/readme.py, beside this script
+from readme import add_update_readme, publish  # benchmarks/readme.py, beside this script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project, for tests.support
 from tests.support.switchable import SwitchableServer, client_context, server_context
@@ -53,7 +53,6 @@ COARSE_INTERVAL_S = 1.0
 # cancel (both ends lag by the same phase); real outages are not locked to a monitor's grid, so
 # each injected outage lasts its nominal length plus a random part of up to +-0.5 s.
 JITTER_S = 0.5
-README = Path(__file__).with_name("README.md")
 SECTION = "## Prober"
 REGISTRY_AUTHORIZATION = "Bearer benchmark-token"
 
@@ -308,7 +307,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per injected outage")
     parser.add_argument("--cost-seconds", type=float, default=20.0, help="cost run length")
     parser.add_argument("--seed", type=int, default=20261126, help="phase randomisation seed")
-    parser.add_argument("--update-readme", action="store_true", help="rewrite the README section")
+    add_update_readme(parser)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
@@ -320,10 +319,7 @@ def main() -> None:
     spent = cost(args.cost_seconds)
     section = report(trials, args.rounds, spent)
     print()
-    print(section)
-    if args.update_readme:
-        replace_section(SECTION, section)
-        print(f"wrote the {SECTION!r} section of {README}")
+    publish(SECTION, section, update=args.update_readme)
 
 
 if __name__ == "__main__":

@@ -30,12 +30,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from readme import replace_section  # benchmarks/readme.py, beside this script
+from readme import add_update_readme, publish  # benchmarks/readme.py, beside this script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project, for tests.support
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
-README = Path(__file__).with_name("README.md")
 SECTION = "## Report"
 PER_MODULE = 100
 FAIL_EVERY = 100
@@ -235,15 +234,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, default=1000, help="checks in the session")
     parser.add_argument("--runs", type=int, default=5, help="sessions each way (median)")
-    parser.add_argument("--update-readme", action="store_true", help="rewrite the README section")
+    add_update_readme(parser)
     args = parser.parse_args()
     if args.checks < 1 or args.runs < 1:
         parser.error("--checks and --runs must be at least 1")
     section = run(args.checks, args.runs)
-    print(section)
-    if args.update_readme:
-        replace_section(SECTION, section)
-        print(f"wrote the {SECTION!r} section of {README}")
+    publish(SECTION, section, update=args.update_readme)
 
 
 if __name__ == "__main__":
