@@ -100,3 +100,14 @@ def test_lab_bootstrapper_honours_allow_repos(make_lab: Callable[..., Lab]) -> N
     """content-trust-allowed: trust is on, the bootstrapper's repository is allowed: it runs."""
     lab = make_lab(scenarios=("content-trust-allowed",))
     assert run_bootstrapper(lab, "2.6.4").returncode == 0
+
+
+def test_engine_content_trust_of_every_host_is_evidence(tmp_path: Path) -> None:
+    """With --hosts, each node's daemon.json content-trust mode is recorded (this machine's
+    engine, reached with testinfra's local backend)."""
+    run = run_session(tmp_path, "--to-version=2.6.4", "--hosts=local://")
+    (check,) = run.checks("PRE-CONTENT-TRUST")
+    assert check["outcome"] == "passed", check
+    [engine] = check["evidence"]["engine_content_trust"]
+    assert engine["host"] == "local://"
+    assert engine["mode"] in ("disabled", "permissive", "enforced")
