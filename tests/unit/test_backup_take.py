@@ -468,3 +468,16 @@ def test_the_fatal_lines_message_is_what_the_operator_reads(tmp_path: Path) -> N
     assert (taken.problem or "").count('Failed to create backup: "tags"; see backup.log') == 1
     assert "level=fatal" not in (taken.problem or "")
     assert taken.fatal == line
+
+
+def test_keep_without_hard_links_renames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(src: object, dst: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    archive = ArchiveFile(tmp_path / "b.tar", reserve=0, free_bytes=lambda _: PLENTY)
+    archive.write(ARCHIVE)
+    archive.close()
+    monkeypatch.setattr(os, "link", no_links)
+    archive.keep()
+    assert (tmp_path / "b.tar").read_bytes() == ARCHIVE
+    assert not archive.partial.exists()

@@ -169,8 +169,17 @@ class ArchiveFile:
                 os.close(fd)
 
     def keep(self) -> None:
-        """Give the closed file its final name (never over an existing file)."""
-        os.link(self.partial, self.final)
+        """Give the closed file its final name (never over an existing file: a hard link, or
+        where the file system has none, a rename after looking)."""
+        try:
+            os.link(self.partial, self.final)
+        except FileExistsError:
+            raise
+        except OSError:
+            if self.final.exists():
+                raise
+            os.rename(self.partial, self.final)
+            return
         self.partial.unlink()
 
     def discard(self) -> None:
