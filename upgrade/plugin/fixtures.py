@@ -162,6 +162,7 @@ def backup_taken(
         current_version,
         harness.bundle.path,
         harness.say,
+        harness.session_record.bundle_problems,
     )
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from upgrade.cluster.site import Site
     from upgrade.cluster.target import Target
     from upgrade.config.settings import Settings
+    from upgrade.procedure.session import UpgradeOutput
     from upgrade.rules.catalog import Catalog
     from upgrade.rules.versions import Version
 
@@ -78,8 +79,10 @@ def take_for_session(
     version: Version,
     bundle: Path,
     say: Callable[[str], None],
+    bundle_problems: list[str] | None = None,
 ) -> TakenBackup:
-    """Take the session's backup; what went wrong is in the result (PRE-BACKUP's finding)."""
+    """Take the session's backup; what went wrong is in the result (PRE-BACKUP's finding).
+    Lines `backup.log` lost (a full disk) are added to `bundle_problems`, as upgrade.log's are."""
     from upgrade.procedure.session import UpgradeOutput
 
     began = time.monotonic()
@@ -111,7 +114,7 @@ def take_for_session(
             preflight_only=settings.mode != "upgrade",
         )
     except HarnessError as exc:
-        output.close()
+        _close(output, bundle_problems)
         raise HarnessError(f"the backup could not be taken: {exc}") from None
     outcome = (
         f"backup taken: {taken.path} ({taken.size} bytes, sha256 {taken.sha256}) in "
@@ -121,5 +124,15 @@ def take_for_session(
     )
     output.log(f"# {target.redactor.redact(outcome)}")
     output.tell(f"dtr-upgrade: {target.redactor.redact(outcome)}")
-    output.close()
+    _close(output, bundle_problems)
     return taken
+
+
+def _close(output: UpgradeOutput, bundle_problems: list[str] | None) -> None:
+    output.close()
+    if bundle_problems is not None:
+        bundle_problems.extend(
+            f"{Path(p.output).name}: {p.error}; {p.lost} line(s) lost"
+            for p in output.problems()
+            if p.output == output.log_name  # lost evidence; a lost terminal is not
+        )
