@@ -8,7 +8,6 @@ and records its SHA-256 so the evidence identifies exactly which file was checke
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tarfile
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from upgrade.errors import HarnessError
+from upgrade.evidence.files import sha256_file
 
 _TOP = re.compile(r"^(?:\./)?dtr-backup-v([^/]+)/")
 _CHUNK = 1 << 20
@@ -40,14 +40,6 @@ class BackupInfo:
     def age(self, now: datetime) -> float:
         """Seconds since the file was written."""
         return (now - self.modified_at).total_seconds()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def inspect(path: Path) -> BackupInfo:
@@ -87,7 +79,7 @@ def inspect(path: Path) -> BackupInfo:
     return BackupInfo(
         path=path,
         size=stat.st_size,
-        sha256=_sha256(path),
+        sha256=sha256_file(path),
         modified_at=datetime.fromtimestamp(stat.st_mtime, UTC),
         version=next(iter(versions), None),
         members=members,

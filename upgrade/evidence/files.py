@@ -1,7 +1,9 @@
-"""Writing the bundle's files so that a reader never sees half of one."""
+"""Writing the bundle's files so that a reader never sees half of one, and the SHA-256 of a
+file read in chunks (the bundle's sums, a backup archive)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -28,3 +30,15 @@ def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically: a reader never sees a half-written file."""
     text = json.dumps(data, indent=2, sort_keys=False) + "\n"
     atomic_write(path, text.encode("utf-8"))
+
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """The hex SHA-256 of the file at `path`, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -15,7 +15,6 @@ checks the signature when an allowed-signers file or a public key is given.
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,7 +24,7 @@ from typing import Final, Literal
 
 from upgrade.clients.secrets import Redactor
 from upgrade.errors import HarnessError, one_line
-from upgrade.evidence.files import atomic_write
+from upgrade.evidence.files import atomic_write, sha256_file
 from upgrade.evidence.signing import SigningError, require_key_file, sign, verify_signature
 
 __all__ = [
@@ -47,7 +46,6 @@ __all__ = [
 
 SUMS_NAME: Final = "SHA256SUMS"
 SIGNATURE_NAME: Final = "SHA256SUMS.sig"
-_CHUNK = 1 << 20
 
 SignatureState = Literal["absent", "not-checked", "valid", "invalid"]
 
@@ -76,17 +74,9 @@ def bundle_files(directory: Path) -> list[str]:
     return sorted(names)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def compute_sums(directory: Path) -> dict[str, str]:
     """The SHA-256 of every bundle file, by relative path."""
-    return {name: _sha256(directory / name) for name in bundle_files(directory)}
+    return {name: sha256_file(directory / name) for name in bundle_files(directory)}
 
 
 def write_sums(directory: Path) -> Path:
