@@ -4,6 +4,7 @@ is looked for on a replica's node."""
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -102,5 +103,7 @@ def test_an_unpulled_bootstrapper_cannot_be_listed_and_says_so() -> None:
         raise images.docker.errors.ImageNotFound(image)
 
     client = SimpleNamespace(images=SimpleNamespace(get=absent), close=lambda: None)
-    with pytest.raises(images.BootstrapperNotLocal, match="docker pull docker/dtr:2.6.4"):
+    with pytest.raises(
+        images.BootstrapperNotLocal, match=re.escape("docker pull docker/dtr:2.6.4")
+    ):
         images.listed_by_engine("docker/dtr:2.6.4", lambda: client)
