@@ -292,10 +292,11 @@ def test_a_second_apply_session_against_the_same_dtr_is_refused_naming_the_holde
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from upgrade.procedure import lock
+    from upgrade.procedure.lock_holder import Holder
 
     monkeypatch.setenv(lock.LOCK_DIR_VARIABLE, str(tmp_path / "locks"))
     make_checks(pytester)
-    holder = lock.Holder.of_this_process(
+    holder = Holder.of_this_process(
         "https://dtr.example.com", command=["pytest", "--target=dtr.example.com", "--apply"]
     )
     with lock.acquire("https://dtr.example.com", holder):
@@ -365,10 +366,11 @@ def test_the_lock_knows_one_dtr_under_two_names(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from upgrade.procedure import lock
+    from upgrade.procedure.lock_holder import Holder
 
     monkeypatch.setenv(lock.LOCK_DIR_VARIABLE, str(tmp_path / "locks"))
     make_checks(pytester)
-    holder = lock.Holder.of_this_process("https://127.0.0.1:9", command=["pytest"])
+    holder = Holder.of_this_process("https://127.0.0.1:9", command=["pytest"])
     with lock.acquire_all("https://127.0.0.1:9", holder):
         result = run(pytester, "--target=localhost:9", "--to-version=2.6.4", "--apply")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.lab.sessions import ROOT
-from upgrade.procedure import lock
-from upgrade.procedure.lock import Holder, LockError, LockHeld
+from upgrade.procedure import lock, lock_holder
+from upgrade.procedure.lock_holder import Holder, LockError, LockHeld
 
 URL = "https://dtr.example.com"
 STARTED = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -31,11 +31,11 @@ CHILD_TIMEOUT_S = 30
 # A session in another process: takes the lock, says so, and holds it until its stdin closes.
 HOLDING_CHILD = """
 import sys
-from upgrade.procedure import lock
-holder = lock.Holder.of_this_process(sys.argv[1], command=["pytest", "--apply"], bundle="b")
+from upgrade.procedure import lock, lock_holder
+holder = lock_holder.Holder.of_this_process(sys.argv[1], command=["pytest", "--apply"], bundle="b")
 try:
     held = lock.acquire(sys.argv[1], holder)
-except lock.LockHeld as exc:
+except lock_holder.LockHeld as exc:
     print("refused", exc.holder.pid if exc.holder else "unknown", flush=True)
     sys.exit(3)
 print("locked", flush=True)
@@ -147,7 +147,7 @@ def test_other_targets_have_their_own_lock(lock_dir: Path) -> None:
     ],
 )
 def test_the_lock_key_is_the_normalised_url(given_url: str, normal: str) -> None:
-    assert lock.normalise_target(given_url) == normal
+    assert lock_holder.normalise_target(given_url) == normal
     assert lock.lock_path(given_url, Path("/x")) == lock.lock_path(normal, Path("/x"))
 
 
@@ -161,7 +161,7 @@ def test_the_file_name_is_a_hash_and_the_url_is_inside(lock_dir: Path) -> None:
 
 def test_a_url_without_host_is_refused() -> None:
     with pytest.raises(LockError, match="names no host"):
-        lock.normalise_target("https://")
+        lock_holder.normalise_target("https://")
 
 
 def test_another_process_is_refused_and_sees_the_holder(

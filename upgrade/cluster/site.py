@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     from upgrade.procedure.executor import Executor
     from upgrade.rules.catalog import Catalog
 
-__all__ = ["LabSite", "RealSite", "Site", "site_for"]
+__all__ = [
+    "LabSite",
+    "RealSite",
+    "Site",
+    "needs_upgrade_lock",
+    "site_class",
+    "site_for",
+    "target_label",
+]
 
 
 class Site(Protocol):
@@ -65,9 +73,26 @@ class Site(Protocol):
         """Close what the site opened (idempotent)."""
 
 
+def site_class(settings: Settings) -> type[RealSite] | type[LabSite]:
+    """The built-in lab for `--target=lab`, a real DTR otherwise: the implementation, which
+    answers what is known before the session starts (no Site object exists yet)."""
+    return LabSite if settings.is_lab else RealSite
+
+
 def site_for(settings: Settings) -> Site:
-    """The built-in lab for `--target=lab`, a real DTR otherwise; nothing is started yet."""
-    return LabSite(settings) if settings.is_lab else RealSite(settings)
+    """The session's site (see `site_class`); nothing is started yet."""
+    return site_class(settings)(settings)
+
+
+def needs_upgrade_lock(settings: Settings) -> bool:
+    """Whether the session must hold the machine's upgrade lock of its target before anything
+    runs: an upgrade (--apply) of a cluster other sessions can reach too."""
+    return settings.apply and site_class(settings).shared
+
+
+def target_label(settings: Settings) -> str:
+    """The target as the terminal's header names it."""
+    return site_class(settings).label(settings)
 
 
 class _DockerExecutors:
@@ -97,6 +122,13 @@ class RealSite:
     engine of DOCKER_HOST (a UCP client bundle) for the replicas' containers."""
 
     has_engine = True
+    # Other sessions, on this machine or another, can reach the same DTR.
+    shared = True
+
+    @staticmethod
+    def label(settings: Settings) -> str:
+        """The DTR's URL."""
+        return settings.target_url
 
     def __init__(self, settings: Settings, environ: Any = None) -> None:
         self.settings = settings
@@ -169,6 +201,14 @@ class LabSite:
     (`dtrlab/dtr:<version>`) or, with `--lab-engine=docker`, an image of the lab's registry run
     on the lab's engine like a real one; the backup its scenario provides unless --backup is
     given; replicas' containers only on the engine."""
+
+    # The lab is a cluster of its own session: no other session can reach it.
+    shared = False
+
+    @staticmethod
+    def label(settings: Settings) -> str:
+        """The built-in lab."""
+        return "built-in lab"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

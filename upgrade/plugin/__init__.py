@@ -3,9 +3,10 @@
 Loaded from the root `conftest.py` (or with `-p upgrade.plugin`). It stays inert unless
 `--target` is given, so the harness's own test suite (`pytest tests`) runs with it loaded but
 untouched. With a target it resolves the settings once, refuses unsafe combinations, takes the
-upgrade lock for `--apply`, seals bundles of killed sessions, and registers the run state
-(`upgrade.plugin.harness`), the report (`upgrade.plugin.report`) and the fixtures
-(`upgrade.plugin.fixtures`).
+upgrade lock for `--apply`, seals bundles of killed sessions, keeps the run state
+(`upgrade.plugin.harness`) and registers the objects whose hooks fill it (`collection`,
+`check_runs`, `session_end`, `terminal_lines`), the report (`report`) and the fixtures
+(`fixtures`, `upgrade_fixtures`). `_register_session` says in which order each one's steps run.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from upgrade.cluster.site import needs_upgrade_lock
 from upgrade.config.options import OPTIONS, OptionSpec
 from upgrade.config.settings import Settings, resolve
 from upgrade.config.values import SettingsError
@@ -25,18 +27,16 @@ from upgrade.config.waivers import load as load_waivers
 from upgrade.errors import HarnessError
 from upgrade.evidence.bundle import close_unfinished, unfinished_bundles
 from upgrade.evidence.records import utc_now
-from upgrade.plugin import fixtures
-from upgrade.plugin.harness import (
-    PHASES,
-    TARGET_VERSION_MARKER,
-    Harness,
-    harness_key,
-    phase_of,
-)
+from upgrade.plugin import fixtures, upgrade_fixtures
+from upgrade.plugin.check_runs import CheckRuns, ReportStep
+from upgrade.plugin.collection import PHASES, TARGET_VERSION_MARKER, Collection, phase_of
+from upgrade.plugin.harness import Harness, harness_key
+from upgrade.plugin.session_end import SessionEnd, SessionStep
+from upgrade.plugin.terminal_lines import TerminalHeader
 from upgrade.terminal import protect_stdout, restore_stdout
 
 if TYPE_CHECKING:
-    from upgrade.procedure.lock import HeldLocks
+    from upgrade.procedure.lock import HeldLock
 
 GROUP = "dtr-upgrade"
 
@@ -81,8 +81,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{TARGET_VERSION_MARKER}: a check of a change, run only when --to-version is given",
     )
-    if not config.pluginmanager.is_registered(fixtures):
-        config.pluginmanager.register(fixtures, "dtr-upgrade-fixtures")
+    for module, name in (
+        (fixtures, "dtr-upgrade-fixtures"),
+        (upgrade_fixtures, "dtr-upgrade-upgrade-fixtures"),
+    ):
+        if not config.pluginmanager.is_registered(module):
+            config.pluginmanager.register(module, name)
     try:
         settings = resolve(_lookup(config), os.environ, ini=_lookup(config, ini=True))
     except SettingsError as exc:
@@ -118,16 +122,59 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     harness.signals.install()
     config.stash[harness_key] = harness
-    config.pluginmanager.register(harness, "dtr-upgrade-harness")
+    _register_session(config, harness)
+
+
+# The session's plugin objects, by the name `-p no:NAME` can block (the report's is used so).
+REPORT_PLUGIN = "dtr-upgrade-report"
+SESSION_PLUGINS = (
+    "dtr-upgrade-collection",
+    "dtr-upgrade-check-runs",
+    "dtr-upgrade-session-end",
+    "dtr-upgrade-terminal",
+)
+
+
+def _register_session(config: pytest.Config, harness: Harness) -> None:
+    """Register the hooks that fill the run state, and the report unless it is blocked.
+
+    The order the plugin's own steps depend on is written here, not left to hook annotations:
+    the report is pointed into the bundle now (this hook runs before pytest-html's and
+    junitxml's configure); each check's report is recorded, then gets its evidence; at the end
+    the verdict is decided, then the report compares and fills its environment table.
+    """
     from upgrade.plugin.report import ReportPlugin
 
-    # Registered after pytest-html and junitxml were loaded, so its pytest_configure runs now,
-    # before theirs, and can point their output into the bundle.
-    config.pluginmanager.register(ReportPlugin(harness), "dtr-upgrade-report")
+    report = ReportPlugin(harness)
+    after_outcome: list[ReportStep] = []
+    before_reports: list[SessionStep] = []
+    if config.pluginmanager.register(report, REPORT_PLUGIN) is not None:
+        report.point_reports_into_bundle(config)
+        after_outcome.append(report.attach_evidence)
+        before_reports.extend((report.compare_with_earlier, report.fill_environment_table))
+    objects = (
+        Collection(harness),
+        CheckRuns(harness, after_outcome),
+        SessionEnd(harness, before_reports),
+        TerminalHeader(harness),
+    )
+    for name, plugin in zip(SESSION_PLUGINS, objects, strict=True):
+        config.pluginmanager.register(plugin, name)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Undo `protect_stdout` (nothing to do when no target was given)."""
+    """In this order: the session's signal handlers put back and its upgrade lock released,
+    its plugin objects unregistered; then `protect_stdout` undone (all there is to do when no
+    target was given)."""
+    harness = config.stash.get(harness_key, None)
+    if harness is not None:
+        harness.signals.restore()
+        if harness.upgrade_lock is not None:
+            harness.upgrade_lock.release()
+        for name in (*SESSION_PLUGINS, REPORT_PLUGIN):
+            plugin = config.pluginmanager.get_plugin(name)
+            if plugin is not None:
+                config.pluginmanager.unregister(plugin)
     restore_stdout(config.pluginmanager)
 
 
@@ -181,16 +228,14 @@ def _refuse_unsafe(config: pytest.Config, settings: Settings) -> None:
         )
 
 
-def _take_upgrade_lock(
-    config: pytest.Config, settings: Settings, now: datetime
-) -> HeldLocks | None:
-    """With --apply against a real DTR: the machine's lock of that DTR, or a usage error naming
-    the session that holds it. The lab is a cluster of its own session: nothing to share."""
-    if not settings.apply or settings.is_lab:
+def _take_upgrade_lock(config: pytest.Config, settings: Settings, now: datetime) -> HeldLock | None:
+    """When the site says the session needs it (--apply against a cluster others can reach):
+    the machine's lock of that DTR, or a usage error naming the session that holds it."""
+    if not needs_upgrade_lock(settings):
         return None
-    from upgrade.procedure import lock
+    from upgrade.procedure import lock, lock_holder
 
-    holder = lock.Holder.of_this_process(
+    holder = lock_holder.Holder.of_this_process(
         settings.target_url,
         command=["pytest", *config.invocation_params.args],
         bundle=settings.report_dir.resolve(),
@@ -198,7 +243,7 @@ def _take_upgrade_lock(
     )
     try:
         return lock.acquire_all(settings.target_url, holder)
-    except (lock.LockHeld, lock.LockError) as exc:
+    except (lock_holder.LockHeld, lock_holder.LockError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
 

@@ -1,15 +1,19 @@
 """The HTML report of the evidence bundle, through pytest-html's public hooks and pytest-metadata.
 
-`ReportPlugin` is registered by the harness when a session has a target. It points pytest-html
-(self-contained) and junitxml at the bundle folder, adds the check ID, phase and description
-columns, puts each check's evidence into its expandable row (large items written as files of
-the bundle and linked), fills the environment table, and puts the verdict banner and the
-summary's sections into the report. The HTML itself is built by `upgrade.evidence.html` from
-the session record and the settings; this module only carries it into pytest-html's model
-(`report_data` for the title and summary, each `basereport` for its row and extras).
+`ReportPlugin` is registered by the plugin when a session has a target, which then calls
+`point_reports_into_bundle` (before pytest-html's and junitxml's own configure), hands each
+check's report to `attach_evidence` once its outcome is recorded, and calls
+`compare_with_earlier` and `fill_environment_table` after the verdict
+(`upgrade.plugin.session_end`). It points pytest-html (self-contained) and junitxml at the
+bundle folder, adds the check ID, phase and description columns, puts each check's evidence
+into its expandable row (large items written as files of the bundle and linked), fills the
+environment table, and puts the verdict banner and the summary's sections into the report. The
+HTML itself is built by `upgrade.evidence.html` from the session record and the settings; this
+module only carries it into pytest-html's model (`report_data` for the title and summary, each
+`basereport` for its row and extras).
 
 Sealing the bundle (redaction pass, `SHA256SUMS`, the optional signature) is
-`upgrade.evidence.bundle.seal`, called by the run state once the report is written.
+`upgrade.evidence.bundle.seal`, called by the session's end once the report is written.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import pytest
 from upgrade.evidence import compare, html, html_summary, integrity, source
 from upgrade.evidence.bundle import EVIDENCE_DIR, JUNIT_NAME, REPORT_NAME, UPGRADE_LOG
 from upgrade.evidence.files import atomic_write
-from upgrade.evidence.records import utc_now
+from upgrade.evidence.records import CheckRecord, utc_now
 
 if TYPE_CHECKING:
     from upgrade.plugin.harness import Harness
@@ -48,7 +52,7 @@ class ReportPlugin:
 
     # -- configuration ------------------------------------------------------------------------
 
-    def pytest_configure(self, config: pytest.Config) -> None:
+    def point_reports_into_bundle(self, config: pytest.Config) -> None:
         """Point pytest-html (self-contained) and junitxml into the bundle; check the signing
         key and the bundle to compare with before anything runs."""
         bundle = self.harness.bundle
@@ -88,17 +92,12 @@ class ReportPlugin:
             self.harness.bundle_problem(exc)
         return f"{EVIDENCE_DIR}/{name}"
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    def attach_evidence(
+        self, record: CheckRecord, call: pytest.CallInfo[None], report: pytest.TestReport
+    ) -> None:
         """Attach the check's evidence to its call report (or to a setup that did not pass)."""
-        report = yield
-        record = self.harness.records.get(item.nodeid)
-        if record is None or not (report.when == "call" or not report.passed):
-            return report
-        if report.when == "teardown":
-            return report
+        if not (report.when == "call" or not report.passed) or report.when == "teardown":
+            return
         from pytest_html import extras
 
         added: list[dict[str, Any]] = []
@@ -110,7 +109,6 @@ class ReportPlugin:
         if added:
             # pytest-html's documented way: a list of extras on the report object
             setattr(report, "extras", [*getattr(report, "extras", []), *added])  # noqa: B010
-        return report
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
@@ -154,6 +152,8 @@ class ReportPlugin:
 
     # -- end of session -----------------------------------------------------------------------
 
+    # tryfirst: the outermost wrapper, around the terminal reporter's own summary and the lines
+    # pytest-html and junitxml write in theirs, so every line naming a report is rewritten.
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> Generator[None]:
         """pytest-html and junitxml name the files they wrote in the staging folder, which is
@@ -178,22 +178,23 @@ class ReportPlugin:
         finally:
             terminalreporter.write_sep = write_sep  # type: ignore[method-assign]
 
+    # trylast: the innermost wrapper, inside the terminal reporter's, right around pytest-html's
+    # and junitxml's writing: a write failure (a full disk) is recorded as a bundle problem, so
+    # the terminal summary, result.json and the seal that follow still happen.
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None]:
-        """Before the reports are written: the comparison and the environment table. Around
-        pytest-html's and junitxml's writing, innermost: a write failure (a full disk) is
-        recorded as a bundle problem, so the terminal summary, result.json and the seal that
-        follow still happen."""
-        self.finished_at = utc_now()
-        self._compare()
-        self._environment_table(session.config)
+        """Record a report plugin's write failure instead of letting it end the session."""
         try:
             return (yield)
         except OSError as exc:
             self.harness.bundle_problem(exc)
             return None
 
-    def _environment_table(self, config: pytest.Config) -> None:
+    def fill_environment_table(self, session: pytest.Session) -> None:
+        """The harness's rows first in pytest-metadata's table (pytest-html shows it), the
+        other rows scrubbed of secrets."""
+        self.finished_at = utc_now()
+        config = session.config
         try:
             from pytest_metadata.plugin import metadata_key
         except ImportError:  # pytest-metadata is a dependency; without it there is no table
@@ -207,7 +208,8 @@ class ReportPlugin:
         metadata.update(ours)
         metadata.update(rest)
 
-    def _compare(self) -> None:
+    def compare_with_earlier(self, session: pytest.Session) -> None:
+        """With --compare-with: this run against the earlier bundle, into the session record."""
         spec = self.harness.settings.compare_with
         if spec is None:
             return

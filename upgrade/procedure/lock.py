@@ -10,7 +10,8 @@ different files of the same name).
 
 The holder writes who it is into the file after locking; readers tolerate a file that is empty,
 half written or garbage. Sessions on other machines cannot see this lock: the preflight check
-PRE-NO-UPGRADE-RUNNING looks at the cluster itself for that.
+PRE-NO-UPGRADE-RUNNING looks at the cluster itself for that. The holder record and the names
+of one DTR are `upgrade.procedure.lock_holder`.
 """
 
 from __future__ import annotations
@@ -18,39 +19,27 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import getpass
 import hashlib
 import json
 import os
-import shlex
-import socket
 import stat
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
-from urllib.parse import urlsplit
+from typing import Final, Self
 
-from upgrade.errors import HarnessError
+from upgrade.procedure.lock_holder import Holder, LockError, LockHeld, addresses, normalise_target
 
 __all__ = [
     "LOCK_DIR_VARIABLE",
     "HeldLock",
-    "HeldLocks",
-    "Holder",
-    "LockError",
-    "LockHeld",
     "acquire",
     "acquire_all",
-    "addresses",
     "default_directory",
     "lock_path",
-    "normalise_target",
     "read_holder",
 ]
 
@@ -65,125 +54,25 @@ FILE_MODE: Final = 0o666
 # A holder writes its details right after locking; a reader that finds none waits this long once.
 HOLDER_SETTLE_S: Final = 0.05
 _MAX_HOLDER_BYTES: Final = 64 * 1024
-_DEFAULT_PORTS: Final = {"https": 443, "http": 80}
-
-
-class LockError(HarnessError):
-    """The lock directory or file cannot be used safely; the message names the path."""
-
-
-@dataclass(frozen=True)
-class Holder:
-    """The session that holds (or wants) the upgrade lock of a DTR."""
-
-    target: str
-    pid: int
-    host: str
-    user: str
-    started_at: datetime
-    command: tuple[str, ...]
-    bundle: str | None = None
-
-    @classmethod
-    def of_this_process(
-        cls,
-        target: str,
-        *,
-        command: Sequence[str] | None = None,
-        bundle: str | os.PathLike[str] | None = None,
-        started_at: datetime | None = None,
-    ) -> Holder:
-        """This process as the holder: pid, host name, user, now (UTC) and `sys.argv`."""
-        return cls(
-            target=normalise_target(target),
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            user=_user(),
-            started_at=(started_at or datetime.now(UTC)).astimezone(UTC),
-            command=tuple(sys.argv if command is None else command),
-            bundle=None if bundle is None else os.fspath(bundle),
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        """The holder as written into the lock file (JSON)."""
-        return {
-            "target": self.target,
-            "pid": self.pid,
-            "host": self.host,
-            "user": self.user,
-            "started_at": _utc_text(self.started_at),
-            "command": list(self.command),
-            "bundle": self.bundle,
-        }
-
-    @classmethod
-    def from_dict(cls, data: object) -> Holder | None:
-        """The holder read back from a lock file; None when any field is missing or wrong."""
-        if not isinstance(data, dict):
-            return None
-        pid, command, bundle = data.get("pid"), data.get("command"), data.get("bundle")
-        texts = [data.get(key) for key in ("target", "host", "user", "started_at")]
-        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-            return None
-        if not all(isinstance(text, str) for text in texts):
-            return None
-        if not isinstance(command, list) or not all(isinstance(arg, str) for arg in command):
-            return None
-        if bundle is not None and not isinstance(bundle, str):
-            return None
-        try:
-            started_at = datetime.fromisoformat(str(data["started_at"]))
-        except ValueError:
-            return None
-        if started_at.tzinfo is None:
-            return None
-        return cls(
-            target=str(data["target"]),
-            pid=pid,
-            host=str(data["host"]),
-            user=str(data["user"]),
-            started_at=started_at.astimezone(UTC),
-            command=tuple(command),
-            bundle=bundle,
-        )
-
-    def describe(self) -> str:
-        """One line: pid, host, user, start time (UTC), command line and bundle."""
-        text = (
-            f"pid {self.pid} on host {self.host} (user {self.user}), started "
-            f"{_utc_text(self.started_at)}, `{_one_line(shlex.join(self.command))}`"
-        )
-        return text + (f", bundle {_one_line(self.bundle)}" if self.bundle else "")
-
-
-class LockHeld(HarnessError):
-    """Another session holds the upgrade lock of the target.
-
-    `holder` is None when its details could not be read (being written, or not a holder file).
-    """
-
-    def __init__(self, target: str, holder: Holder | None, path: Path) -> None:
-        self.target = target
-        self.holder = holder
-        self.path = path
-        who = holder.describe() if holder is not None else f"holder unknown (see {path})"
-        super().__init__(
-            f"another session holds the upgrade lock of {target}: {who}; wait for it to "
-            "finish or stop it"
-        )
 
 
 class HeldLock:
-    """The upgrade lock of one DTR, held by this process until `release()` (idempotent).
+    """The upgrade lock of one DTR, under one address (`acquire`) or each of its addresses
+    (`acquire_all`), held by this process until `release()` (idempotent) gives them all up.
 
     A context manager: leaving the `with` block releases it. The kernel releases it anyway
     when the process ends.
     """
 
-    def __init__(self, fd: int, path: Path, holder: Holder) -> None:
-        self._fd: int | None = fd
-        self.path = path
+    def __init__(self, holder: Holder, files: Sequence[tuple[int, Path]]) -> None:
         self.holder = holder
+        self.paths = tuple(path for _, path in files)
+        self._fds = [fd for fd, _ in files]
+
+    @property
+    def path(self) -> Path:
+        """The lock file of the DTR under the address it was named by."""
+        return self.paths[0]
 
     @property
     def target(self) -> str:
@@ -193,20 +82,19 @@ class HeldLock:
     @property
     def held(self) -> bool:
         """Whether this process still holds the lock."""
-        return self._fd is not None
+        return bool(self._fds)
 
     def release(self) -> None:
-        """Clear the holder details and give the lock up; calling it again does nothing."""
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            # Cleared while still locked, so the next holder's details are never overwritten.
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        """Clear the holder details and give every lock file up; calling it again does nothing."""
+        fds, self._fds = self._fds, []
+        for fd in fds:
+            try:
+                # Cleared while still locked, so the next holder's details are never overwritten.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
 
     def __enter__(self) -> Self:
         return self
@@ -221,28 +109,7 @@ class HeldLock:
 
     def __repr__(self) -> str:
         state = "held" if self.held else "released"
-        return f"<HeldLock {self.target} {state} {self.path}>"
-
-
-def normalise_target(url: str) -> str:
-    """The DTR URL as the lock knows it: `https://host[:port][/path]`, lower-case host, no
-    credentials, no default port, no trailing slash; a bare host means https."""
-    text = url.strip()
-    if "://" not in text:
-        text = f"https://{text}"
-    parts = urlsplit(text)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise LockError(f"cannot lock {url!r}: it names no host")
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        raise LockError(f"cannot lock {url!r}: its port is not a number") from None
-    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
-    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+        return f"<HeldLock {self.target} {state} {' '.join(map(str, self.paths))}>"
 
 
 def default_directory() -> Path:
@@ -265,6 +132,29 @@ def acquire(target_url: str, holder: Holder, directory: Path | None = None) -> H
     Raises `LockHeld` (naming the holder) when another session has it, `LockError` when the
     directory or the file is not safe to use.
     """
+    fd, path, written = _take(target_url, holder, directory)
+    return HeldLock(written, [(fd, path)])
+
+
+def acquire_all(target_url: str, holder: Holder, directory: Path | None = None) -> HeldLock:
+    """`acquire` the lock of the DTR under every address it has (see `addresses`); a second
+    session that names the DTR differently still finds one of them held."""
+    taken: list[tuple[int, Path]] = []
+    first: Holder | None = None
+    try:
+        for address in addresses(target_url):
+            fd, path, written = _take(address, holder, directory)
+            taken.append((fd, path))
+            first = first or written
+    except BaseException:
+        HeldLock(holder, taken).release()
+        raise
+    assert first is not None  # addresses() always holds the URL itself
+    return HeldLock(first, taken)
+
+
+def _take(target_url: str, holder: Holder, directory: Path | None) -> tuple[int, Path, Holder]:
+    """Lock the file of `target_url` and write the holder into it: (fd, path, holder written)."""
     target = normalise_target(target_url)
     folder = directory or default_directory()
     _prepare_directory(folder)
@@ -285,7 +175,7 @@ def acquire(target_url: str, holder: Holder, directory: Path | None = None) -> H
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
         raise LockError(f"cannot write the lock holder into {path}: {exc.strerror}") from None
-    return HeldLock(fd, path, holder)
+    return fd, path, holder
 
 
 def read_holder(
@@ -389,77 +279,3 @@ def _parse_holder(path: Path) -> Holder | None:
         return Holder.from_dict(json.loads(raw.decode()))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
-
-
-def _utc_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def addresses(target_url: str) -> list[str]:
-    """The DTR's URL and the same DTR at each address its host resolves to, so that
-    `localhost:8443` and `127.0.0.1:8443` are one DTR to the lock (a name that does not
-    resolve is only itself)."""
-    url = normalise_target(target_url)
-    parts = urlsplit(url)
-    port = parts.port or 443
-    try:
-        infos = socket.getaddrinfo(parts.hostname or "", port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        infos = []
-    ips = sorted({str(info[4][0]) for info in infos})
-    found = [
-        url,
-        *(
-            normalise_target(f"https://[{ip}]:{port}" if ":" in ip else f"https://{ip}:{port}")
-            for ip in ips
-        ),
-    ]
-    return list(dict.fromkeys(found))
-
-
-class HeldLocks:
-    """The locks of one DTR under each of its addresses, released together."""
-
-    def __init__(self, locks: Sequence[HeldLock]) -> None:
-        self.locks = list(locks)
-
-    def release(self) -> None:
-        """Release every lock (idempotent)."""
-        for held in self.locks:
-            held.release()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-
-def acquire_all(target_url: str, holder: Holder, directory: Path | None = None) -> HeldLocks:
-    """`acquire` the lock of the DTR under every address it has (see `addresses`); a second
-    session that names the DTR differently still finds one of them held."""
-    held: list[HeldLock] = []
-    try:
-        for address in addresses(target_url):
-            held.append(acquire(address, holder, directory))
-    except BaseException:
-        for lock in held:
-            lock.release()
-        raise
-    return HeldLocks(held)
