@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,13 @@ class Session:
         return {c["id"] for c in self.result["checks"] if c["outcome"] in ("failed", "error")}
 
 
-def run_session(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None, target: str = "lab"
-) -> Session:
-    """Run one session with its bundle under `tmp_path/reports`; the bundle must exist."""
-    reports = tmp_path / "reports"
-    command = [
-        sys.executable,
+def session_argv(
+    reports: Path, *args: str, target: str = "lab", python: Sequence[str] = (sys.executable,)
+) -> list[str]:
+    """The command of one session: `python -m pytest --target=TARGET --report-dir=REPORTS
+    ARGS...` (without the cache plugin, so sessions leave nothing in the checkout)."""
+    return [
+        *python,
         "-m",
         "pytest",
         "-p",
@@ -58,8 +59,25 @@ def run_session(
         f"--report-dir={reports}",
         *args,
     ]
+
+
+def start_session(
+    reports: Path, *args: str, env: dict[str, str] | None = None, **popen: Any
+) -> subprocess.Popen[Any]:
+    """Start one lab session in the background from the checkout (`popen`: its output pipes);
+    the caller waits for it."""
+    return subprocess.Popen(
+        session_argv(reports, *args), cwd=ROOT, env={**os.environ, **(env or {})}, **popen
+    )
+
+
+def run_session(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, target: str = "lab"
+) -> Session:
+    """Run one session with its bundle under `tmp_path/reports`; the bundle must exist."""
+    reports = tmp_path / "reports"
     proc = subprocess.run(
-        command,
+        session_argv(reports, *args, target=target),
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab.sessions import ROOT, SESSION_TIMEOUT_S
+from tests.lab.sessions import SESSION_TIMEOUT_S, start_session
 from tests.support.disks import fill, tmpfs
 
 pytestmark = pytest.mark.slow
@@ -27,25 +26,15 @@ APPLY = ("--to-version=2.6.4", "--apply")
 MARK = "DTR_UPGRADE_TEST_SESSION"
 
 
-def start_session(reports: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+def start_marked(reports: Path, *args: str, env: dict[str, str] | None = None) -> Any:
     """Start a lab session in the background; its processes carry a unique environment mark."""
     mark = uuid.uuid4().hex
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "--target=lab",
-        f"--report-dir={reports}",
+    proc = start_session(
+        reports,
         *args,
-    ]
-    proc = subprocess.Popen(
-        command,
-        cwd=ROOT,
+        env={**(env or {}), MARK: mark},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {}), MARK: mark},
     )
     proc.mark = mark  # type: ignore[attr-defined]
     return proc
@@ -82,7 +71,7 @@ def assert_every_replica_upgraded(log: str) -> None:
 
 def test_a_closed_stdout_pipe_does_not_stop_the_upgrade(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
-    proc = start_session(reports, *APPLY)
+    proc = start_marked(reports, *APPLY)
     assert proc.stdout is not None
     assert proc.stderr is not None
     head = [proc.stdout.readline() for _ in range(20)]
@@ -123,7 +112,7 @@ def test_a_full_disk_under_upgrade_log_does_not_stop_the_upgrade(
     # The rest of the bundle stays on a disk with room (PRE-REPORT-SPACE asks for 64 MiB);
     # only upgrade.log lives on the full one, so every line the upgrade logs meets ENOSPC.
     reports = tmp_path / "reports"
-    with start_session(reports, *APPLY) as proc:
+    with start_marked(reports, *APPLY) as proc:
         try:
             deadline = time.monotonic() + SESSION_TIMEOUT_S
             while not (staged := list(reports.glob(".incomplete-*"))):

@@ -4,13 +4,12 @@ cluster and fails for its reason under each fault scenario."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.lab.sessions import ROOT, Session, run_session
+from tests.lab.sessions import ROOT, Session, run_session, session_argv
 
 PASSWORD = "Post-check-Pa55word-7f3a"
 ENV = {"DTR_USERNAME": "admin", "DTR_PASSWORD": PASSWORD, "UCP_PASSWORD": PASSWORD}
@@ -180,16 +179,7 @@ def test_post_phase_without_version_or_baseline_is_refused(tmp_path: Path, args:
     """Without a target version and a baseline the post checks cannot judge an upgrade: on a
     cluster still on 2.5.11 this used to end UPGRADED."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "--target=lab",
-            f"--report-dir={tmp_path / 'reports'}",
-            *args,
-        ],
+        session_argv(tmp_path / "reports", *args),
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -6,28 +6,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.lab.sessions import ROOT
+from tests.lab.sessions import ROOT, session_argv
 from upgrade.plugin.check_catalogue import known_checks
 
 
 def run(tmp_path: Path, *args: str) -> tuple[int, str, Path]:
     reports = tmp_path / "reports"
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "--target=lab",
-            f"--report-dir={reports}",
-            *args,
-        ],
+        session_argv(reports, *args),
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.sessions import ROOT
+from tests.lab.sessions import ROOT, session_argv
 from upgrade.evidence import integrity
 
 KILLS = 20
@@ -61,18 +61,7 @@ DEFAULT_SIGINT = (
 
 def _session(reports: Path, tag: str, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            DEFAULT_SIGINT,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "--target=lab",
-            f"--report-dir={reports}",
-            *args,
-        ],
+        session_argv(reports, *args, python=(sys.executable, "-c", DEFAULT_SIGINT)),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
-from tests.lab.sessions import ROOT, run_session
+from tests.lab.sessions import run_session, start_session
 
 APPLY = ("--to-version=2.6.4", "--apply", "--upgrade-backoff=0.2s")
 
@@ -105,23 +103,13 @@ def test_long_outage_is_measured_to_the_tenth_of_a_second(tmp_path: Path) -> Non
 
 def test_sigint_during_the_upgrade_still_writes_the_bundle(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "--target=lab",
-        f"--report-dir={reports}",
+    proc = start_session(
+        reports,
         *APPLY,
-    ]
-    proc = subprocess.Popen(
-        command,
-        cwd=ROOT,
+        env={"PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdout is not None
     lines = []
