@@ -24,3 +24,19 @@ def test_a_critical_issue_is_no_go_naming_it(tmp_path: Path) -> None:
     (check,) = run.checks("PRE-CLUSTER-STATUS")
     assert check["outcome"] == "failed"
     assert "1 critical RethinkDB current issue(s) (table_availability" in check["message"]
+
+
+def test_a_non_critical_issue_after_the_upgrade_is_upgraded_with_a_warning(tmp_path: Path) -> None:
+    run = run_session(
+        tmp_path,
+        "--to-version=2.6.4",
+        "--apply",
+        "--upgrade-backoff=0.2s",
+        "--settle-timeout=5s",
+        "--lab-scenario=rethink-noncritical-issue",
+    )
+    assert run.result["verdict"] == "UPGRADED", run.output
+    (check,) = run.checks("POST-CLUSTER-HEALTH")
+    assert check["outcome"] == "passed"
+    assert check["evidence"]["settle_s"] < 5
+    assert any("non-critical issue (outdated_index" in note for note in check["notes"])
