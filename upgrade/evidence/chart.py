@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any, Final
 
-__all__ = ["Marker", "availability_svg", "parse_time", "probed_span"]
+__all__ = ["Marker", "availability_svg", "parse_time", "probed_span", "tick_step"]
 
 LABEL_W: Final = 250
 PLOT_W: Final = 560
@@ -89,11 +89,13 @@ def probed_span(
     return first, last
 
 
-def _step(seconds: float) -> float:
+def tick_step(seconds: float, max_ticks: int = MAX_TICKS) -> float:
+    """The smallest of `STEPS` that cuts `seconds` into at most `max_ticks` ticks (whole hours
+    beyond the largest); the history's trend chart uses it for its y axes."""
     for step in STEPS:
-        if seconds / step <= MAX_TICKS:
+        if seconds / step <= max_ticks:
             return step
-    return float(math.ceil(seconds / MAX_TICKS / 3600) * 3600)
+    return float(math.ceil(seconds / max_ticks / 3600) * 3600)
 
 
 def _clock(moment: datetime, step: float) -> str:
@@ -169,7 +171,7 @@ def availability_svg(
         f'<line x1="{LABEL_W}" y1="{axis_y}" x2="{LABEL_W + PLOT_W}" y2="{axis_y}" stroke="#444"/>'
     )
     if span is not None:
-        step = _step(total_s)
+        step = tick_step(total_s)
         first = math.ceil(span[0].timestamp() / step) * step
         tick = first
         while tick <= span[1].timestamp() + 1e-9:

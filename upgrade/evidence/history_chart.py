@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Final
 
-from upgrade.evidence.chart import LABEL_W, OK_FILL, OUTAGE_FILL, PLOT_W, STEPS
+from upgrade.evidence.chart import LABEL_W, OK_FILL, OUTAGE_FILL, PLOT_W, tick_step
 from upgrade.evidence.history import PHASES, BundleRun
 
 __all__ = ["plural", "seconds_text", "trend_svg", "when_text"]
@@ -30,13 +30,6 @@ MAX_Y_TICKS: Final = 4
 X_LABEL_W: Final = 40
 # Panel titles sit left of the y axis's tick labels.
 TITLE_X: Final = LABEL_W - 50
-
-
-def _y_step(largest: float) -> float:
-    for step in STEPS:
-        if largest / step <= MAX_Y_TICKS:
-            return float(step)
-    return float(-(-largest // (MAX_Y_TICKS * 3600)) * 3600)
 
 
 def plural(number: int, noun: str) -> str:
@@ -60,7 +53,7 @@ class _Plot:
     def __init__(self, top: float, series: Mapping[str, Sequence[float | None]]) -> None:
         values = [v for points in series.values() for v in points if v is not None]
         self.top = top
-        self.step = _y_step(max(values, default=0.0) or 1.0)
+        self.step = float(tick_step(max(values, default=0.0) or 1.0, MAX_Y_TICKS))
         self.ceiling = self.step * max(1, -(-max(values, default=0.0) // self.step))
 
     def y_of(self, value: float) -> float:
