@@ -5,6 +5,7 @@ repository, and its tags (an array of responses.ListTag, paged by tag name)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from dtrlab.cluster import Cluster
@@ -60,9 +61,7 @@ class RepositoriesAPI:
         repos, following = self.cluster.store.page_repositories(
             request.arg("pageStart"), self._served(page_size)
         )
-        headers = [("X-Next-Page-Start", following)] if following else []
-        if (request.arg("count", "false") or "").lower() == "true":
-            headers.append(("X-Resource-Count", str(self.cluster.store.repository_count())))
+        headers = _paging_headers(request, following, self.cluster.store.repository_count)
         return json_response(
             200, {"repositories": [self._repository_json(r) for r in repos]}, headers
         )
@@ -130,7 +129,15 @@ class RepositoriesAPI:
             }
             for r in page
         ]
-        headers = [("X-Next-Page-Start", following)] if following else []
-        if (request.arg("count", "false") or "").lower() == "true":
-            headers.append(("X-Resource-Count", str(len(records))))
-        return json_response(200, body, headers)
+        return json_response(200, body, _paging_headers(request, following, lambda: len(records)))
+
+
+def _paging_headers(
+    request: Request, following: str | None, total: Callable[[], int]
+) -> list[tuple[str, str]]:
+    """`X-Next-Page-Start` when another page follows, and `X-Resource-Count` (`total()`) when
+    the request asks with `count=true`."""
+    headers = [("X-Next-Page-Start", following)] if following else []
+    if (request.arg("count", "false") or "").lower() == "true":
+        headers.append(("X-Resource-Count", str(total())))
+    return headers
