@@ -12,7 +12,7 @@ import testinfra
 from dtrlab.engine.lab import EngineLab
 from dtrlab.engine.settings import EngineSettings
 from tests.engine.support import FROM_VERSION
-from upgrade.cluster.nodes import NodeUnreachable, gather
+from upgrade.cluster.nodes import NodeUnreachable, bootstrapper_node, gather
 
 
 @pytest.fixture
@@ -25,6 +25,7 @@ def engine_env(engine: EngineSettings, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_this_machine_through_the_local_backend(engine: EngineSettings) -> None:
     facts = gather("local://")
     assert facts.mem_available_bytes > 0
+    assert facts.mem_total_bytes >= facts.mem_available_bytes  # RAM, as PRE-NODE-MEMORY reads it
     assert facts.disk_free_bytes > 0
     assert facts.engine_version is not None
     assert facts.engine_version[0].isdigit()
@@ -48,3 +49,15 @@ def test_a_replica_container_through_the_docker_backend(
     docker_client.containers.get(name).stop()
     with pytest.raises(NodeUnreachable, match=f"docker://{name}"):
         gather(f"docker://{name}")
+
+
+@pytest.mark.usefixtures("engine_env")
+def test_the_bootstrapper_node_is_the_engines_own(engine: EngineSettings) -> None:
+    """A single engine runs the bootstrapper on its own node (`docker info` Name), which is this
+    machine for the lab's dockerd: PRE-NODE-MEMORY measures `local://` (fidelity-review.md 4)."""
+    import docker
+
+    where = bootstrapper_node(True, lambda: docker.DockerClient(base_url=engine.docker_host))
+    assert where.name is not None
+    assert where.is_node(gather("local://").hostname)
+    assert engine.docker_host in where.how
