@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.servers import FakeServer, Reply
+from tests.support.servers import FakeServer, Reply, Seen
 from upgrade.clients.registry import RegistryClient, sha256_digest
 from upgrade.clients.retry import RetryPolicy
 from upgrade.clients.secrets import DTRCredentials
@@ -19,6 +19,7 @@ from upgrade.cluster.dataproof import (
     ManifestRef,
     ProofResult,
     choose,
+    chosen_manifests,
     compare,
     covered_tags,
     manifests_of,
@@ -155,6 +156,18 @@ def test_the_same_seed_draws_the_same_sample_and_another_seed_another() -> None:
     assert first != choose(refs, mode, 1235)
     assert len(first) == 25 == len(set(first))
     assert first == sorted(first, key=refs.index), "in inventory order"
+
+
+@pytest.mark.parametrize(
+    "mode", [ProofMode("sample", 1), ProofMode("sample", 37), ProofMode("full")]
+)
+def test_the_large_registry_draw_is_the_same_draw(mode: ProofMode) -> None:
+    inv = inventory(40, 6)
+    inv["ns/r0001"]["alias"] = inv["ns/r0001"]["t0"]  # two tags on one manifest
+    for seed in (0, 5, 2**40):
+        total, chosen = chosen_manifests(inv, mode, seed)
+        assert total == len(manifests_of(inv)) == 240
+        assert chosen == choose(manifests_of(inv), mode, seed)
 
 
 def test_full_off_and_a_sample_larger_than_the_registry() -> None:
@@ -361,3 +374,38 @@ def test_a_signed_schema1_manifest_is_proven_against_its_payload(
     result = prove(registry, {"ns/old": {"6": digest}}, ProofMode("full"), 1)
     assert result.failures == []
     assert result.coverage.blobs_checked == 1
+
+
+# -- tokens: one per repository, fetched ahead once the realm is known ------------------------
+
+
+def test_a_new_repository_gets_its_token_ahead_without_a_401(
+    server: FakeServer, registry: RegistryClient
+) -> None:
+    def token(seen: Seen) -> Reply:
+        return Reply(
+            200, {"token": "tok-" + "-".join(seen.query.get("scope", [])).replace("/", "_")}
+        )
+
+    server.route("GET", "/auth/token", token)
+    unauthenticated: list[str] = []
+    for repo in ("ns/a", "ns/b", "ns/c"):
+        body = schema2(layers=())
+        digest = sha256_digest(body)
+
+        def answer(seen: Seen, repo: str = repo, body: bytes = body) -> Reply:
+            scope = f"repository:{repo}:pull"
+            if seen.headers.get("authorization") != "Bearer tok-" + scope.replace("/", "_"):
+                unauthenticated.append(repo)
+                challenge = f'Bearer realm="{server.url}/auth/token",service="dtr",scope="{scope}"'
+                return Reply(
+                    401, {"errors": [{"code": "UNAUTHORIZED"}]}, {"WWW-Authenticate": challenge}
+                )
+            return Reply(200, body, {"Content-Type": SCHEMA2})
+
+        server.route("GET", f"/v2/{repo}/manifests/{digest}", answer)
+        assert registry.fetch_manifest(repo, digest).status == 200
+    assert unauthenticated == ["ns/a"], "only the first repository meets a challenge"
+    scopes = [s.query["scope"] for s in server.seen("GET", "/auth/token")]
+    assert scopes == [[f"repository:{r}:pull"] for r in ("ns/a", "ns/b", "ns/c")]
+    assert {s.query["service"][0] for s in server.seen("GET", "/auth/token")} == {"dtr"}

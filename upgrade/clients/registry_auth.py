@@ -77,6 +77,7 @@ class TokenAuthClient(ServiceClient[DTRCredentials]):
         self._tokens_by_scope: dict[str, _Token] = {}
         self._scope_of: dict[str, str] = {}
         self._basic: set[str] = set()
+        self._bearer_realm: _Challenge | None = None
         self.clock: Callable[[], float] = time.monotonic
 
     def auth_headers(self) -> dict[str, str]:
@@ -109,7 +110,12 @@ class TokenAuthClient(ServiceClient[DTRCredentials]):
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send with the cached credentials for `scope_key`; on a challenge, authenticate once."""
+        """Send with the cached credentials for `scope_key`; on a challenge, authenticate once.
+
+        A repository scope not seen before gets its token straight from the realm an earlier
+        challenge named, as docker's client does after its `/v2/` ping, instead of a 401 first.
+        """
+        self._token_ahead(scope_key)
         first = self.http.request(
             method,
             path,
@@ -137,6 +143,19 @@ class TokenAuthClient(ServiceClient[DTRCredentials]):
             headers={**(headers or {}), **self._auth_header(scope_key)},
             **kwargs,
         )
+
+    def _token_ahead(self, scope_key: str) -> None:
+        if not scope_key.startswith("repository:"):
+            return
+        with self._lock:
+            known = scope_key in self._scope_of or scope_key in self._basic
+            realm = self._bearer_realm
+        if known or realm is None:
+            return
+        try:
+            self._fetch_token(_Challenge("bearer", {**realm.params, "scope": scope_key}), scope_key)
+        except HarnessError as error:
+            log.info("no token ahead for %s (%s); asking the registry", scope_key, error)
 
     def _auth_header(self, scope_key: str, *, quick: bool = False) -> dict[str, str]:
         """The header for `scope_key`; a token due for renewal is renewed first.
@@ -211,6 +230,8 @@ class TokenAuthClient(ServiceClient[DTRCredentials]):
         with self._lock:
             self._tokens_by_scope[scope] = token
             self._scope_of[scope_key] = scope
+            where = {k: v for k, v in challenge.params.items() if k in ("realm", "service")}
+            self._bearer_realm = _Challenge("bearer", where)
         return token
 
     def _check_realm(self, realm: str) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "ProofResult",
     "References",
     "choose",
+    "chosen_manifests",
     "compare",
     "covered_tags",
     "manifests_of",
@@ -167,6 +168,43 @@ def choose(manifests: Sequence[ManifestRef], mode: ProofMode, seed: int) -> list
     draw = random.Random(seed)  # noqa: S311
     picked = sorted(draw.sample(range(len(manifests)), mode.size))
     return [manifests[i] for i in picked]
+
+
+def _distinct(tags: Mapping[str, str]) -> list[tuple[str, tuple[str, ...]]]:
+    by_digest: dict[str, list[str]] = {}
+    for tag, digest in tags.items():
+        by_digest.setdefault(digest, []).append(tag)
+    return [(digest, tuple(sorted(names))) for digest, names in sorted(by_digest.items())]
+
+
+def chosen_manifests(
+    inventory: Mapping[str, Mapping[str, str]], mode: ProofMode, seed: int
+) -> tuple[int, list[ManifestRef]]:
+    """(how many distinct manifests the inventory holds, the ones `mode` and `seed` choose):
+    exactly `choose(manifests_of(inventory), mode, seed)`, without building a reference for
+    every manifest of a large registry when only a sample is drawn."""
+    if mode.kind != "sample":
+        every = manifests_of(inventory)
+        return len(every), choose(every, mode, seed)
+    names = sorted(inventory)
+    counts = [len(set(inventory[name].values())) for name in names]
+    total = sum(counts)
+    if mode.size >= total:
+        return total, manifests_of(inventory)
+    draw = random.Random(seed)  # noqa: S311 - reproducible on purpose (the seed is published)
+    picked = sorted(draw.sample(range(total), mode.size))
+    chosen: list[ManifestRef] = []
+    start, index = 0, 0
+    for name, count in zip(names, counts, strict=True):
+        end = start + count
+        if index < len(picked) and picked[index] < end:
+            distinct = _distinct(inventory[name])
+            while index < len(picked) and picked[index] < end:
+                digest, tags = distinct[picked[index] - start]
+                chosen.append(ManifestRef(name, digest, tags))
+                index += 1
+        start = end
+    return total, chosen
 
 
 @dataclass(frozen=True)

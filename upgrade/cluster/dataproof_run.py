@@ -24,8 +24,7 @@ from upgrade.cluster.dataproof import (
     Failure,
     ManifestRef,
     ProofResult,
-    choose,
-    manifests_of,
+    chosen_manifests,
     references,
     schema1_payload,
 )
@@ -142,10 +141,9 @@ def prove(
     if workers < 1:
         raise HarnessError(f"the data proof needs at least one worker, not {workers}")
     started = clock()
-    every = manifests_of(inventory)
-    chosen = choose(every, mode, seed)
+    manifest_count, chosen = chosen_manifests(inventory, mode, seed)
     total = Coverage(
-        manifests_total=len(every), tags_total=sum(len(tags) for tags in inventory.values())
+        manifests_total=manifest_count, tags_total=sum(len(tags) for tags in inventory.values())
     )
     result = ProofResult(str(mode), seed, total, workers=workers)
     groups = _by_repository(chosen)
