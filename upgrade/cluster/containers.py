@@ -99,6 +99,16 @@ def missing_services(found: Iterable[ContainerState], version: Version) -> list[
     return [service for service in expected_services(version) if service not in services]
 
 
+def on_release(label: str, version: Version) -> bool:
+    """Whether a container's version label is a build of `version`'s release (`2.7.0-29094adc`
+    is 2.7.0, as docs.json's info.version is compared; versions.py); an empty or malformed label
+    is not."""
+    try:
+        return Version.parse(label).release == version.release
+    except ValueError:
+        return False
+
+
 def label_version(labels: Mapping[str, str]) -> str:
     """The DTR version a container's labels give: `com.docker.dtr.version`, else, as launchpad
     reads it, the 4th word of `com.docker.compose.project`; empty when neither gives one."""

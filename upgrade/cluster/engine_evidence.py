@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from upgrade.rules.versions import Version
+
 __all__ = ["ContainerReplacement", "EngineContainer", "EngineEvidence"]
 
 
@@ -102,8 +104,9 @@ class EngineEvidence:
         )
 
     def replaced(self, from_version: str) -> list[ContainerReplacement]:
-        """The replacements that took a replica off `from_version` (the upgrade's swaps)."""
-        return [r for r in self.replacements if r.from_version == from_version]
+        """The replacements that took a replica off `from_version`'s release (the upgrade's
+        swaps; a label `2.7.0-29094adc` is release 2.7.0)."""
+        return [r for r in self.replacements if _same_release(r.from_version, from_version)]
 
     def as_dict(self) -> dict[str, Any]:
         """result.json's `engine` object."""
@@ -116,3 +119,14 @@ class EngineEvidence:
             "replacements": [r.as_dict() for r in self.replacements],
             "errors": list(self.errors),
         }
+
+
+def _same_release(label: str | None, version: str) -> bool:
+    """Whether two version labels name one release (`2.7.0-29094adc` is 2.7.0, versions.py);
+    labels that are no version are compared as they are."""
+    if label is None:
+        return False
+    try:
+        return Version.parse(label).release == Version.parse(version).release
+    except ValueError:
+        return label == version

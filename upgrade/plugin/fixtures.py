@@ -98,20 +98,19 @@ def current_version(harness: Harness, replica_versions: dict[str, str]) -> Versi
     """The one DTR version the cluster runs; with an unfinished upgrade to --to-version (the
     replicas on its old and new versions) the old one, which this session resumes from; a
     skip when replicas disagree otherwise."""
-    from upgrade.rules.planner import unfinished_upgrade
-    from upgrade.rules.versions import Version
+    from upgrade.rules.planner import one_release, unfinished_upgrade
 
     distinct = sorted(set(replica_versions.values()))
     resumed = unfinished_upgrade(distinct, harness.settings.to_version, harness.catalog())
     if resumed is not None:
         harness.session_record.from_version = str(resumed)
         return resumed
-    if len(distinct) != 1:
+    version = one_release(distinct)
+    if version is None:
         pytest.skip(
             f"needs one running version; replicas run {', '.join(distinct)} "
             "(see PRE-REPLICA-VERSIONS)"
         )
-    version = Version.parse(distinct[0])
     harness.session_record.from_version = str(version)
     return version
 

@@ -179,8 +179,21 @@ def unfinished_upgrade(
     """
     if target is None:
         return None
-    versions = sorted({Version.parse(v) for v in replica_versions})
-    if len(versions) != 2 or versions[1].release != target.release:
+    parsed = {Version.parse(v) for v in replica_versions}
+    releases = sorted({v.release for v in parsed})
+    if len(releases) != 2 or releases[1] != target.release:
         return None
-    older = versions[0]
+    # Builds of one release are that release (`2.7.0-29094adc` is 2.7.0, versions.py).
+    older = min(v for v in parsed if v.release == releases[0])
     return older if evaluate(older, target, catalog).allowed else None
+
+
+def one_release(replica_versions: Iterable[str]) -> Version | None:
+    """The version every replica runs, compared as releases, or None when they run different
+    releases: the build they all report (`2.7.0-29094adc`), or the plain release when they
+    report different builds of it."""
+    parsed = {Version.parse(v) for v in replica_versions}
+    releases = {v.release for v in parsed}
+    if len(releases) != 1:
+        return None
+    return parsed.pop() if len(parsed) == 1 else releases.pop()
