@@ -1,5 +1,6 @@
-"""The layout of `upgrade/`: no import circle, only the plugin imports pytest, every package says
-what it owns, and every module imports on its own in a fresh interpreter."""
+"""The layout of `upgrade/`: no import circle, only the plugin imports pytest, no module over the
+line budget, every package says what it owns, and every module imports on its own in a fresh
+interpreter."""
 
 from __future__ import annotations
 
@@ -81,6 +82,16 @@ def test_only_the_plugin_imports_pytest() -> None:
                 importers.append(name)
     outside = sorted({n for n in importers if not n.startswith("upgrade.plugin")})
     assert not outside, f"modules outside upgrade.plugin import pytest: {outside}"
+
+
+# A module over this holds more than one concept: split it by what it owns.
+MAX_LINES = 450
+
+
+def test_no_module_is_over_the_line_budget() -> None:
+    sizes = {name: len(path.read_text().splitlines()) for name, path in MODULES.items()}
+    over = {name: lines for name, lines in sorted(sizes.items()) if lines > MAX_LINES}
+    assert not over, f"modules over {MAX_LINES} lines, split them by concept: {over}"
 
 
 def test_every_package_says_what_it_owns() -> None:
