@@ -121,7 +121,9 @@ class Cluster:
         self.ucp_host = ""
         self.dtr_host = ""
         self.settings: dict[str, Any] = {
-            "createRepositoryOnPush": True,
+            # DTR's default: "By default DTR only allows pushing images if the repository
+            # exists" (docs.docker.com/ee/dtr/admin/configure/allow-creation-on-push/).
+            "createRepositoryOnPush": config.has("create-on-push"),
             "scanningEnabled": True,
             "scanningSyncOnline": True,
             "readOnlyRegistry": False,

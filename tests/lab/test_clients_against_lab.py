@@ -32,6 +32,8 @@ NO_WAIT = RetryPolicy(attempts=2, initial_s=0.01, max_wait_s=0.05, jitter_s=0.01
 def lab() -> Iterator[Lab]:
     config = LabConfig(
         replicas=3,
+        # The canary round trip pushes to a new repository.
+        scenarios=("create-on-push",),
         username="admin",
         password=PASSWORD,
         token=TOKEN,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -21,13 +21,41 @@ def sha256(data: bytes) -> str:
 
 
 @pytest.fixture
-def registry(lab: Lab) -> Iterator[requests.Session]:
+def lab(make_lab: Callable[..., Lab]) -> Lab:
+    """A lab that creates repositories on push: the push tests push to new repositories."""
+    return make_lab(scenarios=("create-on-push",))
+
+
+def bearer_session(lab: Lab) -> requests.Session:
     """A session carrying a bearer token from /auth/token, as docker login would get one."""
-    with session_for(lab) as session:
-        token = session.get(lab.url + "/auth/token", timeout=10).json()["token"]
-        session.auth = None
-        session.headers["Authorization"] = f"Bearer {token}"
+    session = session_for(lab)
+    token = session.get(lab.url + "/auth/token", timeout=10).json()["token"]
+    session.auth = None
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session
+
+
+@pytest.fixture
+def registry(lab: Lab) -> Iterator[requests.Session]:
+    """The admin's registry session."""
+    with bearer_session(lab) as session:
         yield session
+
+
+def test_a_push_to_a_missing_repository_is_refused_by_default(
+    make_lab: Callable[..., Lab],
+) -> None:
+    """DTR's default: a push only to an existing repository ("By default DTR only allows pushing
+    images if the repository exists", docs.docker.com/ee/dtr/admin/configure/
+    allow-creation-on-push/); the upload answers 404 NAME_UNKNOWN."""
+    lab = make_lab()
+    with bearer_session(lab) as registry:
+        base = f"{lab.url}/v2/admin/missing"
+        upload = registry.post(base + "/blobs/uploads/", timeout=10)
+        assert upload.status_code == 404
+        assert upload.json()["errors"][0]["code"] == "NAME_UNKNOWN"
+        existing = registry.post(f"{lab.url}/v2/admin/alpine/blobs/uploads/", timeout=10)
+        assert existing.status_code == 202
 
 
 def test_lab_registry_challenges_like_distribution(lab: Lab) -> None:

@@ -32,7 +32,7 @@ def assert_no_secret_in_bundle(session: Session) -> None:
 
 
 def test_healthy_upgrade_passes_every_post_check_with_evidence(tmp_path: Path) -> None:
-    run = session(tmp_path, *UPGRADE, "--canary-repo=admin/canary")
+    run = session(tmp_path, *UPGRADE, "--canary-repo=admin/canary", "--lab-scenario=create-on-push")
     assert run.status == 0, run.output
     assert run.result["verdict"] == "UPGRADED"
     post = [c for c in run.result["checks"] if c["phase"] == "post"]
@@ -144,6 +144,16 @@ def test_expected_content_trust_still_off_fails(tmp_path: Path) -> None:
     run = session(tmp_path, *UPGRADE, "--expect-content-trust")
     assert run.failed_ids() == {"POST-CONTENT-TRUST"}
     assert "--expect-content-trust" in only(run, "POST-CONTENT-TRUST")["message"]
+
+
+def test_canary_to_a_repository_that_does_not_exist_names_the_fix(tmp_path: Path) -> None:
+    """As DTR by default, the lab refuses a push to a missing repository (NAME_UNKNOWN)."""
+    run = session(tmp_path, *UPGRADE, "--canary-repo=admin/canary")
+    assert run.failed_ids() == {"POST-CANARY"}
+    message = only(run, "POST-CANARY")["message"]
+    assert "DTR has no repository admin/canary and does not create one on push" in message
+    assert "--canary-repo=NAMESPACE/REPOSITORY of an existing repository" in message
+    assert "delete the tag" not in message
 
 
 def test_post_phase_against_a_preflight_baseline(tmp_path: Path) -> None:

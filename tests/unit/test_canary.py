@@ -134,6 +134,30 @@ def test_a_failed_push_is_recorded_with_its_step() -> None:
     assert result.steps[-1]["error"]
 
 
+def test_a_push_to_a_repository_that_does_not_exist_names_the_fix() -> None:
+    """DTR refuses a push to a missing repository unless Create repository on push is on."""
+    registry = MemoryRegistry()
+
+    def refused(repo: str, data: bytes) -> str:
+        raise APIError(
+            "DTR registry",
+            "POST",
+            f"/v2/{repo}/blobs/uploads/",
+            404,
+            code="NAME_UNKNOWN",
+            detail="repository name not known to registry",
+        )
+
+    registry.push_blob = refused  # type: ignore[method-assign]
+    result = round_trip(registry, REPO)
+    assert not result.ok
+    assert not result.digest
+    assert f"DTR has no repository {REPO} and does not create one on push" in result.error
+    assert "createRepositoryOnPush" in result.error
+    assert f"create {REPO} (Repositories > New repository" in result.error
+    assert "--canary-repo=NAMESPACE/REPOSITORY of an existing repository" in result.error
+
+
 def test_a_tag_left_listed_after_the_delete_fails() -> None:
     registry = MemoryRegistry()
     registry.keep_tag = True

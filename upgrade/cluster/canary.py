@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from upgrade.clients.errors import APIError
 from upgrade.clients.registry import Manifest, sha256_digest
 from upgrade.errors import HarnessError
 from upgrade.evidence.records import utc_now
@@ -182,6 +183,23 @@ def round_trip(
     return result
 
 
+def _unknown_repository(repo: str, exc: APIError) -> CanaryError | None:
+    """The fix for a push refused because `repo` does not exist: "By default DTR only allows
+    pushing images if the repository exists" unless Create repository on push
+    (createRepositoryOnPush) is on (docs.docker.com/ee/dtr/admin/configure/
+    allow-creation-on-push/); the registry answers 404 NAME_UNKNOWN (distribution's error code
+    for an unknown repository)."""
+    if exc.status != 404 and exc.code != "NAME_UNKNOWN":
+        return None
+    namespace = repo.partition("/")[0]
+    return CanaryError(
+        f"DTR has no repository {repo} and does not create one on push (createRepositoryOnPush "
+        f"is off, DTR's default; it answered {exc.status} {exc.code or 'without an error code'}):"
+        f" create {repo} (Repositories > New repository, or POST /api/v0/repositories/"
+        f"{namespace}) or pass --canary-repo=NAMESPACE/REPOSITORY of an existing repository"
+    )
+
+
 def _run(
     registry: RegistryAPI, canary: CanaryImage, result: CanaryResult, clock: Callable[[], float]
 ) -> None:
@@ -201,8 +219,11 @@ def _run(
             entry["duration_s"] = round(clock() - began, 3)
 
     with step("push config and layer blobs"):
-        for blob in (canary.config, canary.layer):
-            registry.push_blob(repo, blob)
+        try:
+            for blob in (canary.config, canary.layer):
+                registry.push_blob(repo, blob)
+        except APIError as exc:
+            raise _unknown_repository(repo, exc) or exc from None
     with step(f"push manifest as {repo}:{canary.tag}"):
         digest = registry.put_manifest(repo, canary.tag, canary.manifest, SCHEMA2)
     result.digest = digest
