@@ -12,7 +12,7 @@ import pytest
 from tests.support.servers import FakeServer, Reply, Seen
 from upgrade.clients.registry import RegistryClient, sha256_digest
 from upgrade.clients.retry import RetryPolicy
-from upgrade.clients.secrets import DTRCredentials
+from upgrade.clients.secrets import DTRCredentials, Redactor
 from upgrade.cluster.dataproof import (
     Coverage,
     Failure,
@@ -409,3 +409,16 @@ def test_a_new_repository_gets_its_token_ahead_without_a_401(
     scopes = [s.query["scope"] for s in server.seen("GET", "/auth/token")]
     assert scopes == [[f"repository:{r}:pull"] for r in ("ns/a", "ns/b", "ns/c")]
     assert {s.query["service"][0] for s in server.seen("GET", "/auth/token")} == {"dtr"}
+
+
+def test_per_repository_tokens_are_masked_without_a_pattern_each() -> None:
+    redactor = Redactor()
+    tokens = [f"tok{i:05d}-" + "a" * 30 for i in range(20_000)]
+    for token in tokens:
+        redactor.add_token(token)
+    last = tokens[-1]
+    text = f'Bearer {last} and "token":"{tokens[7]}", said {tokens[3]}. x={tokens[9]}'
+    assert redactor.redact(text) == 'Bearer **** and "token":"****", said ****. x=****'
+    assert redactor.redact("tok00001-aaaa is not one") == "tok00001-aaaa is not one"
+    redactor.add("short secret")
+    assert redactor.redact(f"short secret {last}") == "**** ****"

@@ -219,7 +219,7 @@ class TokenAuthClient(ServiceClient[DTRCredentials]):
         value = obj.get("token") or obj.get("access_token")
         if not isinstance(value, str) or not value:
             raise reader.fail("no token")
-        self.http.redactor.add(value)
+        self.http.redactor.add_token(value)
         lifetime = token_lifetime(obj.get("expires_in"))
         token = _Token(
             value=value,

@@ -39,6 +39,8 @@ __all__ = [
 
 MASK = "****"
 SHORT_SECRET = 4
+# A bearer token as registries issue them (base64url, JWT, hex): one word of these characters.
+TOKEN_WORD = re.compile(r"[A-Za-z0-9._~+/=-]{16,}")
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,7 @@ class Redactor:
         self._lock = threading.Lock()
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._tokens: set[str] = set()
         for secret in secrets:
             self.add(secret)
 
@@ -183,6 +186,17 @@ class Redactor:
             self._values |= forms
             self._pattern = _compile(self._values)
 
+    def add_token(self, token: str) -> None:
+        """Register a short-lived bearer token, of which a session may get one per repository:
+        masked wherever it stands as a whole word (`Bearer <token>`, a JSON string), found by one
+        set lookup per word, so 100,000 tokens cost no more than one (a pattern per secret, as
+        `add` builds, would grow with every token). Anything not token-shaped goes to `add`."""
+        if not TOKEN_WORD.fullmatch(token):
+            self.add(token)
+            return
+        with self._lock:
+            self._tokens.add(token)
+
     def add_basic_auth(self, username: str, secret: str) -> None:
         """Register `secret` and the base64 of `username:secret` a basic-auth header carries."""
         self.add(secret)
@@ -197,9 +211,14 @@ class Redactor:
     def redact(self, text: str) -> str:
         """Return `text` with every known secret replaced by `****`."""
         pattern = self._pattern
-        if pattern is None or not text:
+        if not text:
             return text
-        return pattern.sub(MASK, text)
+        if pattern is not None:
+            text = pattern.sub(MASK, text)
+        tokens = self._tokens
+        if tokens:
+            text = TOKEN_WORD.sub(lambda m: _mask_token(m.group(), tokens), text)
+        return text
 
     def redact_obj(self, obj: Any) -> Any:
         """Return a copy of nested dicts/lists/tuples with every string (keys too) redacted."""
@@ -227,6 +246,16 @@ class _RedactingFilter(logging.Filter):
         record.msg = self._redactor.redact(record.getMessage())
         record.args = None
         return True
+
+
+def _mask_token(word: str, tokens: set[str]) -> str:
+    """`word` with the token it is, or holds between punctuation (`tok.`, `/tok=`), masked."""
+    if word in tokens:
+        return MASK
+    for core in (word.rstrip("."), word.strip("./="), word.split("=", 1)[-1].rstrip(".")):
+        if core and core in tokens:
+            return word.replace(core, MASK)
+    return word
 
 
 def _compile(values: set[str]) -> re.Pattern[str]:
