@@ -278,6 +278,15 @@ def parse_overhead(_out: str, data: dict[str, Any] | None) -> list[Figure]:
     return figures
 
 
+def parse_dataproof(_out: str, data: dict[str, Any] | None) -> list[Figure]:
+    """Scale, rate against the lab's ceiling, memory and session cost (bench_dataproof.py)."""
+    from dataproof_figures import figures  # benchmarks/dataproof_figures.py, beside this script
+
+    if data is None:
+        raise BenchmarkFailed("bench_dataproof.py wrote no JSON")
+    return [Figure("dataproof", *row) for row in figures(data)]
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """A benchmark script, its arguments (full and quick) and how to read its figures."""
@@ -297,6 +306,13 @@ BENCHMARKS: dict[str, Benchmark] = {
     "inventory": Benchmark("bench_inventory.py", [], [], parse_inventory),
     "report": Benchmark("bench_report.py", [], ["--runs", "3"], parse_report),
     "overhead": Benchmark("bench_overhead.py", [], ["--runs", "2"], parse_overhead, True),
+    "dataproof": Benchmark(
+        "bench_dataproof.py",
+        ["--repositories", "20000", "--full-repositories", "2000"],
+        ["--repositories", "2000", "--full-repositories", "500", "--seconds", "3"],
+        parse_dataproof,
+        True,
+    ),
 }
 
 
