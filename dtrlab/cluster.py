@@ -97,8 +97,9 @@ class Cluster:
         # real replica's containers exist before it answers (the engine lab creates them here).
         self.before_serving: list[Callable[[], None]] = []
         self.replicas: dict[str, Replica] = {}
-        for _ in range(config.replicas):
-            rid = secrets.token_hex(6)
+        for index in range(config.replicas):
+            given = config.replica_ids[index] if index < len(config.replica_ids) else ""
+            rid = given or secrets.token_hex(6)
             self.replicas[rid] = Replica(rid, config.version)
         ids = list(self.replicas)
         if config.has("mixed-versions"):

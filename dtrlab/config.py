@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -11,6 +12,8 @@ from typing import Any
 from dtrlab.catalogue import is_known, parse_version
 from dtrlab.errors import LabConfigError
 from dtrlab.scenarios import parse_scenarios
+
+_REPLICA_ID = re.compile(r"[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class LabConfig:
     # Listings may serve fewer items than pageSize and still carry X-Next-Page-Start ("filtered
     # to only those repositories visible to the client", fidelity-review.md 14); 0 = no cap.
     max_page_items: int = 0
+    # The replicas' IDs, in order (the cluster a baseline was taken from); new random ones for
+    # replicas beyond them. DTR's replica IDs are 12 hex characters (dtr-facts.md 2).
+    replica_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scenarios", parse_scenarios(self.scenarios))
@@ -77,6 +83,12 @@ class LabConfig:
             raise LabConfigError(f"token_lifetime must be positive, not {self.token_lifetime}")
         if self.max_page_items < 0:
             raise LabConfigError("max_page_items must not be negative")
+        bad = [rid for rid in self.replica_ids if not _REPLICA_ID.fullmatch(rid)]
+        if bad or len(set(self.replica_ids)) != len(self.replica_ids):
+            raise LabConfigError(
+                "replica_ids must be distinct 12-hex-character IDs, not "
+                f"{', '.join(bad) or 'repeats'}"
+            )
         if self.tags_per_repo < 1:
             raise LabConfigError("tags_per_repo must be at least 1")
         if not 0 <= self.port < 65536:

@@ -11,6 +11,8 @@ SCENARIOS: dict[str, str] = {
     "repositories (how sites upgrade with trust on): the upgrade runs",
     "admin-scheduling-off": "UCP does not let admins schedule on managers or DTR nodes "
     "(enable_admin_ucp_scheduling = false): the bootstrapper finds no node for its containers",
+    "another-cluster": "a --phase=post session's lab is another cluster than the --baseline's: "
+    "its replicas get new IDs (otherwise they take the baseline's, as the same DTR keeps them)",
     "create-on-push": "DTR's settings have createRepositoryOnPush = true: a push to a repository "
     "that does not exist creates it (by default such a push fails NAME_UNKNOWN)",
     "upgrades-disabled": "DTR's settings have disableUpgrades = true (undocumented; the "

@@ -8,7 +8,7 @@ later `--phase=post` session with `--baseline FILE`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +87,42 @@ def record(target: Target, replica_versions: Mapping[str, str], workers: int = 1
         crons=tuple(jsonable(c) for c in dtr.crons()),
         jobs=tuple(jsonable(j) for j in dtr.jobs(limit=RECENT_JOBS)),
     )
+
+
+def other_cluster(
+    baseline: Baseline, path: Path | str, dtr_url: str, replica_ids: Iterable[str]
+) -> str:
+    """Why `baseline` (read from `path`) is not of the DTR at `dtr_url` with `replica_ids`;
+    empty when it is.
+
+    A DTR cluster is known by its replica IDs, not by its address (a load balancer, a replica's
+    own name or a new DNS name reach the same cluster). The upgrade keeps every replica's ID: it
+    replaces the containers of one replica at a time (dtr-facts.md 1.2 "Order of work"), and
+    containers and volumes are named by it (`dtr-api-<rid>`, `dtr-rethink-<rid>`: dtr-facts.md
+    2); `join` adds one replica and `remove` takes out one (dtr-facts.md 1.4). So the baseline
+    is of this cluster when they share a replica ID; none in common is another cluster (or one
+    whose every replica was replaced since, which the baseline cannot speak for).
+    """
+    now = sorted(replica_ids)
+    before = sorted(baseline.replica_versions)
+    if set(now) & set(before):
+        return ""
+    return (
+        f"--baseline {path} was taken from another DTR cluster: at {baseline.target} "
+        f"(replicas {', '.join(before) or 'none'}) on {iso(baseline.taken_at)}, while this "
+        f"session's DTR at {dtr_url} has replicas {', '.join(now) or 'none'}, none in common; "
+        "pass the baseline.json of a preflight bundle of this DTR, or run a preflight of it "
+        "(--phase=preflight) for one"
+    )
+
+
+def recorded_replica_ids(path: Path) -> tuple[str, ...]:
+    """The replica IDs a baseline file records; none when it cannot be read (`load` says why)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(str(rid) for rid in data["replica_versions"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ()
 
 
 def load(path: Path) -> Baseline:

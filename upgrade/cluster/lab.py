@@ -31,6 +31,18 @@ from upgrade.rules.versions import Version
 IMAGES_TIMEOUT_S = 60.0
 
 
+def _replica_ids(settings: Settings) -> tuple[str, ...]:
+    """With --phase=post, the --baseline's replica IDs: the lab is the cluster the baseline was
+    taken from, as a real DTR is (its upgrade keeps them), unless `another-cluster` says not."""
+    from upgrade.cluster.baseline import recorded_replica_ids
+
+    if settings.mode != "verify" or settings.baseline is None:
+        return ()
+    if "another-cluster" in settings.lab.scenarios:
+        return ()
+    return recorded_replica_ids(settings.baseline)
+
+
 def start(settings: Settings) -> tuple[Any, Target]:
     """Start the lab described by the settings; return it (to stop later) and its target."""
     from dtrlab import Lab, LabConfig
@@ -43,6 +55,7 @@ def start(settings: Settings) -> tuple[Any, Target]:
             ucp_version=settings.lab.ucp_version,
             scenarios=settings.lab.scenarios,
             token_lifetime=settings.lab.token_lifetime,
+            replica_ids=_replica_ids(settings),
         )
         lab = Lab(config) if settings.lab.engine != "docker" else _engine_lab(config)
         lab.__enter__()

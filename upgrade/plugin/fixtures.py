@@ -231,8 +231,24 @@ def node_facts(harness: Harness, node_spec: str) -> NodeFacts:
 
 
 @pytest.fixture(scope="session")
-def baseline(harness: Harness, settings: Settings, target: Target) -> Baseline:
-    """The cluster before the change: recorded in preflight, or --baseline for --phase=post."""
+def baseline(settings: Settings, target: Target, baseline_as_given: Baseline) -> Baseline:
+    """The cluster before the change, for the checks that compare against it: with
+    --phase=post a --baseline of another cluster is refused (POST-BASELINE-MATCH says why)."""
+    from upgrade.cluster import baseline as baselines
+
+    if settings.mode == "verify" and settings.baseline is not None:
+        problem = baselines.other_cluster(
+            baseline_as_given, settings.baseline, target.dtr_url, target.replica_urls()
+        )
+        if problem:
+            raise baselines.BaselineError(problem)
+    return baseline_as_given
+
+
+@pytest.fixture(scope="session")
+def baseline_as_given(harness: Harness, settings: Settings, target: Target) -> Baseline:
+    """The cluster before the change as this session has it: recorded in preflight, or read
+    from --baseline for --phase=post (of whichever cluster it was taken from)."""
     from upgrade.cluster import baseline as baselines
 
     if settings.mode == "verify":
