@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import re
 import ssl
 import subprocess
 import tarfile
@@ -27,6 +28,8 @@ from tests.lab.conftest import (
 )
 
 MAX_SAMPLES = 2000
+ROOT = Path(__file__).resolve().parents[2]
+VERDICT = r"\b(HEALTHY|UNHEALTHY|GO|NO-GO|UPGRADED|UPGRADE-FAILED|VERIFY-FAILED|INTERRUPTED)\b"
 
 
 class FakeClock:
@@ -62,45 +65,39 @@ def ping_all(lab: Lab) -> dict[str, tuple[int, dict[str, object]]]:
         return result
 
 
+def readme_scenario_rows() -> dict[str, list[str]]:
+    """The README's lab fault scenario table: scenario name -> its other cells."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Lab fault scenarios", 1)[1].split("\n#", 1)[0]
+    rows: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        name = re.fullmatch(r"`([a-z0-9-]+)`", cells[0])
+        if line.startswith("|") and name:
+            assert name[1] not in rows, f"{name[1]} has two rows"
+            rows[name[1]] = cells[1:]
+    return rows
+
+
 def test_lab_scenarios_are_all_documented() -> None:
-    """Every scenario the issue names exists, and a bad name is refused with the valid list."""
-    expected = {
-        "healthy",
-        "content-trust-on",
-        "content-trust-allowed",
-        "admin-scheduling-off",
-        "upgrades-disabled",
-        "unresolvable-nodes",
-        "ucp-too-old",
-        "no-backup",
-        "stale-backup",
-        "backup-fails",
-        "backup-empty",
-        "backup-slow",
-        "replica-unhealthy",
-        "mixed-versions",
-        "gc-running",
-        "upgrade-crash",
-        "upgrade-crash-always",
-        "migration-fails",
-        "vuln-db-update-fails",
-        "vuln-db-current",
-        "metadata-store-opted-in",
-        "jobs-cut-by-upgrade",
-        "long-outage",
-        "data-loss",
-        "blobs-lost",
-        "manifest-corrupt",
-        "blobs-lost-before",
-        "slow-replica",
-        "rethink-noncritical-issue",
-        "rethink-critical-issue",
-        "no-version-label",
-        "manifest-v1-image",
-        "image-missing-on-node",
-        "version-suffix",
-    }
-    assert set(SCENARIOS) == expected
+    """Every scenario of dtrlab/scenarios.py has a row in the README's table saying what the lab
+    does and which existing check and verdict it gives, and the table names no other; a bad
+    name is refused with the valid list."""
+    rows = readme_scenario_rows()
+    assert sorted(rows) == sorted(SCENARIOS), "README's lab fault scenario table"
+    check_ids = set(
+        re.findall(
+            r'@pytest\.mark\.check\("([A-Z0-9-]+)"\)',
+            "".join(f.read_text(encoding="utf-8") for f in (ROOT / "checks").glob("*.py")),
+        )
+    )
+    for name, cells in rows.items():
+        assert len(cells) == 2, f"{name}: what the lab does, then check and verdict"
+        assert all(cells), f"{name}: a cell is empty"
+        named = set(re.findall(r"\b(?:PRE|POST|UPG)-[A-Z0-9-]*[A-Z0-9]\b", cells[1]))
+        assert named <= check_ids, f"{name} names unknown checks {sorted(named - check_ids)}"
+        assert named or name == "healthy", f"{name}: which check shows it"
+        assert re.search(VERDICT, cells[1]), f"{name}: which verdict"
     with pytest.raises(ValueError, match=r"unknown lab scenario\(s\) nope; valid: healthy, "):
         LabConfig(scenarios=("healthy", "nope"))
 
