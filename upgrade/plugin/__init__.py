@@ -71,6 +71,8 @@ def _lookup(config: pytest.Config, ini: bool = False) -> Any:
     return lookup
 
 
+# tryfirst: before the terminal's pytest_configure builds its reporter (protect_stdout), and
+# before pytest-html's and junitxml's read the report paths the bundle gives them.
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Register markers; when a target is given, resolve settings once and start the harness."""

@@ -150,8 +150,8 @@ class Collection:
             )
             harness.session_record.collection_errors = harness.collect_errors
 
-    # trylast: after the other plugins' pytest_collection_finish (the terminal's and
-    # pytest-html's count of the final items), so a refusal raised here comes after them.
+    # trylast: after the other plugins' pytest_collection_finish (the terminal's line of
+    # collected items), so a refusal raised here comes after what they report of the list.
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Make every check's record from the final item list, in this order: refuse --apply
