@@ -20,7 +20,8 @@ generator outside this process (2 processes x 8 threads of keep-alive `requests`
 token fetched once), replaying the same requests for `--seconds`: the tag lists for the
 inventory, and each repository's manifest GETs by digest plus its distinct blob HEADs for the
 proof. The ratio is the harness's rate over that ceiling; the harness also spends its token
-requests (one 401 and one token fetch per repository), which are counted in its requests.
+requests (one token fetch per repository, and the one 401 that names the realm), which are
+counted in its requests.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def serve(repositories: int, tags: int, ready: Any, stop: Any) -> None:  # pragm
         creds = lab.credentials
         ready.put((lab.url, lab.ca_pem, creds.username, creds.password))
         stop.wait(7200)
+
+
+def _sample_load(loads: list[float], stop: Any) -> None:
+    """The 1-minute load average every 30 s while the benchmark runs (the machine is shared)."""
+    while not stop.wait(30):
+        loads.append(os.getloadavg()[0])
 
 
 def peak_rss_mb() -> float:
@@ -166,7 +173,7 @@ def baseline_memory(tags: int, per_repository: int) -> dict[str, float]:
     import hashlib
 
     from upgrade.cluster.baseline import Baseline
-    from upgrade.cluster.dataproof import choose, manifests_of
+    from upgrade.cluster.dataproof import chosen_manifests
     from upgrade.config.proof_mode import ProofMode
 
     start = peak_rss_mb()
@@ -186,7 +193,7 @@ def baseline_memory(tags: int, per_repository: int) -> dict[str, float]:
         save_s = time.perf_counter() - t
     saved = peak_rss_mb()
     t = time.perf_counter()
-    chosen = choose(manifests_of(inventory), ProofMode("sample", 1000), 1)
+    _, chosen = chosen_manifests(inventory, ProofMode("sample", 1000), 1)
     choose_s = time.perf_counter() - t
     return {
         "tags": float(tags),
@@ -235,6 +242,9 @@ def main() -> None:
     began = time.perf_counter()
     lab.start()
     figures: dict[str, Any] = {"repositories": args.repositories, "tags_per_repository": args.tags}
+    loads = [os.getloadavg()[0]]
+    sampler = threading.Thread(target=_sample_load, args=(loads, stop), daemon=True)
+    sampler.start()
     try:
         url, ca_pem, user, password = ready.get(timeout=600)
         figures["lab_start_s"] = round(time.perf_counter() - began, 2)
@@ -312,7 +322,8 @@ def main() -> None:
             subset = dict(itertools.islice(inventory.items(), args.full_repositories))
             with RegistryClient(url, creds, verify=ca.name, pool_size=pool) as fresh:
                 full = prove(fresh, subset, ProofMode("full"), 1, workers=args.workers)
-            requests_made = full.coverage.requests + 2 * len(subset)
+            # one token request per repository (fetched ahead after the first challenge) + 1 401
+            requests_made = full.coverage.requests + len(subset) + 1
             figures["full"] = {
                 "repositories": len(subset),
                 "tags": sum(len(t) for t in subset.values()),
@@ -342,7 +353,8 @@ def main() -> None:
             lab.terminate()
             lab.join(5)
     figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    memory = subprocess.run(
+    figures["load_average"] = [round(x, 1) for x in loads]
+    memory = subprocess.run(  # a fresh interpreter: ru_maxrss survives fork + exec
         [
             sys.executable,
             __file__,

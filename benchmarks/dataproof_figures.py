@@ -7,9 +7,10 @@ from typing import Any
 Row = tuple[Any, ...]  # (measure, result, target[, met, cause]) as run.Figure takes them
 
 DATAPROOF_RATIO_CAUSE = (
-    "the lab answers in one Python process on the same 2 cores as the harness, so the harness's "
-    "TLS and HTTP work takes CPU from the server it measures against, while the load generator's "
-    "ceiling has no harness to share with"
+    "the harness is one process (one interpreter lock) of 16 threads going through its client "
+    "(retry policy, token cache, redaction, JSON), the load generator two processes of bare "
+    "keep-alive sessions; on 2 cores shared with the lab and with other test runs (load average "
+    "{load} during this run), the two are measured minutes apart under a load that changes"
 )
 
 
@@ -23,6 +24,10 @@ def figures(data: dict[str, Any]) -> list[Row]:
     )
     size = f"{inv['repositories']:,} repos x {data['tags_per_repository']} tags"
     coverage = sampled["coverage"]
+    loads = data.get("load_average", [])
+    load = f"{min(loads):.0f}-{max(loads):.0f}" if loads else "unknown"
+    ratio_cause = DATAPROOF_RATIO_CAUSE.format(load=load)
+    per_proof = coverage["requests"] + int(coverage["manifests"].split()[0]) + 1  # + tokens
     scale = 1_000_000 / max(inv["tags"], 1)
     return [
         (
@@ -37,7 +42,7 @@ def figures(data: dict[str, Any]) -> list[Row]:
             f"{inv['ratio']:.2f} ({inv['rate']:,.0f} of {inv['lab_ceiling']:,.0f} req/s)",
             ">= 0.8",
             inv["ratio"] >= 0.8,
-            "" if inv["ratio"] >= 0.8 else DATAPROOF_RATIO_CAUSE,
+            "" if inv["ratio"] >= 0.8 else ratio_cause,
         ),
         (
             f"full proof, {full['repositories']:,} repos ({full['tags']:,} tags)",
@@ -52,7 +57,7 @@ def figures(data: dict[str, Any]) -> list[Row]:
             f"{full['ratio']:.2f} ({full['rate']:,.0f} of {full['lab_ceiling']:,.0f} req/s)",
             ">= 0.8",
             full["ratio"] >= 0.8,
-            "" if full["ratio"] >= 0.8 else DATAPROOF_RATIO_CAUSE,
+            "" if full["ratio"] >= 0.8 else ratio_cause,
         ),
         (
             f"sampled proof (sample:{sampled['sample']}) over {inv['tags']:,} tags, pre + post",
@@ -63,8 +68,10 @@ def figures(data: dict[str, Any]) -> list[Row]:
             sampled["session_added_s"] < 10.0,
             ""
             if sampled["session_added_s"] < 10.0
-            else "the lab answered the proof's requests slower than the target needs on this "
-            "shared machine (see the rates above)",
+            else f"{2 * per_proof:,} requests (each repository the sample touches costs its "
+            f"token request) take {2 * per_proof / full['lab_ceiling']:.0f} s at the lab's own "
+            f"measured ceiling of {full['lab_ceiling']:,.0f} req/s under this run's load: the "
+            "target needs a registry answering 1,000 req/s or more, or a smaller sample",
         ),
         (
             f"harness peak memory, {memory['tags']:,.0f}-tag baseline held and written",
