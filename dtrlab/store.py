@@ -32,6 +32,7 @@ from dtrlab.content import (
     iso,
     layer_tar,
 )
+from dtrlab.store_faults import FaultsMixin
 from dtrlab.store_uploads import UploadsMixin
 
 __all__ = [
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 
-class RegistryStore(UploadsMixin):
+class RegistryStore(UploadsMixin, FaultsMixin):
     """All repositories, tags, manifests and blobs of the lab; thread-safe."""
 
     def __init__(self, now: datetime, author: str) -> None:
@@ -97,35 +98,6 @@ class RegistryStore(UploadsMixin):
     def _relink(self, full_name: str, digest: str) -> None:
         with self._lock:
             self._unlinked.discard((full_name, digest))
-
-    def lose_blobs(self, full_name: str) -> list[str]:
-        """Fault: every blob of the repository's manifests is gone from its storage while its
-        tags and manifests stay listed; returns the blob digests lost."""
-        with self._lock:
-            repo = self._require(full_name)
-            for record in repo.tags.values():
-                self._materialise(repo, record)
-            lost: list[str] = []
-            for media_type, body in repo.manifests.values():
-                if media_type in (MANIFEST_LIST_V2, OCI_INDEX):
-                    continue
-                manifest = json.loads(body)
-                for ref in [manifest.get("config", {}), *manifest.get("layers", [])]:
-                    digest = str(ref.get("digest", ""))
-                    if digest and digest not in lost:
-                        lost.append(digest)
-                        self._unlinked.add((full_name, digest))
-            return lost
-
-    def corrupt_manifest(self, full_name: str, tag: str) -> str:
-        """Fault: the stored bytes of the manifest `tag` names change (one byte more), so they
-        no longer hash to the digest DTR lists and serves; returns that digest."""
-        with self._lock:
-            repo = self._require(full_name)
-            digest = self._materialise(repo, repo.tags[tag])
-            media_type, body = repo.manifests[digest]
-            repo.manifests[digest] = (media_type, body + b"\n")
-            return digest
 
     # -- repositories ------------------------------------------------------------------------
 
