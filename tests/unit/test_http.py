@@ -271,6 +271,26 @@ def test_unresolvable_host_is_not_retried(
     assert clock.sleeps == []
 
 
+def test_an_unreachable_replica_names_replica_url_not_target(
+    ca_path: str, retry: RetryPolicy, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica's address comes from replicaSettings or UCP's node list, not from --target."""
+
+    def no_such_host(*args: object, **kwargs: object) -> object:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    with (
+        ServiceSession(DTR, "https://dtr.invalid", None, verify=ca_path, retry=retry) as http,
+        pytest.raises(TargetUnreachable) as info,
+    ):
+        http.get_json("/_ping", base="https://lab-worker-1:4443")
+    assert str(info.value) == (
+        "cannot reach DTR at lab-worker-1:4443: the host name does not resolve (DNS); check the "
+        "host and port given with --replica-url RID=https://HOST[:PORT] (a replica's own address)"
+    )
+
+
 def test_read_timeout_is_retried_then_reported(
     ca_path: str, retry: RetryPolicy, clock: FakeClock
 ) -> None:

@@ -71,9 +71,17 @@ class Service:
     name: str
     ca_option: str
     url_option: str
+    # The option for another address of the service, read from its own answers (a DTR
+    # replica's: replicaSettings, UCP's node list), which `url_option` did not give.
+    other_url_option: str | None = None
 
 
-DTR = Service("DTR", ca_option="--dtr-ca", url_option="--target")
+DTR = Service(
+    "DTR",
+    ca_option="--dtr-ca",
+    url_option="--target",
+    other_url_option="--replica-url RID=https://HOST[:PORT] (a replica's own address)",
+)
 UCP = Service("UCP", ca_option="--ucp-ca", url_option="--ucp-url")
 REGISTRY = Service("DTR registry", ca_option="--dtr-ca", url_option="--target")
 
@@ -249,7 +257,7 @@ class ServiceSession:
             raise translate(
                 error,
                 service=self.service.name,
-                url_option=self.service.url_option,
+                url_option=self._url_option(url),
                 ca_option=self.service.ca_option,
                 method=method,
                 url=url,
@@ -261,6 +269,14 @@ class ServiceSession:
         if response.status_code not in expect:
             raise self.status_error(response, attempts.count)
         return response
+
+    def _url_option(self, url: str) -> str:
+        """The option that gives `url`'s address: the service's own for its base URL, else the
+        one for addresses read from its answers (a replica's), when the service has one."""
+        other = self.service.other_url_option
+        if other is None or url.startswith(self.base_url + "/") or url == self.base_url:
+            return self.service.url_option
+        return other
 
     def _checked_url(self, path: str, base: str | None) -> str:
         """`url(path, base)`, refused in the harness's words when it cannot be sent.
