@@ -275,7 +275,7 @@ def test_job_ids_cannot_change_the_path(server: FakeServer, dtr: DTRClient) -> N
     with pytest.raises(APIError, match="HTTP 404"):
         dtr.job("../meta/settings")
     assert server.requests[0].path == "/api/v0/jobs/..%2Fmeta%2Fsettings"
-    with pytest.raises(HarnessError, match="an empty name or ID"):
+    with pytest.raises(HarnessError, match="DTR answered an empty"):
         dtr.job("")
 
 

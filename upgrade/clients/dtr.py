@@ -184,11 +184,11 @@ class DTRClient(ServiceClient[DTRCredentials]):
 
     def job(self, job_id: str) -> Job:
         """`GET /api/v0/jobs/{id}`."""
-        return _job(self.http.get_json(f"/api/v0/jobs/{_segment(job_id)}"))
+        return _job(self.http.get_json(f"/api/v0/jobs/{_segment(job_id, JOB_ID)}"))
 
     def job_logs(self, job_id: str) -> tuple[JobLogLine, ...]:
         """`GET /api/v0/jobs/{id}/logs`, lines in order (`data` in 2.5+, `Data` before)."""
-        reader = self.http.get_json(f"/api/v0/jobs/{_segment(job_id)}/logs")
+        reader = self.http.get_json(f"/api/v0/jobs/{_segment(job_id, JOB_ID)}/logs")
         lines = []
         for index, item in enumerate(reader.list()):
             line = reader.child(item, "log line")
@@ -305,7 +305,8 @@ class DTRClient(ServiceClient[DTRCredentials]):
         max_pages: int = MAX_PAGES,
     ) -> list[Tag]:
         """The tags of `namespace/repo` with the digests DTR records for them."""
-        path = f"/api/v0/repositories/{_segment(namespace)}/{_segment(repo)}/tags"
+        names = _segment(namespace, NAMESPACE), _segment(repo, REPOSITORY)
+        path = "/api/v0/repositories/{}/{}/tags".format(*names)
         tags = []
         for reader in self._pages(path, page_size, max_pages):
             for item in reader.list():
@@ -377,8 +378,18 @@ def _str_map(reader: JsonReader, key: str, kind: type[V]) -> dict[str, V]:
     return result
 
 
-def _segment(value: str) -> str:
-    """Quote one path segment so IDs and names cannot change the path."""
+JOB_ID = "job ID (in GET /api/v0/jobs)"
+NAMESPACE = "repository namespace (in GET /api/v0/repositories)"
+REPOSITORY = "repository name (in GET /api/v0/repositories)"
+
+
+def _segment(value: str, what: str) -> str:
+    """Quote one path segment so IDs and names cannot change the path. Names and IDs come from
+    DTR's own answers, where the 2.6/2.7 contract types them only as strings, so one may be
+    empty."""
     if not value:
-        raise HarnessError("an empty name or ID cannot address a DTR resource")
+        raise HarnessError(
+            f"DTR answered an empty {what}, which no API path can address; find the entry "
+            "with the blank value in that answer and fix or remove it in DTR"
+        )
     return quote(value, safe="")
