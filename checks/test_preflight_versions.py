@@ -25,6 +25,11 @@ def test_replicas_on_one_version(
     (the guide: re-run the upgrade command). Other mixed versions mean an earlier upgrade did
     not finish."""
     evidence.attach("replica_versions", replica_versions)
+    if not replica_versions:  # replicaSettings may be empty or null (the 2.6/2.7 contract)
+        pytest.skip(
+            "DTR reports no replicas, so there is no version to compare: "
+            "PRE-REPLICA-COUNT's finding"
+        )
     releases = {rid: Version.parse(v).release for rid, v in replica_versions.items()}
     distinct = sorted({str(release) for release in releases.values()})
     resumed = unfinished_upgrade(distinct, settings.to_version, catalog)

@@ -107,10 +107,8 @@ def current_version(harness: Harness, replica_versions: dict[str, str]) -> Versi
         return resumed
     version = one_release(distinct)
     if version is None:
-        pytest.skip(
-            f"needs one running version; replicas run {', '.join(distinct)} "
-            "(see PRE-REPLICA-VERSIONS)"
-        )
+        running = f"replicas run {', '.join(distinct)}" if distinct else "DTR reports no replicas"
+        pytest.skip(f"needs one running version; {running} (see PRE-REPLICA-VERSIONS)")
     harness.session_record.from_version = str(version)
     return version
 
