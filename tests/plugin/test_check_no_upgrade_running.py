@@ -15,6 +15,7 @@ import docker  # noqa: F401
 import pytest
 
 from tests.support.fake_engine import EngineScript, FakeContainer, fake_engine
+from tests.support.pytester_checks import run_for_record
 
 pytest_plugins = ["pytester"]
 
@@ -84,19 +85,7 @@ def session(
     check's record."""
     pytester.makepyfile(test_preflight_concurrency=CHECK.read_text(), test_other=OTHER)
     pytester.makeconftest(TARGET.format(ucp=ucp))
-    result = pytester.runpytest(
-        "-p",
-        "upgrade.plugin",
-        "--report-dir",
-        "out",
-        "--target=dtr.example.com",
-        "--to-version=2.6.4",
-        "-rs",
-        *args,
-    )
-    data = json.loads((pytester.path / "out" / "latest" / "result.json").read_text())
-    (record,) = [c for c in data["checks"] if c["id"] == ID]
-    return result, data, record
+    return run_for_record(pytester, ID, "--to-version=2.6.4", "-rs", *args)
 
 
 def test_a_running_upgrade_of_this_cluster_is_no_go(

@@ -4,11 +4,12 @@ given, so the default minimum engine of the running DTR line is what is judged
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.pytester_checks import run_for_record
 
 pytest_plugins = ["pytester"]
 
@@ -52,19 +53,9 @@ def session(
     """Run PRE-NODE-ENGINE alone for one node; return the run and the check's record."""
     pytester.makepyfile(test_preflight_nodes=CHECK.read_text())
     pytester.makeconftest(CONFTEST.format(engine=engine, dtr=dtr))
-    result = pytester.runpytest(
-        "-p",
-        "upgrade.plugin",
-        "--report-dir",
-        "out",
-        "--target=dtr.example.com",
-        "--hosts=ssh://node-1",
-        "-k",
-        "test_node_engine",
-        *args,
+    result, _, record = run_for_record(
+        pytester, ID, "--hosts=ssh://node-1", "-k", "test_node_engine", *args
     )
-    data = json.loads((pytester.path / "out" / "latest" / "result.json").read_text())
-    (record,) = [c for c in data["checks"] if c["id"] == ID]
     return result, record
 
 

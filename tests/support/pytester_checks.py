@@ -3,11 +3,14 @@
 `check` writes one check (its phase and check markers, the function, its docstring and body);
 `checks_module` joins checks into a module. `core_checks` and `make_checks` are the module most
 plugin tests run: a preflight pair (PRE-A can be made to fail), an upgrade and a post check.
+`run_for_record` runs a session against `dtr.example.com` and reads one check's record back.
 """
 
 from __future__ import annotations
 
+import json
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -61,3 +64,16 @@ def core_checks(*, fail_a: bool = False) -> str:
 def make_checks(pytester: pytest.Pytester, fail_a: bool = False) -> None:
     """Write the core checks as test_checks.py."""
     pytester.makepyfile(test_checks=core_checks(fail_a=fail_a))
+
+
+def run_for_record(
+    pytester: pytest.Pytester, check_id: str, *args: str
+) -> tuple[pytest.RunResult, dict[str, Any], dict[str, Any]]:
+    """Run the plugin against `dtr.example.com` with `args`; return the run, result.json and
+    the record of `check_id` (exactly one)."""
+    result = pytester.runpytest(
+        "-p", "upgrade.plugin", "--report-dir", "out", "--target=dtr.example.com", *args
+    )
+    data = json.loads((pytester.path / "out" / "latest" / "result.json").read_text())
+    (record,) = [c for c in data["checks"] if c["id"] == check_id]
+    return result, data, record
