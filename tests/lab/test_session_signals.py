@@ -142,3 +142,41 @@ def test_a_stop_after_the_upgrade_gives_the_whole_verify_command(tmp_path: Path)
     bundle = (reports / "latest").resolve()
     assert f"--phase=post --baseline={bundle / 'baseline.json'}" in command
     assert (bundle / "baseline.json").is_file()
+
+
+STOP_AFTER_THE_PROCEDURE = '''
+"""Stop the session (as Ctrl-C does) just after the bootstrapper's procedure ended, while the
+session is still completing the upgrade's record."""
+from upgrade.procedure import session
+
+
+def _stop(self):
+    raise KeyboardInterrupt
+
+
+session.SessionUpgrade._record_engine = _stop
+'''
+
+
+def test_a_stop_while_the_finished_upgrade_is_recorded_still_says_it_completed(
+    tmp_path: Path,
+) -> None:
+    """The race a SIGTERM can meet: the procedure returned `passed` and the stop lands before
+    the run state learns it. The verdict must not tell the operator to re-run the upgrade."""
+    (tmp_path / "stop_after_the_procedure.py").write_text(STOP_AFTER_THE_PROCEDURE)
+    reports = tmp_path / "reports"
+    proc = subprocess.run(
+        session_argv(reports, "--to-version=2.6.4", "--apply", "-p", "stop_after_the_procedure"),
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"},
+        capture_output=True,
+        text=True,
+        timeout=SESSION_TIMEOUT_S,
+    )
+    last = proc.stdout.rstrip().splitlines()[-1]
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, proc.stdout[-2000:]
+    assert last.startswith("VERDICT: INTERRUPTED"), last
+    assert "after the upgrade completed; verify it with pytest " in last, last
+    assert "--phase=post --baseline=" in last, last
+    result = json.loads(((reports / "latest").resolve() / "result.json").read_text())
+    assert result["upgrade"]["state"] == "passed"

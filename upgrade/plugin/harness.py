@@ -184,7 +184,11 @@ class Harness:
         try:
             record = runner.run()
         except KeyboardInterrupt:
-            self.upgrade_state = "interrupted"
+            # A stop that lands after the procedure ended (while its record is being
+            # completed) does not undo the upgrade's outcome: the verdict must still say
+            # that the upgrade completed (and give the --phase=post command) or failed.
+            finished = runner.current.state
+            self.upgrade_state = finished if finished in ("passed", "failed") else "interrupted"
             self.upgrade_message = runner.current.message
             raise
         finally:
