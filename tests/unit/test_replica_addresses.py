@@ -168,3 +168,13 @@ def test_ucp_password_is_not_in_any_problem(server: FakeServer, make_target) -> 
     server.route("GET", "/nodes", Reply(500, {"message": "boom"}))
     found = make_target(resolvable=set()).replica_addresses()
     assert UCP_PASSWORD not in str(found[R1].as_dict())
+
+
+def test_a_port_no_url_can_carry_is_not_suggested() -> None:
+    """httpsPort is any integer in the 2.6/2.7 contract (responses.ReplicaSettings)."""
+    replicas = [ReplicaSettings(R1, "n1", 80, -602), ReplicaSettings(R2, "n2", 80, 0)]
+    found = addresses.from_settings(replicas, [], resolve=lambda host: False)
+    assert found[R1].problem is not None
+    assert f"--replica-url {R1}=https://HOST:PORT " in found[R1].problem
+    assert found[R2].problem is not None
+    assert f"--replica-url {R2}=https://HOST:443 " in found[R2].problem

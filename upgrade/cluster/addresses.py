@@ -83,10 +83,10 @@ def from_settings(
     for replica in replicas:
         rid, node = replica.replica_id, replica.node.strip()
         port = "" if replica.https_port in (0, 443) else f":{replica.https_port}"
-        fix = (
-            f"pass --replica-url {rid}=https://HOST{port or ':443'} with an address this "
-            "machine reaches"
-        )
+        # httpsPort is any integer in the 2.6/2.7 contract (responses.ReplicaSettings): a fix
+        # never suggests a port no URL can carry.
+        shown = (port or ":443") if 0 <= replica.https_port <= 65535 else ":PORT"
+        fix = f"pass --replica-url {rid}=https://HOST{shown} with an address this machine reaches"
         if node and resolve(node):
             addresses[rid] = ReplicaAddress(rid, f"https://{node}{port}", NODE_NAME, node)
             continue
