@@ -289,6 +289,10 @@ def test_an_unreachable_replica_names_replica_url_not_target(
         "cannot reach DTR at lab-worker-1:4443: the host name does not resolve (DNS); check the "
         "host and port given with --replica-url RID=https://HOST[:PORT] (a replica's own address)"
     )
+    with pytest.raises(HarnessError) as refused:
+        http.get_json("/_ping", base="https://2.7.0-29094adc:-602")
+    assert "the port is not a number from 1 to 65535" in str(refused.value)
+    assert "(given with --replica-url RID=https://HOST[:PORT]" in str(refused.value)
 
 
 def test_read_timeout_is_retried_then_reported(

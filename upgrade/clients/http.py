@@ -293,7 +293,7 @@ class ServiceSession:
             shown = self.excerpt(self.redactor.redact(url))
             raise HarnessError(
                 f"{self.service.name} request to {shown!r} cannot be sent: {problem}; "
-                f"check the address (given with {self.service.url_option} or read from "
+                f"check the address (given with {self._url_option(url)} or read from "
                 f"{self.service.name}'s own answers)"
             )
         return url
