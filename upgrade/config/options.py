@@ -316,7 +316,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "--baseline",
-        "baseline.json of an earlier preflight bundle, compared against by --phase=post",
+        "baseline.json of an earlier preflight bundle of this DTR, compared against by "
+        "--phase=post (one of another cluster fails POST-BASELINE-MATCH)",
         kind="path",
         metavar="FILE",
     ),
