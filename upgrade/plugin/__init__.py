@@ -245,7 +245,7 @@ def _take_upgrade_lock(config: pytest.Config, settings: Settings, now: datetime)
     )
     try:
         return lock.acquire_all(settings.target_url, holder)
-    except (lock_holder.LockHeld, lock_holder.LockError) as exc:
+    except (lock.LockHeld, lock.LockError) as exc:  # the classes lock.py itself raises
         raise pytest.UsageError(str(exc)) from None
 
 

@@ -36,6 +36,8 @@ from upgrade.procedure.lock_holder import Holder, LockError, LockHeld, addresses
 __all__ = [
     "LOCK_DIR_VARIABLE",
     "HeldLock",
+    "LockError",
+    "LockHeld",
     "acquire",
     "acquire_all",
     "default_directory",
