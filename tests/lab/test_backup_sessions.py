@@ -15,8 +15,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dtrlab.backup import write_backup
-from tests.lab.sessions import ROOT, Session, run_session
+from tests.lab.sessions import ROOT, Session, run_session, session_argv
 
 UCP_SECRET = "ucp-Backup-S3cret-" + uuid.uuid4().hex[:8]
 ENV = {"UCP_USERNAME": "admin", "UCP_PASSWORD": UCP_SECRET}
@@ -230,3 +232,31 @@ def _tagged_bootstrappers(tag: str) -> list[int]:
         if f"DTRLAB_TEST_TAG={tag}".encode() in environ.split(b"\0") and b"\0backup\0" in cmdline:
             found.append(int(entry.name))
     return found
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--backup=take"],
+        ["--backup=take", "--phase=post", "--to-version=2.6.4", "--baseline={baseline}"],
+    ],
+    ids=["health session", "post phase"],
+)
+def test_take_in_a_session_without_preflight_is_refused_not_ignored(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """A health check or a --phase=post session takes no backup: asked for one, it says so at
+    start instead of ending with a verdict the operator reads as 'backed up'."""
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text("{}")
+    proc = subprocess.run(
+        session_argv(tmp_path / "reports", *(a.format(baseline=baseline) for a in args)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout + proc.stderr
+    assert "--backup=take takes the backup a preflight needs before an upgrade" in proc.stderr
+    assert not (tmp_path / "reports").exists()

@@ -216,6 +216,13 @@ def _refuse_unsafe(config: pytest.Config, settings: Settings) -> None:
             "--phase=post verifies an upgrade against the cluster before it: pass "
             "--to-version=VERSION and --baseline=reports/<preflight bundle>/baseline.json"
         )
+    if settings.take_backup and (settings.to_version is None or settings.phase == "post"):
+        # Refused, not ignored: an operator who asked for a backup must not believe one was
+        # taken. The backup is taken before PRE-BACKUP, in a session that runs preflight.
+        raise pytest.UsageError(
+            "--backup=take takes the backup a preflight needs before an upgrade: pass "
+            "--to-version=VERSION (and no --phase=post), or drop --backup=take"
+        )
     dist = getattr(config.option, "dist", "no")
     numprocesses = getattr(config.option, "numprocesses", None)
     if dist not in (None, "no") or numprocesses or os.environ.get("PYTEST_XDIST_WORKER"):
