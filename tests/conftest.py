@@ -37,3 +37,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _in_suite(item.path):
             item.add_marker(STRICT, append=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite's --apply sessions against made-up DTRs (dtr.example.com) take the machine's
+    upgrade lock: one lock folder per run of the suite, so two runs on one machine (two
+    checkouts, a developer beside CI) never refuse each other's sessions. Within a run, the
+    sessions still meet each other's locks as operators' sessions would."""
+    import os
+    import tempfile
+
+    from upgrade.procedure import lock
+
+    if lock.LOCK_DIR_VARIABLE not in os.environ and not hasattr(config, "workerinput"):
+        os.environ[lock.LOCK_DIR_VARIABLE] = tempfile.mkdtemp(prefix="dtr-upgrade-suite-locks-")
