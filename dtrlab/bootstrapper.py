@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -287,32 +287,55 @@ def upgrade(target: str, args: Sequence[str], environ: dict[str, str], interacti
         print(f"Upgrade DTR {release.major}.{release.minor - 1}.x cluster to this version")
         print("Flags: " + " ".join(f"--{name}" for name in flags_for(release)))
         return 0
-    try:
-        log.info("Beginning Docker Trusted Registry upgrade")
-        if not is_known(target):
-            raise Fatal(
-                f"DTR {target} is not a released version; no such image docker/dtr:{target}"
-            )
-        _complete_credentials(values, interactive)
-        log.info("Validating UCP cert")
-        session = UCPSession(str(values["ucp-url"]), _tls_context(values))
-        log.info("Connecting to UCP")
+
+    def body() -> None:
+        begin("upgrade", target, values, interactive, log)
+        session = ucp_session(values, log)
         log.debug(f"UCP URL https://{session.host}:{session.port}, user {values['ucp-username']}")
         _connect(session, values, log)
         run_upgrade(session, target, values, log)
+
+    return run_command(
+        body,
+        log,
+        failed="Upgrade has failed. Try running it again.",
+        interrupted="upgrade interrupted; re-run the same command to resume",
+    )
+
+
+def begin(command: str, version: str, values: dict[str, Any], interactive: bool, log: Log) -> None:
+    """The start both commands share: a released `version`, then the UCP credentials."""
+    log.info(f"Beginning Docker Trusted Registry {command}")
+    if not is_known(version):
+        raise Fatal(f"DTR {version} is not a released version; no such image docker/dtr:{version}")
+    _complete_credentials(values, interactive)
+
+
+def ucp_session(values: dict[str, Any], log: Log) -> UCPSession:
+    """The session to UCP at --ucp-url, checked against --ucp-ca unless --ucp-insecure-tls."""
+    log.info("Validating UCP cert")
+    session = UCPSession(str(values["ucp-url"]), _tls_context(values))
+    log.info("Connecting to UCP")
+    return session
+
+
+def run_command(body: Callable[[], None], log: Log, *, failed: str, interrupted: str) -> int:
+    """Run a command's `body`: 0, or the `failed` line, a fatal line and 1 (128+N on signal N)."""
+    try:
+        body()
         return 0
     except Fatal as exc:
-        log.error("Upgrade has failed. Try running it again.")
+        log.error(failed)
         log.fatal(str(exc))
         return 1
     except (OSError, ValueError, KeyError) as exc:
-        # The connection to UCP broke, or UCP answered something unreadable, mid-upgrade.
-        log.error("Upgrade has failed. Try running it again.")
+        # The connection to UCP broke, or UCP answered something unreadable, mid-command.
+        log.error(failed)
         log.fatal(f"Lost the connection to UCP: {type(exc).__name__}: {exc}")
         return 1
     except Interrupted as exc:
-        log.error("Upgrade has failed. Try running it again.")
-        log.fatal(f"Received signal {exc}: upgrade interrupted; re-run the same command to resume")
+        log.error(failed)
+        log.fatal(f"Received signal {exc}: {interrupted}")
         return 128 + exc.signum
 
 

@@ -27,16 +27,16 @@ from dtrlab.backup import backup_tar
 from dtrlab.bootstrapper import (
     Fatal,
     Flag,
-    Interrupted,
     Log,
     UCPSession,
-    _complete_credentials,
     _connect,
-    _tls_context,
+    begin,
     flags_for,
     parse_flags,
+    run_command,
+    ucp_session,
 )
-from dtrlab.catalogue import Release, is_known, parse_version
+from dtrlab.catalogue import Release, parse_version
 
 # `upgrade`'s flags that `backup` does not have.
 _UPGRADE_ONLY = ("no-image-check", "nocolor", "max-wait")
@@ -60,36 +60,18 @@ def backup(version: str, args: Sequence[str], environ: dict[str, str], interacti
         sys.stderr.write("Create a backup of DTR\n")
         sys.stderr.write("Flags: " + " ".join(f"--{n}" for n in backup_flags(release)) + "\n")
         return 0
-    try:
-        log.info("Beginning Docker Trusted Registry backup")
-        if not is_known(version):
-            raise Fatal(
-                f"DTR {version} is not a released version; no such image docker/dtr:{version}"
-            )
-        _complete_credentials(values, interactive)
-        _complete_replica(values, interactive)
-        log.info("Validating UCP cert")
-        session = UCPSession(str(values["ucp-url"]), _tls_context(values))
-        log.info("Connecting to UCP")
-        _connect(session, values, log)
-        _print_backup(session, version, values, log)
-        return 0
-    except Fatal as exc:
-        log.error("Backup has failed.")
-        log.fatal(str(exc))
-        return 1
-    except BrokenPipeError:
-        log.error("Backup has failed.")
-        log.fatal("Failed to write the backup: stdout was closed")
-        return 1
-    except (OSError, ValueError, KeyError) as exc:
-        log.error("Backup has failed.")
-        log.fatal(f"Lost the connection to UCP: {type(exc).__name__}: {exc}")
-        return 1
-    except Interrupted as exc:
-        log.error("Backup has failed.")
-        log.fatal(f"Received signal {exc}: backup interrupted")
-        return 128 + exc.signum
+
+    def body() -> None:
+        try:
+            begin("backup", version, values, interactive, log)
+            _complete_replica(values, interactive)
+            session = ucp_session(values, log)
+            _connect(session, values, log)
+            _print_backup(session, version, values, log)
+        except BrokenPipeError:
+            raise Fatal("Failed to write the backup: stdout was closed") from None
+
+    return run_command(body, log, failed="Backup has failed.", interrupted="backup interrupted")
 
 
 def _complete_replica(values: dict[str, Any], interactive: bool) -> None:
