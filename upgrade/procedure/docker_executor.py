@@ -212,22 +212,29 @@ class DockerExecutor(Executor):
             "inspect it with `docker image inspect` and pull or load it again"
         )
 
+    def _container_options(
+        self, request: BootstrapperRequest, command: str, *, log_driver: str
+    ) -> dict[str, Any]:
+        """What the `upgrade` and `backup` containers share: the command and its flags, the
+        network, the environment (credentials), no stdin or TTY, the harness's label."""
+        network = {"network_mode": self.network_mode} if self.network_mode else {}
+        return {
+            "command": [command, *bootstrapper_args(request)],
+            **network,
+            "environment": request.environment(),
+            "stdin_open": False,
+            "tty": False,
+            "labels": {CONTAINER_LABEL: request.target_version},
+            "log_config": docker.types.LogConfig(type=log_driver),
+        }
+
     def _start(self, request: BootstrapperRequest) -> Attempt:
         client = self._docker()
-        network = {"network_mode": self.network_mode} if self.network_mode else {}
+        # `logs` needs a driver the engine can read back, whatever the daemon's default.
+        options = self._container_options(request, "upgrade", log_driver="json-file")
         try:
             container = client.containers.run(
-                request.image,
-                command=["upgrade", *bootstrapper_args(request)],
-                **network,
-                environment=request.environment(),
-                detach=True,
-                stdin_open=False,
-                tty=False,
-                auto_remove=False,
-                labels={CONTAINER_LABEL: request.target_version},
-                # `logs` needs a driver the engine can read back, whatever the daemon's default.
-                log_config=docker.types.LogConfig(type="json-file"),
+                request.image, detach=True, auto_remove=False, **options
             )
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise self._translate(
@@ -240,18 +247,9 @@ class DockerExecutor(Executor):
         the backup's log is disabled against a credential leak, dtr-facts.md 1.3), so the
         container is created, attached (stdout: the archive, stderr: the log) and started."""
         client = self._docker()
-        network = {"network_mode": self.network_mode} if self.network_mode else {}
+        options = self._container_options(request, "backup", log_driver="none")
         try:
-            container = client.containers.create(
-                request.image,
-                command=["backup", *bootstrapper_args(request)],
-                **network,
-                environment=request.environment(),
-                stdin_open=False,
-                tty=False,
-                labels={CONTAINER_LABEL: request.target_version},
-                log_config=docker.types.LogConfig(type="none"),
-            )
+            container = client.containers.create(request.image, **options)
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise self._translate(
                 exc, f"create the backup container from {request.image}", request
