@@ -20,6 +20,7 @@ from dtrlab.catalogue import (
     parse_version,
     ucp_too_old_for_next_minor,
 )
+from dtrlab.component_images import SERVICES, image_name
 from dtrlab.config import Credentials, LabConfig
 from dtrlab.jobs import Job, JobRunner
 from dtrlab.listener import HTTPSListener
@@ -27,17 +28,6 @@ from dtrlab.store import RegistryStore
 
 RESTART_ATTEMPTS = 20
 RESTART_RETRY_S = 0.1
-LAB_DTR_SERVICES = (
-    "api",
-    "garant",
-    "jobrunner",
-    "nginx",
-    "notary-server",
-    "notary-signer",
-    "registry",
-    "rethink",
-    "scanningstore",
-)
 # The repositories the lab's bootstrapper and replicas run from, as `allow_repos` lists them
 # (full names: MKE's example is "docker.io/mirantis/dtr-rethink"): the process lab's
 # `dtrlab/dtr`, and the engine lab's registry (dtrlab.engine.settings.DEFAULT_REGISTRY).
@@ -46,7 +36,7 @@ LAB_DTR_REPOSITORIES = tuple(
     for registry, namespace in (("docker.io", "dtrlab"), ("127.0.0.1:5000", "docker"))
     for name in (
         f"{namespace}/dtr",
-        *(f"{namespace}/dtr-{service}" for service in LAB_DTR_SERVICES),
+        *(f"{namespace}/{image_name(service)}" for service in SERVICES),
     )
 )
 UNHEALTHY_ERROR = "rethinkdb: cannot reach dtr-rethinkdb on this replica: connection refused"

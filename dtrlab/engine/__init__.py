@@ -15,10 +15,10 @@ imported by `dtrlab` itself, so the in-process lab does not need the docker SDK.
 
 from __future__ import annotations
 
+from dtrlab.component_images import SERVICES
 from dtrlab.engine.settings import (
     DEFAULT_REGISTRY,
     DEFAULT_SOCKET,
-    SERVICES,
     EngineError,
     EngineSettings,
 )

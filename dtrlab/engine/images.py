@@ -31,12 +31,12 @@ import docker.errors
 import requests
 
 import dtrlab
+from dtrlab.component_images import services_for
 from dtrlab.engine.settings import (
     LAB_LABEL,
     VERSION_LABEL,
     EngineError,
     EngineSettings,
-    services_for,
 )
 
 DEBOOTSTRAP_PACKAGES = ("python3", "python3-cffi-backend", "python3-trustme", "ca-certificates")

@@ -28,15 +28,14 @@ import docker.errors
 import requests
 
 from dtrlab.cluster import Cluster
+from dtrlab.component_images import SERVICES, services_for
 from dtrlab.engine.settings import (
     COMPOSE_PROJECT_LABEL,
     LAB_LABEL,
     REPLICA_LABEL,
-    SERVICES,
     VERSION_LABEL,
     EngineError,
     EngineSettings,
-    services_for,
 )
 
 WATCH_INTERVAL_S = 0.1

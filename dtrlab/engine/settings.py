@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dtrlab.component_images import image_name
 from dtrlab.errors import LabError
 from upgrade.cluster import containers
 
@@ -16,23 +17,12 @@ DEFAULT_CACHE = "/var/cache/dtrlab"
 DEFAULT_STATE = "/var/lib/dtrlab"
 DEBIAN_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-# The containers of a replica and the labels they carry are the product's, as the harness
-# knows them; 2.5 had no scanningstore (scanning data lived in RethinkDB).
-SERVICES = containers.EXPECTED_SERVICES
+# The labels a replica's containers carry are the product's, as the harness knows them.
 VERSION_LABEL = containers.VERSION_LABEL
 REPLICA_LABEL = containers.REPLICA_LABEL
 COMPOSE_PROJECT_LABEL = containers.COMPOSE_PROJECT_LABEL
 # Every container and image the lab makes carries this label, so they can be found and removed.
 LAB_LABEL = "com.docker.dtr.lab"
-
-
-def services_for(version: str) -> tuple[str, ...]:
-    """The service containers a replica of DTR `version` runs."""
-    from dtrlab.catalogue import parse_version
-
-    if parse_version(version).line < (2, 6):
-        return tuple(s for s in SERVICES if s != "scanningstore")
-    return SERVICES
 
 
 class EngineError(LabError):
@@ -85,5 +75,6 @@ class EngineSettings:
         return f"{self.registry}/docker/dtr:{version}"
 
     def service_image(self, service: str, version: str) -> str:
-        """The image a replica's `service` container runs: `<registry>/docker/dtr-api:V`."""
-        return f"{self.registry}/docker/dtr-{service}:{version}"
+        """The image a replica's `service` container runs: `<registry>/docker/dtr-api:V`
+        (`dtr-rethink` for `rethinkdb`, dtrlab.component_images)."""
+        return f"{self.registry}/docker/{image_name(service)}:{version}"

@@ -12,16 +12,15 @@ import docker.errors
 import pytest
 
 from dtrlab import Lab, LabConfig
+from dtrlab.component_images import SERVICES, services_for
 from dtrlab.engine import cli, daemon
 from dtrlab.engine.images import version_dockerfile
 from dtrlab.engine.replicas import ReplicaContainers, container_name
 from dtrlab.engine.settings import (
     REPLICA_LABEL,
-    SERVICES,
     VERSION_LABEL,
     EngineError,
     EngineSettings,
-    services_for,
 )
 
 

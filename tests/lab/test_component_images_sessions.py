@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dtrlab import component_images
 from tests.lab.sessions import run_session
+from upgrade.cluster import containers
 
 
 def test_the_lab_bootstrapper_lists_its_images() -> None:
@@ -23,7 +25,17 @@ def test_the_lab_bootstrapper_lists_its_images() -> None:
     assert listed[0] == "docker/dtr:2.6.4"
     assert "docker/dtr-registry:2.6.4" in listed
     assert "docker/dtr-scanningstore:2.6.4" in listed
+    # RethinkDB's container is dtr-rethinkdb-<rid>, its image dtr-rethink.
+    assert "docker/dtr-rethink:2.6.4" in listed
+    assert "docker/dtr-rethinkdb:2.6.4" not in listed
     assert len(listed) == 10
+
+
+def test_the_lab_runs_the_services_the_harness_expects() -> None:
+    # The lab's bootstrapper image carries dtrlab alone, so the lab keeps its own list; it must
+    # be the harness's (upgrade.cluster.containers), or POST-REPLICA-SERVICES would judge a lab
+    # that is not DTR's.
+    assert component_images.SERVICES == containers.EXPECTED_SERVICES
 
 
 def test_every_listed_image_on_every_replica_node_is_go(tmp_path: Path) -> None:
