@@ -7,6 +7,7 @@ import pytest
 
 from upgrade.cluster.dataproof import SHOWN
 from upgrade.cluster.dataproof_record import POST_FILE, PostProof
+from upgrade.cluster.dataproof_text import named
 from upgrade.evidence.records import CheckRecord
 
 pytestmark = pytest.mark.post
@@ -30,25 +31,25 @@ def test_data_plane_still_pullable(
     before = post_data_proof.before
     evidence.note(
         f"every failure and the seed are in {POST_FILE}; compared with "
-        + (str(before.path) if before else "no preflight proof (none was found)")
+        + (before.shown if before else "no preflight proof (none was found)")
     )
     if sorted_.before:
         evidence.note(
             f"{len(sorted_.before)} failure(s) were there before the change (PRE-DATA-PROOF) "
-            f"and are not the upgrade's: {'; '.join(f.describe() for f in sorted_.before[:3])}"
+            f"and are not the upgrade's: {named(sorted_.before, POST_FILE)}"
         )
     problems = []
     if sorted_.new:
         problems.append(
             f"{len(sorted_.new)} new since preflight proved them pullable: "
-            + "; ".join(f.describe() for f in sorted_.new[:3])
+            + named(sorted_.new, POST_FILE)
         )
     if sorted_.unproven:
         problems.append(
             f"{len(sorted_.unproven)} on tags no preflight proof checked"
             + ("" if before else " (no data-proof-preflight.json beside --baseline)")
             + ": "
-            + "; ".join(f.describe() for f in sorted_.unproven[:3])
+            + named(sorted_.unproven, POST_FILE)
         )
     assert not problems, (
         "pulls fail after the upgrade although DTR still lists the tags: "

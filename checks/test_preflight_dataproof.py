@@ -7,6 +7,7 @@ import pytest
 
 from upgrade.cluster.dataproof import SHOWN, ProofResult
 from upgrade.cluster.dataproof_record import PREFLIGHT_FILE
+from upgrade.cluster.dataproof_text import named
 from upgrade.evidence.records import CheckRecord
 
 pytestmark = pytest.mark.preflight
@@ -24,7 +25,7 @@ def test_data_plane_pullable(
         pytest.skip("--data-proof=off: the data plane was not proven")
     evidence.attach("data_proof", proof.as_dict(shown=SHOWN))
     evidence.note(f"every failure and the seed are in {PREFLIGHT_FILE}")
-    shown = "; ".join(f.describe() for f in proof.failures[:3])
+    shown = named(proof.failures, PREFLIGHT_FILE)
     assert not proof.failures, (
         f"{len(proof.failures)} pull(s) fail before the change: {shown}; restore the missing "
         "blobs or manifests (check the registry's storage configuration) before upgrading, or "

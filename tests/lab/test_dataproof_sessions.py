@@ -60,6 +60,10 @@ def test_blobs_lost_after_the_upgrade_fail_post_naming_each(tmp_path: Path) -> N
         ("engineering/api", "blob", 404)
     }
     assert f"{len(new)} new since preflight proved them pullable" in check["message"]
+    named = check["message"].count("engineering/api:")
+    assert named == len(new) or (
+        named == 3 and f"and {len(new) - 3} more (see data-proof-post.json)" in check["message"]
+    ), "a message that counts the failures names each or says how many more and where"
     assert "storage configuration" in check["message"]
     assert check["evidence"]["failures_before_the_change"] == []
     seeds = {
@@ -93,6 +97,11 @@ def test_blobs_lost_before_the_change_are_no_go(tmp_path: Path) -> None:
     assert {f["repository"] for f in failures} == {"qa/tools"}
     assert "pull(s) fail before the change: qa/tools:2019.01 blob sha256:" in check["message"]
     assert "waive PRE-DATA-PROOF" in check["message"]
+    named = check["message"].count("qa/tools:")
+    assert named == len(failures) or (
+        named == 3
+        and f"and {len(failures) - 3} more (see data-proof-preflight.json)" in check["message"]
+    )
     assert "PRE-DATA-PROOF" in run.last_line
 
 
