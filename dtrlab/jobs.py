@@ -323,6 +323,19 @@ class JobRunner:
             return []
         return self._advance(job, step)
 
+    def _retry(self, job: Job, duration: float) -> Job:
+        """Submit `job` again, `duration` long: a retry keeps its action, parameters, capacity
+        map, deadline and stop timeout."""
+        return self.submit(
+            job.action,
+            job.parameters,
+            retry_of=job,
+            duration=duration,
+            capacity_map=job.capacity_map,
+            deadline=job.deadline,
+            stop_timeout=job.stop_timeout,
+        )
+
     def _lose_worker(self, job: Job) -> list[Job]:
         worker = job.worker_id
         job.last_updated = datetime.now(UTC)
@@ -336,15 +349,7 @@ class JobRunner:
         job.status = "worker_shutdown"
         self._log(job, "warning", "worker shut down gracefully", worker=worker)
         if job.retries_left > 0:
-            retry = self.submit(
-                job.action,
-                job.parameters,
-                retry_of=job,
-                duration=self.job_time,
-                capacity_map=job.capacity_map,
-                deadline=job.deadline,
-                stop_timeout=job.stop_timeout,
-            )
+            retry = self._retry(job, self.job_time)
             self._log(job, "info", f"retrying as job {retry.id}", retries=str(job.retries_left))
         self._cond.notify_all()
         return [job]
@@ -372,15 +377,7 @@ class JobRunner:
             return [job]
         self._finish(job, "errored", f"{job.action} job failed", error=failure)
         if job.retries_left > 0:
-            retry = self.submit(
-                job.action,
-                job.parameters,
-                retry_of=job,
-                duration=job.duration,
-                capacity_map=job.capacity_map,
-                deadline=job.deadline,
-                stop_timeout=job.stop_timeout,
-            )
+            retry = self._retry(job, job.duration)
             self._log(job, "info", f"retrying as job {retry.id} ({job.retries_left} retries left)")
         return [job]
 
