@@ -15,14 +15,14 @@ import json
 import re
 from collections.abc import Sequence
 
-__all__ = ["ERROR_LEVELS", "level_of", "parse", "readable", "surface_errors"]
+__all__ = ["ERROR_LEVELS", "TTY_LEVELS", "level_of", "parse", "readable", "surface_errors"]
 
 ERROR_LEVELS = frozenset({"error", "fatal", "panic"})
 # Fields a reader does not need again: the time of the line and what `level: msg` shows.
 _SHOWN = frozenset({"time", "level", "msg"})
 _PAIR = re.compile(r'([A-Za-z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?=\s|$)')
-_TTY = re.compile(r"^\s*(TRAC|DEBU|INFO|WARN|ERRO|FATA|PANI)\[[^\]]*\]\s?(.*)$")
-_TTY_LEVELS = {
+# logrus' terminal form shortens each level to its first four letters, upper case.
+TTY_LEVELS = {
     "TRAC": "trace",
     "DEBU": "debug",
     "INFO": "info",
@@ -31,6 +31,7 @@ _TTY_LEVELS = {
     "FATA": "fatal",
     "PANI": "panic",
 }
+_TTY = re.compile(rf"^\s*({'|'.join(TTY_LEVELS)})\[[^\]]*\]\s?(.*)$")
 _LEVEL_WORDS = {"warn": "warning", "err": "error"}
 
 
@@ -79,7 +80,7 @@ def parse(line: str) -> dict[str, str] | None:
         }
     tty = _TTY.match(stripped)
     if tty is not None:
-        return {"level": _TTY_LEVELS[tty.group(1)], "msg": tty.group(2).strip()}
+        return {"level": TTY_LEVELS[tty.group(1)], "msg": tty.group(2).strip()}
     return _logrus_text(stripped)
 
 

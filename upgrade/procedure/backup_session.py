@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from upgrade.cluster.health import look
+from upgrade.cluster.job_logs import ERROR_LEVELS
 from upgrade.errors import HarnessError
 from upgrade.evidence.times import utc_now
 from upgrade.procedure.backup_run import TakenBackup, backup_destination, shown_command, take
-from upgrade.procedure.bootstrapper import ERROR_LEVELS, BootstrapperRequest, log_level
+from upgrade.procedure.bootstrapper import BootstrapperRequest, log_level
 
 if TYPE_CHECKING:
     from upgrade.cluster.site import Site

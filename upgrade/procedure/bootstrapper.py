@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
+from upgrade.cluster.job_logs import TTY_LEVELS
 from upgrade.errors import HarnessError
 from upgrade.rules.versions import Version
 
@@ -36,28 +37,17 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # logrus prints `INFO[0003] msg` to a terminal and `time="..." level=info msg="..."` otherwise
 # (its TextFormatter); the bootstrapper runs without a TTY (`docker run -i`, as launchpad's
 # cmdbuffer/logrus.go parses it; fidelity-review.md 15), and a JSON formatter gives "level".
-_TTY_LEVEL = re.compile(r"^\s*(TRAC|DEBU|INFO|WARN|ERRO|FATA|PANI)\[\d*\]")
+_TTY_LEVEL = re.compile(rf"^\s*({'|'.join(TTY_LEVELS)})\[\d*\]")
 _TEXT_LEVEL = re.compile(r"(?:^|\s)level=\"?([A-Za-z]+)\"?(?=\s|$)")
 _JSON_LEVEL = re.compile(r'^\s*\{.*?"level"\s*:\s*"([A-Za-z]+)"')
+# Each level by its name and by its terminal abbreviation, lower case (`erro`, `error`).
 _LEVELS = {
-    "trac": "trace",
-    "debu": "debug",
-    "info": "info",
-    "warn": "warning",
-    "warning": "warning",
-    "erro": "error",
-    "error": "error",
-    "fata": "fatal",
-    "fatal": "fatal",
-    "pani": "panic",
-    "panic": "panic",
-    "debug": "debug",
-    "trace": "trace",
+    **{short.lower(): name for short, name in TTY_LEVELS.items()},
+    **{name: name for name in TTY_LEVELS.values()},
 }
 FATAL_LEVELS = frozenset({"fatal", "panic"})
 # The bootstrapper commands the harness runs (reference/dtr/2.6/cli/{upgrade,backup}.md).
 BOOTSTRAPPER_COMMANDS = ("upgrade", "backup")
-ERROR_LEVELS = frozenset({"error", *FATAL_LEVELS})
 
 
 class ExecutorError(HarnessError):

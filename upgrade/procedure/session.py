@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, BinaryIO
 
 from upgrade.cluster.health import look, wait_healthy
+from upgrade.cluster.job_logs import ERROR_LEVELS
 from upgrade.errors import HarnessError
 from upgrade.evidence.times import iso, utc_now
 from upgrade.procedure.bootstrapper import (
-    ERROR_LEVELS,
     BootstrapperRequest,
     accepts_no_image_check,
     log_level,
