@@ -7,15 +7,16 @@ import pytest
 
 from upgrade.cluster.dataproof import SHOWN, ProofResult
 from upgrade.cluster.dataproof_record import PREFLIGHT_FILE
-from upgrade.cluster.dataproof_text import named
+from upgrade.cluster.dataproof_text import coverage_line, named
 from upgrade.evidence.records import CheckRecord
+from upgrade.plugin.harness import Harness
 
 pytestmark = pytest.mark.preflight
 
 
 @pytest.mark.check("PRE-DATA-PROOF")
 def test_data_plane_pullable(
-    preflight_data_proof: ProofResult | None, evidence: CheckRecord
+    preflight_data_proof: ProofResult | None, evidence: CheckRecord, harness: Harness
 ) -> None:
     """Through the registry API (/v2/), each chosen tag's manifest is fetched by its baseline
     digest and hashes to it, manifest lists are followed to their platform manifests, and every
@@ -24,7 +25,8 @@ def test_data_plane_pullable(
     if proof is None:
         pytest.skip("--data-proof=off: the data plane was not proven")
     evidence.attach("data_proof", proof.as_dict(shown=SHOWN))
-    evidence.note(f"every failure and the seed are in {PREFLIGHT_FILE}")
+    # Where to read more, not a warning: evidence, so the terminal does not repeat it.
+    evidence.attach("every failure and the seed", PREFLIGHT_FILE)
     shown = named(proof.failures, PREFLIGHT_FILE)
     assert not proof.failures, (
         f"{len(proof.failures)} pull(s) fail before the change: {shown}; restore the missing "
@@ -32,3 +34,6 @@ def test_data_plane_pullable(
         f"waive PRE-DATA-PROOF to upgrade anyway (post then names them as there before; seed "
         f"{proof.seed}, --data-proof-seed={proof.seed} draws the same sample)"
     )
+    # A sampled proof proves only its sample: how much, on the terminal and the report's row.
+    evidence.message = f"{coverage_line(proof)}: all present"
+    harness.say(f"PRE-DATA-PROOF: {evidence.message}")

@@ -46,6 +46,11 @@ def test_a_healthy_upgrade_proves_the_same_seeded_sample_before_and_after(tmp_pa
         assert proof["failures"] == []
     before, after = proof_file(run, "preflight"), proof_file(run, "post")
     assert before["coverage"] == after["coverage"], "the same sample, the same blobs"
+    for check_id, check in (("PRE-DATA-PROOF", pre), ("POST-DATA-PROOF", post)):
+        blobs = check["evidence"]["data_proof"]["coverage"]["blobs_checked"]
+        covered = f"4 of 9 manifests (sample:4, seed 77), {blobs} blobs: all present"
+        assert check["message"] == covered, "the report's row states the proof's coverage"
+        assert f"{check_id}: {covered}" in run.output, "and so does the terminal"
 
 
 def test_blobs_lost_after_the_upgrade_fail_post_naming_each(tmp_path: Path) -> None:
@@ -146,7 +151,7 @@ def test_post_phase_sorts_against_the_preflight_bundles_proof(tmp_path: Path) ->
         "qa/tools"
     }
     assert check["evidence"]["new_failures"] == []
-    assert any(str(preflight.bundle) in note for note in check["notes"])
+    assert str(preflight.bundle) in check["evidence"]["compared_with"]
 
 
 def test_data_proof_off_is_reported_as_not_run(tmp_path: Path) -> None:
