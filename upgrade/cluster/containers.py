@@ -34,6 +34,7 @@ __all__ = [
     "BootstrapperContainer",
     "ContainerState",
     "EngineScan",
+    "close_client",
     "engine_client",
     "engine_configured",
     "engine_host",
@@ -171,6 +172,13 @@ def engine_client(environ: Mapping[str, str] | None = None) -> Any:
         raise DockerEngineUnreachable(host, _first_line(exc)) from None
 
 
+def close_client(client: object) -> None:
+    """Close a Docker client (a test's stand-in may have no `close`)."""
+    close = getattr(client, "close", None)
+    if callable(close):
+        close()
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc)
     return text.splitlines()[0] if text else type(exc).__name__
@@ -216,13 +224,10 @@ def replica_containers(
             )
     except Exception as exc:  # docker.errors.APIError and connection errors alike
         raise HarnessError(
-            f"listing the containers of replica {replica_id} failed: "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            f"listing the containers of replica {replica_id} failed: {_first_line(exc)}"
         ) from None
     finally:
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
+        close_client(client)
     return sorted(found, key=lambda state: state.name)
 
 
@@ -391,9 +396,7 @@ def running_bootstrappers(
             f"{one_line(_first_line(exc))}"
         ) from None
     finally:
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
+        close_client(client)
     return EngineScan(
         host=host,
         version=server,

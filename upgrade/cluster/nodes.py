@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,28 +82,70 @@ def _meminfo(text: str, field: str) -> int:
     raise ValueError(f"no {field} line in /proc/meminfo")
 
 
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _run(host: Any, spec: str, command: str, *args: str, ok: Container[int] = (0,)) -> Any:
+    """Run `command` on the node; a command that cannot run, or exits other than `ok`, is
+    `NodeUnreachable` naming the host, the command and what it said (never testinfra's
+    CommandResult repr: testinfra's own check_output puts that in its AssertionError)."""
+    shown = command % args if args else command
+    try:
+        result = host.run(command, *args)
+    except Exception as exc:  # testinfra raises plain Exceptions and backend-specific errors
+        # testinfra's ssh backend raises RuntimeError(CommandResult) when ssh exits 255
+        # (testinfra/backend/ssh.py): its stderr says why ssh could not reach the node.
+        failed = exc.args[0] if exc.args and hasattr(exc.args[0], "rc") else None
+        if failed is None:
+            detail = _first_line(str(exc)) or type(exc).__name__
+            raise NodeUnreachable(_unreadable(spec, f"{detail} (running {shown})")) from None
+        result = failed
+    if result.rc not in ok:
+        said = _first_line(_text(result, "stderr")) or _first_line(_text(result, "stdout"))
+        raise NodeUnreachable(
+            _unreadable(spec, f"{shown} exited {result.rc}" + (f": {said}" if said else ""))
+        )
+    return result
+
+
+def _text(result: Any, stream: str) -> str:
+    try:
+        value = getattr(result, stream, "")
+    except Exception:  # testinfra decodes lazily; undecodable output is not worth a failure
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def _unreadable(spec: str, detail: str) -> str:
+    return (
+        f"cannot read facts from host {spec}: {detail}; check --hosts "
+        "and that the account may run hostname, cat, df, date and docker"
+    )
+
+
 def gather(spec: str, *, clock: Callable[[], float] = time.time, get_host: Any = None) -> NodeFacts:
     """Read the facts of one node; raise `NodeUnreachable` naming the host and the command."""
-    host = (get_host or testinfra.get_host)(spec)
     try:
-        hostname = host.check_output("hostname")
-        meminfo = host.file("/proc/meminfo").content_string
-        disk_path = DOCKER_ROOT if host.file(DOCKER_ROOT).is_directory else "/"
-        df = host.check_output("df -P -B1 %s", disk_path).splitlines()[-1].split()
-        engine = host.run("docker version --format %s", "{{.Server.Version}}")
-        before = clock()
-        remote = float(host.check_output("date -u +%s.%N"))
-        after = clock()
-    except Exception as exc:  # testinfra raises plain Exceptions and backend-specific errors
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise NodeUnreachable(
-            f"cannot read facts from host {spec}: {detail}; check --hosts "
-            "and that the account may run hostname, df, date and docker"
-        ) from None
+        host = (get_host or testinfra.get_host)(spec)
+    except Exception as exc:  # an unknown backend or its missing package (checked by --hosts)
+        detail = _first_line(str(exc)) or type(exc).__name__
+        raise NodeUnreachable(_unreadable(spec, f"testinfra cannot open it: {detail}")) from None
+    hostname = _run(host, spec, "hostname").stdout
+    meminfo = _run(host, spec, "cat /proc/meminfo").stdout
+    is_dir = _run(host, spec, "test -d %s", DOCKER_ROOT, ok=(0, 1)).rc == 0
+    disk_path = DOCKER_ROOT if is_dir else "/"
+    df_text = _run(host, spec, "df -P -B1 %s", disk_path).stdout
+    engine = _run(host, spec, "docker version --format %s", "{{.Server.Version}}", ok=range(-255, 256))
+    before = clock()
+    remote_text = _run(host, spec, "date -u +%s.%N").stdout
+    after = clock()
     try:
         available = _meminfo(meminfo, "MemAvailable")
         total = _meminfo(meminfo, "MemTotal")
-        free = int(df[3])
+        free = int(df_text.strip().splitlines()[-1].split()[3])
+        remote = float(remote_text)
     except (ValueError, IndexError) as exc:
         raise NodeUnreachable(f"host {spec}: unexpected output ({exc})") from None
     return NodeFacts(
@@ -148,7 +190,7 @@ def bootstrapper_node(
     if not has_engine:
         name = this_machine()
         return BootstrapperNode(name, f"the lab's bootstrapper runs as a process on {name}")
-    from upgrade.cluster.containers import engine_client, engine_host
+    from upgrade.cluster.containers import close_client, engine_client, engine_host
 
     host = engine_host()
     try:
@@ -162,9 +204,7 @@ def bootstrapper_node(
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return BootstrapperNode(None, f"the Docker engine at {host} did not answer ({detail})")
     finally:
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
+        close_client(client)
     server = str(version.get("Version", "")) if isinstance(version, dict) else ""
     if server.lower().startswith("ucp/"):
         return BootstrapperNode(
