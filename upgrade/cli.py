@@ -24,7 +24,7 @@ from typing import NoReturn, TextIO, cast
 from upgrade.rules.catalog import Catalog, CatalogError
 from upgrade.rules.catalog_file import load_catalog
 from upgrade.rules.planner import Plan, plan
-from upgrade.rules.versions import Version, VersionError
+from upgrade.rules.versions import Version, VersionError, target_problem
 
 __all__ = ["COMMANDS", "Command", "main"]
 
@@ -125,6 +125,9 @@ def _run_plan(args: argparse.Namespace) -> int:
             versions[option] = Version.parse(value)
         except VersionError as exc:
             return _fail("plan", f"{option}: {exc}")
+    problem = target_problem("--to", versions["--to"])
+    if problem is not None:
+        return _fail("plan", problem)
     try:
         catalog = load_catalog(args.catalog)
     except CatalogError as exc:

@@ -21,6 +21,15 @@ def test_a_schema1_image_is_go_with_a_warning_naming_it(tmp_path: Path) -> None:
     (note,) = check["notes"]
     assert "1 tag(s) are manifest schema 1 images (legacy/centos:6)" in note
     assert "--no-image-check" in note
+    lines = run.output.splitlines()
+    assert any(
+        line.startswith("WARNING PRE-MANIFEST-V1: 1 tag(s) are manifest schema 1") for line in lines
+    ), run.output
+    assert run.last_line.startswith("VERDICT: GO - "), run.output
+    # The catalogue's own warning (PRE-VERSION-PATH) is counted with it.
+    assert " warnings (PRE-MANIFEST-V1, " in run.last_line
+    report = (run.bundle / "report.html").read_text()
+    assert "WARNING PRE-MANIFEST-V1: 1 tag(s) are manifest schema 1" in report
 
 
 def test_no_image_check_reaches_the_2_6_bootstrapper(tmp_path: Path) -> None:

@@ -94,3 +94,24 @@ def test_the_backup_hint_names_the_running_versions_repository(tmp_path: Path) -
     (check,) = run.checks("PRE-BACKUP")
     assert check["outcome"] == "failed"
     assert "docker run -i --rm --log-driver none mirantis/dtr:2.7.8 backup" in check["message"]
+
+
+def test_replicas_on_a_pre_release_are_not_on_the_release(tmp_path: Path) -> None:
+    """A pre-release is not its release (upgrade.rules.versions): replicas on 2.6.4-rc1 after a
+    --phase=post session against a 2.5.11 baseline are not on 2.6.4, so POST-REPLICA-VERSIONS
+    fails naming the version they run and the session is not UPGRADED."""
+    preflight = run_session(tmp_path / "pre", "--to-version=2.6.4")
+    assert preflight.result["verdict"] == "GO", preflight.output
+    post = run_session(
+        tmp_path / "post",
+        "--to-version=2.6.4",
+        "--phase=post",
+        f"--baseline={preflight.bundle / 'baseline.json'}",
+        "--lab-version=2.6.4-rc1",
+        "--update-vuln-db=online",
+    )
+    assert post.result["verdict"] != "UPGRADED", post.output
+    after = post.checks("POST-REPLICA-VERSIONS")
+    assert after
+    assert all(c["outcome"] == "failed" for c in after)
+    assert all("runs 2.6.4-rc1, not 2.6.4" in c["message"] for c in after)

@@ -116,6 +116,8 @@ def test_the_maintained_lines_2_9_and_2_10_have_no_known_last_patch(catalog: Cat
         ("2.5.4", False),  # the 2.5 line is complete without it
         ("2.4.13", False),
         ("2.7.0-29094adc", True),  # a build of a listed release
+        ("2.6.4-rc1", False),  # a pre-release is no release, even on an open line
+        ("2.6.7-beta2", False),
         ("2.11.0", False),
         ("2.99.0", False),
     ],
@@ -164,8 +166,9 @@ def test_latest_in_major(catalog: Catalog) -> None:
         ("2.9.30", "mirantis/dtr:2.9.30"),
         ("2.10.0", "registry.mirantis.com/msr/dtr:2.10.0"),
         ("2.10.3", "registry.mirantis.com/msr/dtr:2.10.3"),
-        ("2.7.0-29094adc", "docker/dtr:2.7.0-29094adc"),
-        ("2.7.8-rc1", "mirantis/dtr:2.7.8-rc1"),
+        # Images are tagged by release: never by a build or pre-release suffix.
+        ("2.7.0-29094adc", "docker/dtr:2.7.0"),
+        ("2.7.8-rc1", "mirantis/dtr:2.7.8"),
     ],
 )
 def test_bootstrapper_image_per_version(catalog: Catalog, version: str, image: str) -> None:

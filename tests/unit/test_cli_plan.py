@@ -129,6 +129,23 @@ def test_bad_catalogue_is_one_line_naming_the_file(tmp_path: Path) -> None:
     assert_one_line_error(result, f"catalogue file {catalogue}", "patches must list")
 
 
+@pytest.mark.parametrize(
+    ("current", "target", "expected"),
+    [
+        # Images are tagged by release: docker/dtr:2.7.0-29094adc does not exist.
+        ("2.6.4", "2.7.0-29094adc", ("is a build of release 2.7.0", "give --to 2.7.0")),
+        ("2.5.11", "2.6.4-rc1", ("2.6.4-rc1 is a pre-release, not a release", "MAJOR.MINOR.PATCH")),
+        ("2.6.4", "2.7.0-beta2", ("2.7.0-beta2 is a pre-release",)),
+    ],
+)
+def test_a_target_with_a_suffix_is_a_usage_error_naming_the_release(
+    current: str, target: str, expected: tuple[str, ...]
+) -> None:
+    result = run("plan", "--from", current, "--to", target)
+    assert_one_line_error(result, f"--to {target}", *expected)
+    assert "docker/dtr:" not in result.stderr
+
+
 def test_missing_option_is_a_one_line_usage_error() -> None:
     assert_one_line_error(run("plan", "--from", "2.6.4"), "required: --to")
 
@@ -145,6 +162,7 @@ def test_missing_option_is_a_one_line_usage_error() -> None:
         ("2.9.30", "3.0.0", 1, []),
         ("2.3.0", "2.5.0", 1, ["2.3.0", "2.4.12", "2.5.0"]),
         ("2.7.0-29094adc", "2.8.0", 0, ["2.7.0-29094adc", "2.8.0"]),
+        ("2.6.4-rc1", "2.6.4", 0, ["2.6.4-rc1", "2.6.4"]),  # a pre-release is not 2.6.4
     ],
 )
 def test_json_document_and_exit_status(

@@ -204,7 +204,7 @@ def test_a_major_without_known_release_is_warned_about(majors: Catalog) -> None:
         ("2.6.4", "2.5.11", "minor-downgrade"),
         ("3.0.0", "2.9.30", "major-downgrade"),
         ("2.6.4", "2.6.4", "same"),
-        ("2.7.0", "2.7.0-tp1", "same"),
+        ("2.7.0", "2.7.0-tp1", "patch-downgrade"),  # a pre-release is not its release
         ("2.7.0-29094adc", "2.7.0", "same"),
     ],
 )

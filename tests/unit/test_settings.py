@@ -333,6 +333,27 @@ def test_address_options_are_checked_when_resolved(dest: str) -> None:
     assert "the port must be a number" in message
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2.7.0-29094adc", "is a build of release 2.7.0 (the suffix is a commit id; images are"),
+        ("2.6.4-rc1", "2.6.4-rc1 is a pre-release, not a release"),
+        ("2.6.4-tp3", "2.6.4-tp3 is a pre-release, not a release"),
+    ],
+)
+def test_to_version_must_be_a_release(value: str, expected: str) -> None:
+    """Bootstrapper images are tagged by release and the catalogue lists no pre-releases."""
+    message = refusal(cli={"target": "lab", "to_version": value})
+    assert message.startswith(f"--to-version {value}: ")
+    assert expected in message
+
+
+def test_a_lab_version_may_be_a_pre_release() -> None:
+    """The lab may run a pre-release (what DTR reports); only the target must be a release."""
+    settings = settle(cli={"target": "lab", "to_version": "2.6.4", "lab_version": "2.6.4-rc1"})
+    assert (str(settings.to_version), settings.lab.version) == ("2.6.4", "2.6.4-rc1")
+
+
 def test_replica_url_garbage() -> None:
     message = refusal(cli={"replica_url": ["0123456789ab=https://r.example/x"]})
     assert message.startswith("--replica-url 'https://r.example/x': remove the path")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from upgrade.rules.catalog import Catalog, ReleaseLine
 from upgrade.rules.catalog_file import load_catalog
 from upgrade.rules.evaluate import ALLOWED_KINDS, KINDS, evaluate
-from upgrade.rules.versions import Version, VersionError
+from upgrade.rules.versions import Version, VersionError, target_problem
 
 SUFFIXES = st.sampled_from(["", "", "", "tp1", "tp2", "rc1", "29094adc", "beta.2"])
 VERSIONS = st.builds(
@@ -137,6 +137,68 @@ def test_versions_are_frozen_hashable_values() -> None:
         version.major = 3  # type: ignore[misc]
 
 
+@pytest.mark.parametrize(
+    ("text", "build"),
+    [
+        ("2.7.0-29094adc", True),  # the real 2.7.0 contract's info.version
+        ("2.6.4-1a2b3c4", True),  # a 7-digit short commit id
+        ("2.6.4-0123456789abcdef0123456789abcdef01234567", True),  # a full commit id
+        ("2.6.4-rc1", False),
+        ("2.6.4-beta2", False),
+        ("2.6.4-tp3", False),
+        ("2.6.4-alpha", False),
+        ("2.6.4-beta.2", False),
+        ("2.6.4-abcdef", False),  # six hex digits: too short for a commit id
+        ("2.6.4-29094adz", False),  # a letter beyond hex
+    ],
+)
+def test_only_a_hex_commit_suffix_is_a_build_of_the_release(text: str, build: bool) -> None:
+    version = Version.parse(text)
+    assert version.is_build is build
+    assert version.is_prerelease is not build
+    assert version.plain == Version(2, version.minor, version.patch)
+    assert (version.release == version.plain) is build
+    assert (version.release == version) is not build
+
+
+def test_a_plain_release_is_neither_a_build_nor_a_pre_release() -> None:
+    version = Version.parse("2.6.4")
+    assert (version.is_build, version.is_prerelease) == (False, False)
+    assert version.release is version
+    assert version.plain is version
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "kind"),
+    [
+        ("2.6.4-rc1", "2.6.4", "patch-upgrade"),  # the pre-release is not 2.6.4
+        ("2.6.4", "2.6.4-rc1", "patch-downgrade"),
+        ("2.6.4-29094adc", "2.6.4-rc1", "patch-downgrade"),
+        ("2.6.4-rc1", "2.6.4-rc1", "same"),
+    ],
+)
+def test_a_pre_release_is_not_its_release(current: str, target: str, kind: str) -> None:
+    assert evaluate(current, target).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2.6.4", None),
+        ("2.7.0-29094adc", "--to 2.7.0-29094adc: 2.7.0-29094adc is a build of release 2.7.0"),
+        ("2.6.4-rc1", "--to 2.6.4-rc1: 2.6.4-rc1 is a pre-release, not a release"),
+    ],
+)
+def test_a_target_must_be_a_release(text: str, expected: str | None) -> None:
+    problem = target_problem("--to", Version.parse(text))
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        assert problem.startswith(expected)
+        assert "\n" not in problem
+
+
 def test_comparing_with_a_string_is_a_type_error() -> None:
     with pytest.raises(TypeError):
         _ = Version(2, 6, 4) < "2.6.5"  # type: ignore[operator]
@@ -233,8 +295,8 @@ def test_suffixes_never_change_the_row(current: str, target: str, kind: str) -> 
     [
         ("2.7.0-29094adc", "2.7.0"),  # the real 2.7.0 contract's info.version, and --to-version
         ("2.7.0", "2.7.0-29094adc"),
-        ("2.7.0-tp1", "2.7.0-rc1"),
-        ("2.0.0", "2.0.0-tp1"),
+        ("2.7.0-29094adc", "2.7.0-1a2b3c4"),
+        ("2.0.0", "2.0.0-0123456789abcdef0123456789abcdef01234567"),
     ],
 )
 def test_builds_of_one_release_are_the_same_release(
@@ -329,7 +391,8 @@ def test_known_allowed_hop_has_no_release_warnings(catalog: Catalog) -> None:
         ("2.8.1", "2.8.14", "target version 2.8.14 is not a known DTR release"),
         ("2.11.0", "2.11.1", "the catalogue lists no 2.11 line"),
         ("2.7.2", "2.7.8", "the 2.7 line's last patch is unknown, so it may be a later release"),
-        ("2.7.0-tp1", "2.7.1", "2.7.0-tp1 is a build of 2.7.0"),
+        ("2.7.0-29094adc", "2.7.1", "2.7.0-29094adc is a build of 2.7.0"),
+        ("2.7.0-tp1", "2.7.1", "2.7.0-tp1 is a pre-release of 2.7.0"),
     ],
 )
 def test_unknown_releases_are_warned_about_not_refused(

@@ -29,7 +29,7 @@ from upgrade.rules.versions import Version
 def bootstrapper_image(version: Version, catalog: Catalog, override: str | None = None) -> str:
     """`--dtr-image REPOSITORY:<version>`, else the catalogue's image for the version."""
     if override:
-        return f"{override}:{version}"
+        return f"{override}:{version.plain}"  # tagged by release (upgrade.rules.versions)
     return catalog.image_for(version)
 
 

@@ -238,8 +238,8 @@ class LabSite:
         """The engine lab's registry image, else the lab's process name `dtrlab/dtr:<version>`
         (the catalogue and --dtr-image do not apply to the lab)."""
         if self.on_engine:
-            return str(self._started().bootstrapper_image(str(version)))
-        return f"dtrlab/dtr:{version}"
+            return str(self._started().bootstrapper_image(str(version.plain)))
+        return f"dtrlab/dtr:{version.plain}"
 
     def executor(self, version: Version) -> Executor:
         """The lab's bootstrapper program for `version`, or the engine's docker SDK executor."""

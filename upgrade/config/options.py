@@ -51,7 +51,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "--to-version",
-        "DTR version to upgrade to (MAJOR.MINOR.PATCH[-suffix]); without "
+        "DTR release to upgrade to (MAJOR.MINOR.PATCH: no build or pre-release suffix); without "
         "it the session is a read-only health check",
         metavar="VERSION",
     ),

@@ -29,7 +29,7 @@ from upgrade.config.values import (
     parse_canary_repo,
     parse_replica_urls,
 )
-from upgrade.rules.versions import Version, VersionError
+from upgrade.rules.versions import Version, VersionError, target_problem
 
 LAB = "lab"
 PHASES = ("all", "preflight", "post")
@@ -223,6 +223,9 @@ def _build(raw: dict[str, object]) -> Settings:
             to_version = Version.parse(str(raw["to_version"]))
         except VersionError as exc:
             raise SettingsError(f"--to-version: {exc}") from None
+        problem = target_problem("--to-version", to_version)
+        if problem is not None:
+            raise SettingsError(problem)
 
     phase = str(raw["phase"])
     if phase not in PHASES:

@@ -212,7 +212,7 @@ def environment(
 
 
 def banner(settings: Settings, record: SessionRecord, final: Verdict | None, scrub: Scrub) -> str:
-    """The verdict, coloured, with the sentence that explains it."""
+    """The verdict, coloured, with the sentence that explains it and the checks' warnings."""
     word = final.word if final else "UNKNOWN"
     reason = final.reason if final else "the session ended before a verdict was decided"
     good = bool(final and final.good)
@@ -233,6 +233,17 @@ def banner(settings: Settings, record: SessionRecord, final: Verdict | None, scr
         + (f" · checks: {escape(tally)}" if tally else "")
         + "</p>",
     ]
+    warnings = [(c.check_id, note) for c in record.checks for note in c.notes]
+    if warnings:
+        # Shown under the verdict, not only in each check's collapsed row.
+        parts.append(
+            '<ul class="dtr-warnings">'
+            + "".join(
+                f"<li>WARNING {escape(check_id)}: {escape(scrub.text(note))}</li>"
+                for check_id, note in warnings
+            )
+            + "</ul>"
+        )
     if s.insecure_tls:
         parts.append(
             '<p class="dtr-tls-off">TLS verification was OFF for this session '

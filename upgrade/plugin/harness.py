@@ -241,7 +241,7 @@ class Harness:
     def outcomes(self) -> list[verdicts.Outcome]:
         """Every recorded check outcome, for the gate and the verdict."""
         return [
-            verdicts.Outcome(r.check_id, r.phase, r.outcome, r.message)
+            verdicts.Outcome(r.check_id, r.phase, r.outcome, r.message, tuple(r.notes))
             for r in self.records.values()
         ]
 

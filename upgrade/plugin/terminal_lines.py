@@ -1,7 +1,7 @@
 """What the session writes on the terminal of its own: the header (target, mode, and what start-up
 found: sealed unfinished bundles, expired waivers) and the closing lines that end every session
-with a target (the bundle's problems, harness bugs, ignored signals, the bundle's path and the
-VERDICT line, always the last)."""
+with a target (the bundle's problems, harness bugs, the checks' warnings, ignored signals, the
+bundle's path and the VERDICT line, always the last)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,11 @@ def write_verdict(harness: Harness) -> None:
             f"dtr-upgrade: {bug} - a harness bug, not a finding about the DTR; the traceback "
             f"is above and in {harness.bundle.path.resolve() / 'report.html'}"
         )
+    for check in harness.records.values():
+        # A warning does not change the verdict's word, but the operator must read it here,
+        # not only in the report's collapsed row.
+        for note in check.notes:
+            writer.line(f"WARNING {check.check_id}: {_scrubbed(harness, note)}", yellow=True)
     for name in harness.signals.ignored:
         writer.line(f"dtr-upgrade: {name} arrived while the bundle was sealed; it was ignored")
     writer.line(f"bundle: {harness.bundle.path.resolve()}")
@@ -60,3 +65,10 @@ def write_verdict(harness: Harness) -> None:
         )
         colour = {"red": True, "bold": True}
     writer.line(f"VERDICT: {harness.final.word} - {reason}", **colour)
+
+
+def _scrubbed(harness: Harness, text: str) -> str:
+    """`text` with every secret the session knows masked, as the bundle holds it."""
+    for step in harness.redaction_steps():
+        text = step(text)
+    return text

@@ -145,10 +145,10 @@ class BootstrapperRule:
     def covers(self, version: Version) -> bool:
         """True when `version` falls in this rule's range.
 
-        A suffixed build is placed by its release: 2.7.0-tp1 belongs to 2.7.0's rule, not to a
+        A suffixed version is placed by its numbers: 2.7.0-tp1 belongs to 2.7.0's rule, not to a
         rule that ends before 2.7.0.
         """
-        release = version.release
+        release = version.plain
         return self.since <= release and (self.before is None or release < self.before)
 
 
@@ -214,8 +214,11 @@ class Catalog:
 
     def may_be_release(self, version: Version) -> bool:
         """True when `version`'s release is listed, or may be a release the catalogue has not
-        recorded: its line is known and the line's last patch is not."""
+        recorded: its line is known and the line's last patch is not. A pre-release never is
+        (the catalogue lists releases; upgrade.rules.versions)."""
         release = version.release
+        if version.is_prerelease:
+            return False
         if self.is_known(release):
             return True
         entry = self._lines.get(release.minor_line)
@@ -257,7 +260,8 @@ class Catalog:
                 f"no bootstrapper image is known for DTR {version}: add a [[bootstrapper]] rule "
                 "covering it to a catalogue file (--catalog FILE)"
             )
-        return f"{rule.repository}:{version}"
+        # Tagged by release, never by a build or pre-release suffix (upgrade.rules.versions).
+        return f"{rule.repository}:{version.plain}"
 
     # Hops
 

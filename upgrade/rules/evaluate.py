@@ -1,8 +1,8 @@
 """The upgrade rules of the "Upgrade DTR" guide, tightened by the release catalogue.
 
 `evaluate` places a move from one version to another in exactly one row of the guide's table
-(or `same`) and says whether the guide allows it; a version's `-suffix` orders a build before its
-plain release (`upgrade.rules.versions`) but never changes which rule applies:
+(or `same`) and says whether the guide allows it; a version's `-suffix` never changes which
+minor or major rule applies (`upgrade.rules.versions`):
 
 | kind               | example              | allowed |
 |--------------------|----------------------|---------|
@@ -19,13 +19,16 @@ plain release (`upgrade.rules.versions`) but never changes which rule applies:
 | `same`             | 2.6.4 -> 2.6.4       | no (nothing to upgrade) |
 
 Corner cases, decided here once:
-- Releases are compared, not strings: a version's `-suffix` names a build of its release. A real
-  DTR 2.7.0 reports `info.version` = `2.7.0-29094adc` in docs.json (the 2.7.0 Swagger,
-  docker/docs `reference/dtr/2.7/api/main.js`; dtr-facts.md S14), while its backup directory
+- Releases are compared, not strings: a build suffix (a hex commit id) names a build of its
+  release. A real DTR 2.7.0 reports `info.version` = `2.7.0-29094adc` in docs.json (the 2.7.0
+  Swagger, dtr-api/dtr-2.7.0-swagger.json info.version; docker/docs
+  `reference/dtr/2.7/api/main.js`; dtr-facts.md S14), while its backup directory
   (`dtr-backup-v<version>`, create-a-backup.md) and its `com.docker.dtr.version` label
   (launchpad `upgrade_msr.go`) carry the plain release (fidelity-review.md 2). So every build of
-  one release is `same` as that release and as each other: `2.7.0-29094adc -> 2.7.0`,
-  `2.7.0 -> 2.7.0-tp1` and `2.7.0-tp1 -> 2.7.0-rc1` are all `same`.
+  one release is `same` as that release and as each other: `2.7.0-29094adc -> 2.7.0` is `same`.
+- A pre-release (`-rc1`, `-tp1`, `-beta2`: any other suffix) is not its release:
+  `2.7.0-rc1 -> 2.7.0` is `patch-upgrade` and `2.7.0 -> 2.7.0-rc1` is `patch-downgrade` (two
+  pre-releases of one release are ordered by their suffixes as strings).
 - Within one minor line the move is a patch move whatever the suffixes say: `2.7.0 -> 2.7.1-rc1`
   is `patch-upgrade`, `2.7.1-rc1 -> 2.7.0` is `patch-downgrade`. A move to the next patch is
   `patch-upgrade`; a move of two or more patches is `skip-patch`.
@@ -152,6 +155,8 @@ def classify(current: Version, target: Version) -> Kind:
         return "minor-upgrade"
     if target.patch < current.patch:
         return "patch-downgrade"
+    if target.patch == current.patch:  # a pre-release and its release (module docstring)
+        return "patch-upgrade" if target.release > current.release else "patch-downgrade"
     return "skip-patch" if target.patch > current.patch + 1 else "patch-upgrade"
 
 
@@ -159,7 +164,7 @@ def _reason(kind: Kind, current: Version, target: Version) -> str:
     move = f"{current} -> {target}"
     if kind == "same":
         build = (
-            f" (release {target.release}; a version's -suffix names a build of its release)"
+            f" (release {target.release}; a hex -suffix names a build of its release)"
             if current.suffix or target.suffix
             else ""
         )
@@ -247,10 +252,15 @@ def _catalog_warnings(
 
 def _unknown_release(role: str, version: Version, catalog: Catalog) -> str:
     line = version.minor_line
-    if version.suffix and catalog.is_known(version.release):
+    if version.is_build and catalog.is_known(version.release):
         return (
             f"the {role} version {version} is a build of {version.release} (suffix "
             f"-{version.suffix}), not a release listed in the catalogue."
+        )
+    if version.is_prerelease:
+        return (
+            f"the {role} version {version} is a pre-release of {version.plain} (suffix "
+            f"-{version.suffix}), not a release: the catalogue lists no pre-releases."
         )
     if not catalog.known_versions(line):
         return (

@@ -82,7 +82,7 @@ def plan(current: Version | str, target: Version | str, catalog: Catalog) -> Pla
                 break
     migrations = catalog.migrations(current, target) if path else ()
     rule = catalog.bootstrapper_rule(target)
-    image = f"{rule.repository}:{target}" if rule is not None else ""
+    image = f"{rule.repository}:{target.plain}" if rule is not None else ""  # tagged by release
     if rule is None and path:
         notes.append(
             f"no bootstrapper image is known for {target}: add a [[bootstrapper]] rule to a "

@@ -38,12 +38,14 @@ GOOD = frozenset({"HEALTHY", "GO", "UPGRADED"})
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one check item ended as, as the verdict needs it."""
+    """What one check item ended as, as the verdict needs it; `warnings` are the notes it
+    recorded (findings that do not fail it but that the operator must read)."""
 
     check_id: str
     phase: str
     outcome: str
     message: str = ""
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,20 @@ def describe_missing(absent: Sequence[Outcome], collection_errors: Sequence[str]
     return "; ".join(texts)
 
 
+def warnings_text(outcomes: Sequence[Outcome]) -> str:
+    """`1 warning (PRE-MANIFEST-V1)`: how many warnings the outcomes recorded and whose, or
+    an empty text when there are none."""
+    warned = [o for o in outcomes if o.warnings]
+    count = sum(len(o.warnings) for o in warned)
+    if not count:
+        return ""
+    return f"{count} warning{'s' if count != 1 else ''} ({ids_text(warned)})"
+
+
 def _tally(ran: Sequence[Outcome], noun: str) -> str:
-    """`21 preflight checks passed and 1 was waived (PRE-BACKUP)`; skipped ones are not
-    counted as passed."""
+    """`21 preflight checks passed and 1 was waived (PRE-BACKUP)`, `, with 1 warning
+    (PRE-MANIFEST-V1)` when a check that ran recorded one; skipped ones are not counted as
+    passed."""
     passed = [o for o in ran if o.outcome == "passed"]
     waived = [o for o in ran if o.outcome == "waived"]
     text = f"{len(passed)} {noun} check{'s' if len(passed) != 1 else ''} passed"
@@ -132,7 +145,8 @@ def _tally(ran: Sequence[Outcome], noun: str) -> str:
         text += f" and {len(waived)} {were} waived ({ids_text(waived)})"
     elif len(passed) > 1 and len(passed) == len(ran):
         text = f"all {text}"
-    return text
+    warned = warnings_text(ran)
+    return f"{text}, with {warned}" if warned else text
 
 
 def _interrupted(mode: Mode, upgrade: UpgradeState, stop: Stop, upgrade_message: str) -> Verdict:
