@@ -54,13 +54,16 @@ def test_credentials_accepted(target: Target, evidence: CheckRecord) -> None:
 
 @pytest.mark.check("PRE-REPLICA-ADDRESSES")
 def test_replica_addresses_known(target: Target, evidence: CheckRecord) -> None:
-    """Every replica has an address this machine can use to reach it on its own: --replica-url,
-    else replicaSettings' node (a UCP node name) when it resolves here, else the address UCP's
-    node list gives for that node (Status.Addr). The replica checks and the prober use these."""
+    """Every replica DTR's replicaSettings list has an address this machine can use to reach it
+    on its own: its --replica-url, else replicaSettings' node (a UCP node name) when it resolves
+    here, else the address UCP's node list gives for that node (Status.Addr). The replica checks
+    and the prober use these. A --replica-url naming no replica of this DTR fails here, with the
+    real IDs."""
     found = target.replica_addresses()
     evidence.attach("replica_addresses", {rid: a.as_dict() for rid, a in sorted(found.items())})
     for address in found.values():
         if address.note:
             evidence.note(address.note)
     problems = [a.problem for _, a in sorted(found.items()) if a.problem]
+    problems += target.replica_url_problems()
     assert not problems, "; ".join(problems)

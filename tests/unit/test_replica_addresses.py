@@ -141,11 +141,56 @@ def test_without_ucp_credentials_the_problem_names_them(server: FakeServer, make
 
 
 def test_given_addresses_win(server: FakeServer, make_target) -> None:
+    server.route("GET", "/api/v0/meta/settings", settings_reply({R1: "node-1"}))
     target = make_target(resolvable=set(), given={R1: "https://10.1.1.1:4443"})
     found = target.replica_addresses()
     assert found[R1].url == "https://10.1.1.1:4443"
     assert found[R1].source == addresses.GIVEN
-    assert server.seen("GET", "/api/v0/meta/settings") == []
+    assert server.seen("GET", "/nodes") == []
+    assert target.replica_url_problems() == []
+
+
+def test_one_given_address_leaves_the_other_replicas_in_the_cluster(
+    server: FakeServer, make_target
+) -> None:
+    """--replica-url for one replica overrides its address only: the replicas are still the
+    ones replicaSettings lists, so a sick replica not named is still judged."""
+    server.route(
+        "GET", "/api/v0/meta/settings", settings_reply({R1: "node-1", R2: "node-2", R3: "node-3"})
+    )
+    target = make_target(resolvable={"node-2", "node-3"}, given={R1: "https://10.1.1.1:4443"})
+    assert target.replica_urls() == {
+        R1: "https://10.1.1.1:4443",
+        R2: "https://node-2:8443",
+        R3: "https://node-3:8443",
+    }
+    found = target.replica_addresses()
+    assert found[R1].source == addresses.GIVEN
+    assert found[R2].source == found[R3].source == addresses.NODE_NAME
+    assert server.seen("GET", "/nodes") == []
+
+
+def test_a_given_id_that_is_no_replica_is_named_with_the_real_ids(
+    server: FakeServer, make_target
+) -> None:
+    server.route("GET", "/api/v0/meta/settings", settings_reply({R1: "node-1", R2: "node-2"}))
+    target = make_target(
+        resolvable={"node-1", "node-2"}, given={"abcdefabcdef": "https://127.0.0.1:1"}
+    )
+    assert sorted(target.replica_urls()) == [R1, R2]
+    (problem,) = target.replica_url_problems()
+    assert problem.startswith("--replica-url abcdefabcdef=https://127.0.0.1:1: ")
+    assert f"abcdefabcdef is not a replica of this DTR (its replicas: {R1}, {R2})" in problem
+    assert "correct the replica ID or drop this --replica-url" in problem
+
+
+def test_not_replicas_is_pure() -> None:
+    given = {R1: "https://a", R3: "https://c"}
+    assert addresses.not_replicas(given, [R1, R2, R1]) == [
+        f"--replica-url {R3}=https://c: {R3} is not a replica of this DTR (its replicas: "
+        f"{R1}, {R2}); correct the replica ID or drop this --replica-url"
+    ]
+    assert "(its replicas: none)" in addresses.not_replicas(given, [])[0]
 
 
 def test_from_settings_is_pure() -> None:

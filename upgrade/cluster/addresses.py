@@ -1,5 +1,8 @@
 """Where each replica answers on its own: `--replica-url`, else DTR's `replicaSettings`.
 
+The replicas are always those `replicaSettings` lists; `--replica-url` only overrides the address
+of the replica it names, and one naming no replica of this DTR is a problem of its own.
+
 DTR's settings give each replica's `node` and `HTTPSPort` (`responses.Settings` in
 ../shared/dtr-api/dtr-2.{6,7}.0-swagger.json types `node` only as a string). That `node` is the
 UCP node name (thebsdbox/diver pkg/dtr/types/dtrTypes.go; dtr-facts.md 1.4, `--ucp-node`), which
@@ -60,6 +63,20 @@ class ReplicaAddress:
 def given(urls: Mapping[str, str]) -> dict[str, ReplicaAddress]:
     """The addresses from `--replica-url`."""
     return {rid: ReplicaAddress(rid, url, GIVEN) for rid, url in urls.items()}
+
+
+def not_replicas(urls: Mapping[str, str], replica_ids: Iterable[str]) -> list[str]:
+    """One problem for each `--replica-url` whose ID is none of `replica_ids` (those DTR's
+    replicaSettings list): it overrides no replica's address, so it is a typo or another
+    cluster's replica."""
+    known = sorted(set(replica_ids))
+    listed = ", ".join(known) or "none"
+    return [
+        f"{GIVEN} {rid}={url}: {rid} is not a replica of this DTR (its replicas: {listed}); "
+        f"correct the replica ID or drop this {GIVEN}"
+        for rid, url in sorted(urls.items())
+        if rid not in known
+    ]
 
 
 def _host(addr: str) -> str:

@@ -73,6 +73,7 @@ class Target:
         self._ucp: UCPClient | None = None
         self._registry: RegistryClient | None = None
         self._replica_addresses: dict[str, ReplicaAddress] | None = None
+        self._replica_url_problems: list[str] = []
         self._ucp_url: str | None = endpoints.ucp_url or None
 
     def __repr__(self) -> str:
@@ -171,29 +172,40 @@ class Target:
         return {rid: a.url for rid, a in self.replica_addresses().items()}
 
     def replica_addresses(self) -> dict[str, ReplicaAddress]:
-        """Every replica's own address: `--replica-url`, else its node and HTTPS port from
-        replicaSettings, with the address from UCP's node list for a node name that does not
-        resolve here (upgrade.cluster.addresses). Read once per session."""
+        """Every replica's own address. The replicas are those DTR's replicaSettings list,
+        always; `--replica-url` only overrides the address of the replica it names. The others
+        get their node and HTTPS port from replicaSettings, with the address from UCP's node
+        list for a node name that does not resolve here (upgrade.cluster.addresses). Read once
+        per session; a `--replica-url` naming no replica is in `replica_url_problems`."""
         with self._lock:
             if self._replica_addresses is not None:
                 return dict(self._replica_addresses)
-        if self.endpoints.replica_urls:
-            found = addresses.given(self.endpoints.replica_urls)
-        else:
-            replicas = self.dtr().settings().replicas
-            nodes: tuple[UCPNode, ...] | None = None
-            problem = ""
-            if not all(r.node and self._resolve(r.node) for r in replicas):
-                try:
-                    nodes = self.ucp().nodes()
-                except HarnessError as exc:
-                    problem = f"UCP's node list could not be read: {exc}"
-            found = addresses.from_settings(
-                replicas, nodes, ucp_problem=problem, resolve=self._resolve
-            )
+        replicas = self.dtr().settings().replicas
+        given = self.endpoints.replica_urls
+        rest = [r for r in replicas if r.replica_id not in given]
+        nodes: tuple[UCPNode, ...] | None = None
+        problem = ""
+        if not all(r.node and self._resolve(r.node) for r in rest):
+            try:
+                nodes = self.ucp().nodes()
+            except HarnessError as exc:
+                problem = f"UCP's node list could not be read: {exc}"
+        derived = addresses.from_settings(rest, nodes, ucp_problem=problem, resolve=self._resolve)
+        overrides = addresses.given(given)
+        found = {
+            r.replica_id: overrides.get(r.replica_id) or derived[r.replica_id] for r in replicas
+        }
+        strangers = addresses.not_replicas(given, [r.replica_id for r in replicas])
         with self._lock:
             self._replica_addresses = found
+            self._replica_url_problems = strangers
         return dict(found)
+
+    def replica_url_problems(self) -> list[str]:
+        """One problem for each `--replica-url` whose ID is not a replica of this DTR."""
+        self.replica_addresses()
+        with self._lock:
+            return list(self._replica_url_problems)
 
     def close(self) -> None:
         """Close every client's connections."""
