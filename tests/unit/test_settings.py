@@ -333,6 +333,15 @@ def test_address_options_are_checked_when_resolved(dest: str) -> None:
     assert "the port must be a number" in message
 
 
+def test_replica_url_with_the_lab_is_a_usage_error() -> None:
+    """The lab hands the session its replicas' addresses: a --replica-url would be ignored."""
+    message = refusal(cli={"target": "lab", "replica_url": ["0123456789ab=https://r.example"]})
+    assert message.startswith("--replica-url: the lab hands the session")
+    assert "drop --replica-url with --target=lab" in message
+    real = settle(cli={"target": "https://dtr.example", "replica_url": ["0123456789ab=r.example"]})
+    assert real.replica_urls == {"0123456789ab": "https://r.example"}
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

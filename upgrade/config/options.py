@@ -89,7 +89,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "--replica-url",
-        "address of one replica as RID=URL, repeatable; default: node and "
+        "address of one replica as RID=URL, repeatable (overrides that replica's "
+        "address only: the replicas are those DTR lists); default: node and "
         "HTTPS port from DTR's replicaSettings, with UCP's address for a node name "
         "that does not resolve here",
         kind="list",

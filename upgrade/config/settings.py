@@ -273,6 +273,11 @@ def _build(raw: dict[str, object]) -> Settings:
     assert isinstance(max_clock_skew, timedelta)
     replica_urls = raw["replica_url"] or []
     assert isinstance(replica_urls, list)
+    if replica_urls and target == LAB:
+        raise SettingsError(
+            "--replica-url: the lab hands the session its replicas' addresses itself; drop "
+            "--replica-url with --target=lab (it is for a real DTR's replicas)"
+        )
 
     return Settings(
         target=target,
