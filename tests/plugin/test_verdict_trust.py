@@ -232,6 +232,8 @@ def test_a_waiver_for_an_unknown_check_is_refused(pytester: pytest.Pytester) -> 
     result = run(pytester, *PLAN, "--waivers", "waivers.toml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*PRE-TYPO is not a check of this harness*"])
+    assert "VERDICT" not in result.stdout.str() + result.stderr.str()
+    assert not any(Path(pytester.path, "out").iterdir()), "a refused session left a bundle"
 
 
 def test_an_expired_waiver_is_named_on_the_terminal_and_a_waived_check_is_not_passed(

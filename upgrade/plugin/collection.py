@@ -126,6 +126,8 @@ class Collection:
         known = {check_id(item) for item in items}
         unknown = sorted({w.check for w in (*waivers.active.values(), *waivers.expired)} - known)
         if unknown and not self.harness.collect_errors:
+            # Refused like the other waiver errors: no verdict, no bundle.
+            self.harness.refused = True
             raise pytest.UsageError(
                 f"--waivers {self.harness.settings.waivers}: {', '.join(unknown)} "
                 f"{'is not a check' if len(unknown) == 1 else 'are not checks'} of this "
