@@ -17,17 +17,16 @@ class Host:
     def __init__(self, meminfo: str) -> None:
         self.meminfo = meminfo
 
-    def check_output(self, command: str, *args: str) -> str:
-        answers = {"hostname": "node1", "date": "1000.0"}
-        if command.startswith("df"):
-            return "Filesystem 1-blocks Used Available Capacity Mounted\n/dev/sda1 1 1 999 1% /"
-        return answers[command.split()[0]]
-
     def run(self, command: str, *args: str) -> Any:
-        return SimpleNamespace(rc=0, stdout="20.10.24\n")
-
-    def file(self, path: str) -> Any:
-        return SimpleNamespace(content_string=self.meminfo, is_directory=True)
+        answers = {
+            "hostname": "node1",
+            "date": "1000.0",
+            "cat": self.meminfo,
+            "test": "",
+            "docker": "20.10.24\n",
+            "df": "Filesystem 1-blocks Used Available Capacity Mounted\n/dev/sda1 1 1 999 1% /",
+        }
+        return SimpleNamespace(rc=0, stdout=answers[command.split()[0]], stderr="")
 
 
 def test_a_16_gib_host_with_workloads_meets_the_16_gb_of_ram() -> None:

@@ -240,6 +240,8 @@ class TestNodes:
         host = FakeHost(
             {
                 "hostname": (0, "node1\n"),
+                "cat /proc/meminfo": (0, MEMINFO),
+                "test -d": (0, ""),
                 "df": (
                     0,
                     "Filesystem 1-blocks Used Available Capacity Mounted\n/dev/sda1 100 50 "

@@ -27,6 +27,7 @@ from upgrade.config.values import (
     convert,
     normalise_url,
     parse_canary_repo,
+    parse_hosts,
     parse_replica_urls,
 )
 from upgrade.rules.versions import Version, VersionError, target_problem
@@ -294,7 +295,7 @@ def _build(raw: dict[str, object]) -> Settings:
         catalog=_path(raw["catalog"]),
         waivers=_path(raw["waivers"]),
         window=parse_window(window_text) if window_text else None,
-        hosts=_tuple(raw["hosts"]),
+        hosts=parse_hosts(_tuple(raw["hosts"])),
         min_free_memory_gb=_float(raw["min_free_memory_gb"]),
         min_free_disk_gb=_float(raw["min_free_disk_gb"]),
         min_engine_version=text("min_engine_version"),

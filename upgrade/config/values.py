@@ -22,6 +22,16 @@ class SettingsError(ValueError):
     """An option value the harness cannot use; the message names the option and the fix."""
 
 
+def from_environment(error: SettingsError, name: str, variable: str) -> SettingsError:
+    """`error` naming where the value came from when option `name` was set by the environment
+    variable `variable`: `DTR_UPGRADE_TO_VERSION (environment) / --to-version: ...`. An error
+    that does not start with the option's name is returned as it is."""
+    text = str(error)
+    if text == name or (text.startswith(name) and text[len(name)] in " :="):
+        return SettingsError(f"{variable} (environment) / {text}")
+    return error
+
+
 _URL_FORM = "expected host[:port] or https://host[:port]"
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
@@ -124,6 +134,50 @@ def parse_replica_urls(values: list[str]) -> dict[str, str]:
             )
         urls[rid] = normalise_url(url, "--replica-url")
     return urls
+
+
+HOST_FORMS = (
+    "local:// (this machine), ssh://[user@]host[:port] (the ssh command), "
+    "paramiko://[user@]host[:port] (needs pip install paramiko) or docker://container"
+)
+# What testinfra's backends need beyond testinfra (testinfra/backend/paramiko.py, winrm.py,
+# salt.py import them and raise when they are missing).
+_BACKEND_PACKAGES = {"paramiko": "paramiko", "winrm": "pywinrm", "salt": "salt"}
+
+
+def parse_hosts(values: tuple[str, ...]) -> tuple[str, ...]:
+    """`--hosts` specs, each `scheme://host` with a scheme of testinfra's backends
+    (testinfra.backend.BACKENDS), a host unless `local://`, and the backend's package installed:
+    a bare name (testinfra's paramiko), an unknown scheme or a missing package is refused now,
+    before any check reaches a node."""
+    from testinfra.backend import BACKENDS, get_backend_class
+
+    for spec in values:
+        scheme, sep, rest = spec.partition("://")
+        host = (rest if sep else spec).split("?")[0].split("/")[0]
+        if "@" in host and ":" in host.partition("@")[0]:
+            raise SettingsError("--hosts: a password in a host spec is not accepted; use keys")
+        if not sep or scheme not in BACKENDS:
+            raise SettingsError(
+                f"--hosts {spec!r}: expected {HOST_FORMS}"
+                + (
+                    f" (testinfra has no {scheme!r} backend)"
+                    if sep
+                    else f", e.g. ssh://{spec} (a name alone would need paramiko)"
+                )
+            )
+        if scheme != "local" and not host:
+            raise SettingsError(f"--hosts {spec!r}: name the host, e.g. {scheme}://node1")
+        try:
+            get_backend_class(scheme)
+        except (RuntimeError, ImportError):
+            package = _BACKEND_PACKAGES.get(scheme, scheme)
+            raise SettingsError(
+                f"--hosts {spec!r}: testinfra's {scheme} backend needs the {package} package, "
+                f"which is not installed: pip install {package} into the harness's environment"
+                + (f", or use ssh://{host} (the ssh command)" if scheme == "paramiko" else "")
+            ) from None
+    return values
 
 
 _TRUE = ("1", "true", "yes", "on")
