@@ -3,20 +3,21 @@ metadata), and damage that was there before the change is named as such, not bla
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from upgrade.cluster.dataproof import SHOWN
 from upgrade.cluster.dataproof_record import POST_FILE, PostProof
 from upgrade.cluster.dataproof_text import coverage_line, named
 from upgrade.evidence.records import CheckRecord
-from upgrade.plugin.harness import Harness
 
 pytestmark = pytest.mark.post
 
 
 @pytest.mark.check("POST-DATA-PROOF")
 def test_data_plane_still_pullable(
-    post_data_proof: PostProof | None, evidence: CheckRecord, harness: Harness
+    post_data_proof: PostProof | None, evidence: CheckRecord, say: Callable[[str], None]
 ) -> None:
     """The preflight data proof repeated with its mode and seed on the baseline's tags: every
     manifest fetched by digest hashes to it, every platform manifest and blob is there; a
@@ -65,4 +66,4 @@ def test_data_plane_still_pullable(
         if sorted_.before
         else ": all present"
     )
-    harness.say(f"POST-DATA-PROOF: {evidence.message}")
+    say(f"POST-DATA-PROOF: {evidence.message}")

@@ -3,20 +3,21 @@ already there is found now and is not blamed on the upgrade afterwards."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from upgrade.cluster.dataproof import SHOWN, ProofResult
 from upgrade.cluster.dataproof_record import PREFLIGHT_FILE
 from upgrade.cluster.dataproof_text import coverage_line, named
 from upgrade.evidence.records import CheckRecord
-from upgrade.plugin.harness import Harness
 
 pytestmark = pytest.mark.preflight
 
 
 @pytest.mark.check("PRE-DATA-PROOF")
 def test_data_plane_pullable(
-    preflight_data_proof: ProofResult | None, evidence: CheckRecord, harness: Harness
+    preflight_data_proof: ProofResult | None, evidence: CheckRecord, say: Callable[[str], None]
 ) -> None:
     """Through the registry API (/v2/), each chosen tag's manifest is fetched by its baseline
     digest and hashes to it, manifest lists are followed to their platform manifests, and every
@@ -36,4 +37,4 @@ def test_data_plane_pullable(
     )
     # A sampled proof proves only its sample: how much, on the terminal and the report's row.
     evidence.message = f"{coverage_line(proof)}: all present"
-    harness.say(f"PRE-DATA-PROOF: {evidence.message}")
+    say(f"PRE-DATA-PROOF: {evidence.message}")

@@ -9,6 +9,7 @@ refuses with a usage error when the session has no target.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,12 @@ def evidence(request: pytest.FixtureRequest) -> CheckRecord:
 def harness(request: pytest.FixtureRequest) -> Harness:
     """The session's harness run state."""
     return _harness(request)
+
+
+@pytest.fixture(scope="session")
+def say(harness: Harness) -> Callable[[str], None]:
+    """Write one line to the terminal now, even while the check's output is captured."""
+    return harness.say
 
 
 @pytest.fixture(scope="session")
