@@ -12,7 +12,7 @@ from types import FrameType
 from dtrlab.config import LabConfig
 from dtrlab.errors import LabError
 from dtrlab.lab import Lab
-from dtrlab.scenarios import SCENARIOS, parse_scenarios
+from dtrlab.scenarios import SCENARIOS, parse_scenarios, refuse_on_engine
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             token_lifetime=args.token_lifetime,
             max_page_items=args.max_page_items,
         )
+        refuse_on_engine(config.scenarios, args.engine)
         lab = Lab(config) if args.engine == "process" else _engine_lab(config)
         lab.start()
     except (LabError, ValueError) as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dtrlab.errors import UnknownScenarioError
+from dtrlab.errors import LabConfigError, UnknownScenarioError
 
 SCENARIOS: dict[str, str] = {
     "healthy": "nothing wrong: every check passes",
@@ -58,6 +58,24 @@ SCENARIOS: dict[str, str] = {
     "image-missing-on-node": "node lab-worker-2 lacks the target's dtr-registry image (an "
     "offline or mirrored site that did not load every image the bootstrapper lists)",
 }
+
+# Scenarios the engine lab (`--engine docker`) cannot show, and why: it runs every lab node's
+# containers on one Docker engine, so whatever one node holds, every node holds.
+PROCESS_LAB_ONLY: dict[str, str] = {
+    "image-missing-on-node": "the engine lab runs every node's containers on one Docker engine, "
+    "so lab-worker-2 cannot lack an image the other nodes hold",
+}
+
+
+def refuse_on_engine(names: tuple[str, ...], engine: str) -> None:
+    """Raise LabConfigError when a scenario of PROCESS_LAB_ONLY is asked of the engine lab."""
+    refused = [name for name in names if name in PROCESS_LAB_ONLY] if engine == "docker" else []
+    if refused:
+        raise LabConfigError(
+            "; ".join(
+                f"{name} runs on the process lab only: {PROCESS_LAB_ONLY[name]}" for name in refused
+            )
+        )
 
 
 def parse_scenarios(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:

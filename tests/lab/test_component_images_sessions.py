@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dtrlab import component_images
-from tests.lab.sessions import run_session
+import pytest
+
+from dtrlab import cli, component_images
+from tests.lab.sessions import ROOT, SESSION_TIMEOUT_S, run_session, session_argv
 from upgrade.cluster import containers
 
 
@@ -57,3 +59,34 @@ def test_an_image_missing_on_one_node_is_no_go_naming_node_and_image(tmp_path: P
     ), check["message"]
     assert "lab-worker-1" not in check["message"]
     assert "PRE-COMPONENT-IMAGES" in run.last_line
+
+
+def test_the_engine_lab_refuses_a_node_without_an_image(tmp_path: Path) -> None:
+    # One engine runs every node of the engine lab: no node can lack what another holds, so
+    # the scenario would end GO there; it is a usage error instead, with and without --offline.
+    for offline in ([], ["--offline"]):
+        run = subprocess.run(
+            session_argv(
+                tmp_path / "reports",
+                "--lab-engine=docker",
+                "--to-version=2.6.4",
+                "--lab-scenario=image-missing-on-node",
+                *offline,
+            ),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=SESSION_TIMEOUT_S,
+            check=False,
+        )
+        assert run.returncode == 4, run.stdout + run.stderr
+        assert (
+            "--lab-scenario with --lab-engine=docker: image-missing-on-node runs on the process "
+            "lab only: the engine lab runs every node's containers on one Docker engine"
+        ) in run.stderr, run.stderr
+        assert not (tmp_path / "reports").exists()
+
+
+def test_the_lab_command_refuses_it_on_the_engine_too(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--engine", "docker", "--scenario", "image-missing-on-node"]) == 2
+    assert "image-missing-on-node runs on the process lab only" in capsys.readouterr().err

@@ -54,6 +54,11 @@ def test_healthy_upgrade_passes_every_post_check_with_evidence(tmp_path: Path) -
         "POST-JOBS-NO-ERRORS",
         "POST-VULN-DB",
     }
+    # The proof compared with is named by its place in the sealed bundle, not the staging
+    # folder (.incomplete-...) the session wrote it in.
+    compared_with = only(run, "POST-DATA-PROOF")["evidence"]["compared_with"]
+    assert compared_with == "data-proof-preflight.json in this bundle"
+    assert (run.bundle / "data-proof-preflight.json").is_file()
     canary = only(run, "POST-CANARY")["evidence"]["canary"]
     assert canary["tag_deleted"]
     assert canary["digest"].startswith("sha256:")

@@ -387,6 +387,26 @@ def test_known_lab_scenarios_comma_separated() -> None:
     assert settle(cli={"target": "lab"}).lab.scenarios == ("healthy",)
 
 
+def test_a_process_lab_scenario_on_the_engine_lab_is_a_usage_error() -> None:
+    # One engine runs every node of the engine lab: no node can lack an image another holds.
+    message = refusal(
+        cli={
+            "target": "lab",
+            "lab_engine": "docker",
+            "lab_scenario": "no-backup,image-missing-on-node",
+        }
+    )
+    assert message.startswith(
+        "--lab-scenario with --lab-engine=docker: image-missing-on-node runs on the process "
+        "lab only: the engine lab runs every node's containers on one Docker engine"
+    ), message
+    assert message.endswith("run it without --lab-engine")
+    process = settle(cli={"target": "lab", "lab_scenario": "image-missing-on-node"})
+    assert process.lab.scenarios == ("image-missing-on-node",)
+    engine = settle(cli={"target": "lab", "lab_engine": "docker", "lab_scenario": "no-backup"})
+    assert engine.lab.scenarios == ("no-backup",)
+
+
 def test_lab_scenario_is_not_checked_for_a_real_target() -> None:
     settings = settle(cli={"target": "dtr.example.com", "lab_scenario": "nope"})
     assert settings.lab.scenarios == ("nope",)

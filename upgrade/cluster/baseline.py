@@ -22,6 +22,10 @@ from upgrade.evidence.records import iso, jsonable, utc_now
 
 FORMAT = 1
 RECENT_JOBS = 50
+WHAT = (
+    "a baseline is the cluster before the change (replicas, repositories, tags, settings), "
+    "which a preflight writes as baseline.json into its bundle: pass that file"
+)
 
 
 class BaselineError(HarnessError):
@@ -131,15 +135,13 @@ def load(path: Path) -> Baseline:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise BaselineError(f"--baseline {path}: cannot read it ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f"{exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise BaselineError(
-            f"--baseline {path}: not JSON ({exc.msg} at line {exc.lineno})"
+            f"--baseline {path}: not JSON ({where or 'not UTF-8 text'}); {WHAT}"
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise BaselineError(
-            f"--baseline {path}: not a baseline file of this harness (format {FORMAT}); pass the "
-            "baseline.json of a preflight bundle"
-        )
+        raise BaselineError(f"--baseline {path}: not a baseline file (format {FORMAT}); {WHAT}")
     try:
         inventory = {
             str(repo): {str(tag): str(digest) for tag, digest in tags.items()}
@@ -155,4 +157,7 @@ def load(path: Path) -> Baseline:
             jobs=tuple(data.get("jobs") or ()),
         )
     except (KeyError, AttributeError, TypeError, ValueError) as exc:
-        raise BaselineError(f"--baseline {path}: damaged baseline file ({exc})") from None
+        raise BaselineError(
+            f"--baseline {path}: damaged baseline file (a field is missing or malformed: "
+            f"{exc}); {WHAT}"
+        ) from None

@@ -48,6 +48,8 @@ class Before:
         self.proof = proof
         self.mode = mode
         self.path = path
+        # How the evidence names the file: by its place after sealing, never a staging folder.
+        self.shown = str(path)
 
 
 def new_seed() -> int:
@@ -136,10 +138,13 @@ def post(
     proof is found (in `bundle`, or beside --baseline with --phase=post); None when off."""
     if settings.data_proof.kind == "off":
         return None
-    folder = bundle
     if settings.mode == "verify" and settings.baseline is not None:
-        folder = settings.baseline.parent
-    before = before_of(folder)
+        before = before_of(settings.baseline.parent)
+    else:
+        # The session's own bundle: still its staging folder, renamed when sealed.
+        before = before_of(bundle)
+        if before is not None:
+            before.shown = f"{PREFLIGHT_FILE} in this bundle"
     mode, seed = settings.data_proof, settings.data_proof_seed
     if before is not None:
         mode, seed = before.mode, before.proof.seed

@@ -317,8 +317,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "--baseline",
-        "baseline.json of an earlier preflight bundle of this DTR, compared against by "
-        "--phase=post (one of another cluster fails POST-BASELINE-MATCH)",
+        "baseline.json of an earlier preflight bundle of this DTR, as sealed (its SHA256SUMS "
+        "must match), compared against by --phase=post only (one of another cluster fails "
+        "POST-BASELINE-MATCH)",
         kind="path",
         metavar="FILE",
     ),

@@ -333,7 +333,7 @@ def _build(raw: dict[str, object]) -> Settings:
         data_proof=parse_proof_mode(text("data_proof")),
         data_proof_seed=parse_seed(text("data_proof_seed")),
         lab=LabOptions(
-            scenarios=_lab_scenarios(raw["lab_scenario"], target),
+            scenarios=_lab_scenarios(raw["lab_scenario"], target, lab_engine),
             replicas=replicas,
             version=lab_version,
             ucp_version=str(raw["lab_ucp_version"]),
@@ -344,19 +344,26 @@ def _build(raw: dict[str, object]) -> Settings:
     )
 
 
-def _lab_scenarios(value: object, target: str | None) -> tuple[str, ...]:
-    """The lab's scenarios; with `--target=lab`, each must be a scenario the lab knows."""
+def _lab_scenarios(value: object, target: str | None, engine: str) -> tuple[str, ...]:
+    """The lab's scenarios; with `--target=lab`, each must be a scenario the lab knows, and
+    one the lab of `--lab-engine` can show."""
     names = _tuple(value) or ("healthy",)
     if target != LAB:
         return names
     try:
-        from dtrlab.scenarios import parse_scenarios
+        from dtrlab.scenarios import parse_scenarios, refuse_on_engine
     except ImportError:  # an installation without the lab: the lab target says so itself
         return names
     try:
-        parse_scenarios(names)
+        parsed = parse_scenarios(names)
     except ValueError as exc:
         raise SettingsError(f"--lab-scenario: {exc}") from None
+    try:
+        refuse_on_engine(parsed, engine)
+    except ValueError as exc:
+        raise SettingsError(
+            f"--lab-scenario with --lab-engine={engine}: {exc}; run it without --lab-engine"
+        ) from None
     return names
 
 

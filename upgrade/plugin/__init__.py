@@ -223,6 +223,7 @@ def _refuse_unsafe(config: pytest.Config, settings: Settings) -> None:
             "--backup=take takes the backup a preflight needs before an upgrade: pass "
             "--to-version=VERSION (and no --phase=post), or drop --backup=take"
         )
+    _refuse_baseline(settings)
     dist = getattr(config.option, "dist", "no")
     numprocesses = getattr(config.option, "numprocesses", None)
     if dist not in (None, "no") or numprocesses or os.environ.get("PYTEST_XDIST_WORKER"):
@@ -235,6 +236,25 @@ def _refuse_unsafe(config: pytest.Config, settings: Settings) -> None:
         raise pytest.UsageError(
             "--collect-only lists the checks; it cannot be combined with --apply"
         )
+
+
+def _refuse_baseline(settings: Settings) -> None:
+    """--baseline only with --phase=post (any other session records its own), and only a
+    baseline file as its preflight bundle sealed it: an edited one would hide damage."""
+    if settings.baseline is None:
+        return
+    if settings.phase != "post":
+        raise pytest.UsageError(
+            "--baseline is read only by --phase=post, which compares the cluster against it "
+            "(a preflight records its own): drop --baseline, or add --phase=post"
+        )
+    from upgrade.cluster.baseline import BaselineError
+    from upgrade.cluster.baseline_seal import check_sealed
+
+    try:
+        check_sealed(settings.baseline)
+    except BaselineError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _take_upgrade_lock(config: pytest.Config, settings: Settings, now: datetime) -> HeldLock | None:
