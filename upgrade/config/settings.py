@@ -25,6 +25,7 @@ from upgrade.config.proof_mode import DEFAULT_PROOF, ProofMode, parse_proof_mode
 from upgrade.config.values import (
     SettingsError,
     convert,
+    from_environment,
     normalise_url,
     parse_canary_repo,
     parse_hosts,
@@ -188,7 +189,26 @@ def resolve(cli: Lookup, environ: Mapping[str, str], ini: Lookup | None = None) 
     twin). An empty environment variable counts as unset. A command-line-only option
     (`--apply`, `--insecure-tls`) set in the environment is refused.
     """
-    return _build({spec.dest: convert(spec, _pick(spec, cli, environ, ini)) for spec in OPTIONS})
+    raw: dict[str, object] = {}
+    for spec in OPTIONS:
+        try:
+            raw[spec.dest] = convert(spec, _pick(spec, cli, environ, ini))
+        except SettingsError as exc:
+            raise _sourced(exc, cli, environ) from None
+    try:
+        return _build(raw)
+    except SettingsError as exc:
+        raise _sourced(exc, cli, environ) from None
+
+
+def _sourced(error: SettingsError, cli: Lookup, environ: Mapping[str, str]) -> SettingsError:
+    """`error` naming the environment variable when its option's value came from there."""
+    for spec in OPTIONS:
+        if environ.get(spec.env, "").strip() and not _given(cli(spec)):
+            named = from_environment(error, spec.name, spec.env)
+            if named is not error:
+                return named
+    return error
 
 
 def _pick(spec: OptionSpec, cli: Lookup, environ: Mapping[str, str], ini: Lookup | None) -> object:

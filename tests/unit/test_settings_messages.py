@@ -1,0 +1,45 @@
+"""What a refused option value says: where the value came from (an environment variable or
+the command line), the units a duration needs, and the form a number or version must have."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from upgrade.config.options import OptionSpec
+from upgrade.config.settings import resolve
+from upgrade.config.values import SettingsError
+
+
+def refusal(cli: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The message of the SettingsError resolving these sources raises."""
+    given = dict(cli or {})
+
+    def from_cli(option: OptionSpec) -> object:
+        if option.dest in given:
+            return given[option.dest]
+        return {"flag": False, "list": []}.get(option.kind)
+
+    with pytest.raises(SettingsError) as caught:
+        resolve(from_cli, dict(env or {}), ini=lambda option: None)
+    return str(caught.value)
+
+
+def test_a_value_from_the_environment_names_the_variable_and_the_option() -> None:
+    message = refusal(env={"DTR_UPGRADE_TO_VERSION": "2.6.x"})
+    assert message.startswith(
+        "DTR_UPGRADE_TO_VERSION (environment) / --to-version: malformed version '2.6.x'"
+    ), message
+
+
+def test_a_converted_value_from_the_environment_names_the_variable() -> None:
+    message = refusal(env={"DTR_UPGRADE_MAX_BACKUP_AGE": "soon"})
+    assert message.startswith("DTR_UPGRADE_MAX_BACKUP_AGE (environment) / --max-backup-age"), (
+        message
+    )
+
+
+def test_a_value_from_the_command_line_names_only_the_option() -> None:
+    message = refusal(cli={"to_version": "2.6.x"}, env={"DTR_UPGRADE_TO_VERSION": "2.6.4"})
+    assert message.startswith("--to-version: malformed version '2.6.x'"), message
