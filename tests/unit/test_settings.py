@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import ssl
+import tarfile
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -75,7 +76,10 @@ def samples(
     files = []
     for source in ("cli", "env", "ini"):
         path = folder / f"{source}.tar"
-        path.write_text(source)
+        with tarfile.open(path, "w") as archive:  # --update-vuln-db FILE must be a tar
+            member = folder / source
+            member.write_text(source)
+            archive.add(member, arcname=source)
         files.append(path)
     windows = [
         "2026-11-27T22:00Z/2026-11-28T02:00Z",

@@ -3,6 +3,7 @@ judging imagescan/status against the upgrade's start, on a fake clock."""
 
 from __future__ import annotations
 
+import tarfile
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -213,12 +214,28 @@ def test_update_vuln_db_option_takes_a_mode_or_a_tar_file(tmp_path: Path) -> Non
     assert (resolved().update_vuln_db, resolved().vuln_db_file) == ("auto", None)
     assert resolved(update_vuln_db="check").update_vuln_db == "check"
     tar = tmp_path / "cve.tar"
-    tar.write_bytes(b"")
+    with tarfile.open(tar, "w") as archive:
+        archive.add(__file__, arcname="cve.db")
     settings = resolved(update_vuln_db=str(tar))
     assert (settings.update_vuln_db, settings.vuln_db_file) == ("file", tar)
+    gzipped = tmp_path / "cve.tar.gz"
+    with tarfile.open(gzipped, "w:gz") as archive:
+        archive.add(__file__, arcname="cve.db")
+    assert resolved(update_vuln_db=str(gzipped)).vuln_db_file == gzipped
     with pytest.raises(SettingsError, match="expected auto, online, check, or the offline"):
         resolved(update_vuln_db=str(tmp_path / "missing.tar"))
     assert resolved(vuln_db_timeout="90s").vuln_db_timeout == timedelta(seconds=90)
+
+
+def test_a_vuln_db_file_that_is_no_tar_archive_is_refused_before_any_change(
+    tmp_path: Path,
+) -> None:
+    text = tmp_path / "passwd"
+    text.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(SettingsError, match=r"passwd: not a tar archive; give the offline"):
+        resolved(update_vuln_db=str(text))
+    with pytest.raises(SettingsError, match="not a tar archive"):
+        resolved(update_vuln_db="/etc/passwd")
 
 
 # -- an update that finds nothing newer, and the source per product line -------------------------

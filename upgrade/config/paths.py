@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -46,6 +47,22 @@ def check_ca_bundle(path: Path, option: str) -> None:
         raise SettingsError(
             f"{option} {path}: not a PEM CA bundle (no -----BEGIN CERTIFICATE----- could be "
             "read); give the CA certificate that signed the server's certificate"
+        )
+
+
+def check_vuln_db_archive(path: Path, option: str = "--update-vuln-db") -> None:
+    """Refuse an offline vulnerability database that is not a tar archive (plain or compressed,
+    as Python's tarfile reads it) before anything is changed: DTR takes the offline database as
+    a `.tar` file (dtr-facts.md, "PUT /api/v0/imagescan/scan/update?online=false"), and anything
+    else was only refused by DTR after the upgrade."""
+    try:
+        readable = tarfile.is_tarfile(path)
+    except OSError as exc:
+        raise SettingsError(f"{option} {path}: cannot be read ({exc.strerror or exc})") from None
+    if not readable:
+        raise SettingsError(
+            f"{option} {path}: not a tar archive; give the offline vulnerability database "
+            ".tar file downloaded for this DTR (or online, check or auto)"
         )
 
 

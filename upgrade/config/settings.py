@@ -20,7 +20,7 @@ from typing import Literal
 
 from upgrade.config.backup_option import parse_backup_option
 from upgrade.config.options import OPTIONS, OptionSpec
-from upgrade.config.paths import check_named_files, check_report_dir
+from upgrade.config.paths import check_named_files, check_report_dir, check_vuln_db_archive
 from upgrade.config.proof_mode import DEFAULT_PROOF, ProofMode, parse_proof_mode, parse_seed
 from upgrade.config.values import (
     SettingsError,
@@ -400,6 +400,7 @@ def _vuln_db_file(value: str) -> Path | None:
             f"--update-vuln-db {value!r}: expected auto, online, check, or the offline "
             "vulnerability database .tar file (no such file)"
         )
+    check_vuln_db_archive(path)
     return path
 
 
