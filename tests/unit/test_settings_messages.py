@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from upgrade.config.options import OptionSpec
+from upgrade.config.options import OPTIONS, OptionSpec
 from upgrade.config.settings import resolve
 from upgrade.config.values import SettingsError
 
@@ -43,3 +43,23 @@ def test_a_converted_value_from_the_environment_names_the_variable() -> None:
 def test_a_value_from_the_command_line_names_only_the_option() -> None:
     message = refusal(cli={"to_version": "2.6.x"}, env={"DTR_UPGRADE_TO_VERSION": "2.6.4"})
     assert message.startswith("--to-version: malformed version '2.6.x'"), message
+
+
+DURATIONS = [option for option in OPTIONS if option.kind == "duration"]
+
+
+@pytest.mark.parametrize("option", DURATIONS, ids=[o.name for o in DURATIONS])
+def test_a_duration_without_a_unit_is_refused_naming_the_units(option: OptionSpec) -> None:
+    message = refusal(cli={option.dest: "24"})
+    assert message.startswith(f"{option.name} '24': a duration needs a unit: s, m, h or d"), message
+
+
+def test_a_bare_zero_is_the_same_in_every_unit() -> None:
+    settings = resolve(
+        lambda option: (
+            {"upgrade_backoff": "0"}.get(option.dest) if option.kind != "flag" else False
+        ),
+        {},
+        ini=lambda option: None,
+    )
+    assert settings.upgrade_backoff.total_seconds() == 0

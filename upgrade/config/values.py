@@ -100,18 +100,25 @@ def _host_and_port(authority: str, value: str, option: str) -> str | None:
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 0}
 # far beyond any wait or age the harness needs, and far from timedelta's and datetime's limits
 MAX_DURATION = timedelta(days=3650)
 
 
 def parse_duration(value: str, option: str, *, allow_zero: bool = True) -> timedelta:
-    """Parse `90s`, `15m`, `24h`, `2d`, `1w` (a bare number is seconds), at most 3650 days."""
+    """Parse `90s`, `15m`, `24h`, `2d`, `1w`, at most 3650 days. A number without a unit is
+    refused (`--max-backup-age=24` read as seconds is not what was meant), but for a bare 0,
+    which is the same in every unit."""
     if value.strip().startswith("-"):
         raise SettingsError(f"{option} {value!r}: a duration cannot be negative")
     match = _DURATION.match(value)
     if not match:
         raise SettingsError(f"{option} {value!r}: expected a duration such as 30s, 15m, 24h or 7d")
+    if match.group(2) is None and float(match.group(1)) != 0:
+        raise SettingsError(
+            f"{option} {value!r}: a duration needs a unit: s, m, h or d (seconds, minutes, "
+            f"hours, days), e.g. {match.group(1)}h or {match.group(1)}s"
+        )
     seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if not seconds <= MAX_DURATION.total_seconds():
         raise SettingsError(f"{option} {value!r}: the longest duration accepted is 3650d")
