@@ -98,11 +98,26 @@ def test_waived_and_skipped_checks_are_not_counted_as_passed() -> None:
     verdict = decide("plan", outcomes)
     assert verdict.word == "GO"
     assert verdict.reason == (
-        "1 preflight check passed and 1 was waived (PRE-B); the upgrade may start."
+        "1 preflight check passed and 1 was waived (PRE-B), 1 skipped (PRE-C); the upgrade may "
+        "start."
     )
     assert decide("health", [pre("PRE-A"), pre("PRE-C", "skipped")]).reason == (
-        "1 health check passed."
+        "1 health check passed, 1 skipped (PRE-C)."
     )
+
+
+def test_a_skipped_check_is_counted_and_takes_away_the_all() -> None:
+    # A skipped check proved nothing (PRE-COMPONENT-IMAGES when no image could be listed):
+    # "all N passed" would claim it did.
+    outcomes = [pre("PRE-A"), pre("PRE-B"), pre("PRE-COMPONENT-IMAGES", "skipped")]
+    assert decide("plan", outcomes).reason == (
+        "2 preflight checks passed, 1 skipped (PRE-COMPONENT-IMAGES); the upgrade may start."
+    )
+    assert decide("plan", outcomes[:2]).reason == (
+        "all 2 preflight checks passed; the upgrade may start."
+    )
+    after = [post("POST-A"), post("POST-B"), post("POST-C", "skipped"), pre("PRE-D", "skipped")]
+    assert decide("verify", after).reason == "2 post-upgrade checks passed, 1 skipped (POST-C)."
 
 
 def test_only_skipped_checks_show_nothing() -> None:

@@ -133,18 +133,20 @@ def warnings_text(outcomes: Sequence[Outcome]) -> str:
     return f"{count} warning{'s' if count != 1 else ''} ({ids_text(warned)})"
 
 
-def _tally(ran: Sequence[Outcome], noun: str) -> str:
-    """`21 preflight checks passed and 1 was waived (PRE-BACKUP)`, `, with 1 warning
-    (PRE-MANIFEST-V1)` when a check that ran recorded one; skipped ones are not counted as
-    passed."""
+def _tally(ran: Sequence[Outcome], noun: str, skipped: Sequence[Outcome] = ()) -> str:
+    """`21 preflight checks passed and 1 was waived (PRE-BACKUP)`, `, 2 skipped (PRE-WINDOW,
+    PRE-COMPONENT-IMAGES)` when some proved nothing (not counted as passed, and no "all"),
+    `, with 1 warning (PRE-MANIFEST-V1)` when a check that ran recorded one."""
     passed = [o for o in ran if o.outcome == "passed"]
     waived = [o for o in ran if o.outcome == "waived"]
     text = f"{len(passed)} {noun} check{'s' if len(passed) != 1 else ''} passed"
     if waived:
         were = "was" if len(waived) == 1 else "were"
         text += f" and {len(waived)} {were} waived ({ids_text(waived)})"
-    elif len(passed) > 1 and len(passed) == len(ran):
+    elif len(passed) > 1 and len(passed) == len(ran) and not skipped:
         text = f"all {text}"
+    if skipped:
+        text += f", {len(skipped)} skipped ({ids_text(skipped)})"
     warned = warnings_text(ran)
     return f"{text}, with {warned}" if warned else text
 
@@ -224,13 +226,15 @@ def _judge(
     pre_ran = [o for o in outcomes if o.phase == "preflight" and o.outcome in ("passed", "waived")]
     post_failed = blocking(outcomes, "post") + blocking(outcomes, "upgrade")
     post_ran = [o for o in outcomes if o.phase == "post" and o.outcome in ("passed", "waived")]
+    pre_skipped = [o for o in outcomes if o.phase == "preflight" and o.outcome == "skipped"]
+    post_skipped = [o for o in outcomes if o.phase == "post" and o.outcome == "skipped"]
 
     if mode == "health":
         if pre_failed:
             return Verdict("UNHEALTHY", f"{len(pre_failed)} check(s) failed: {_names(pre_failed)}.")
         if not pre_ran:
             return Verdict("UNHEALTHY", "no health check ran, so health was not shown.")
-        return Verdict("HEALTHY", f"{_tally(pre_ran, 'health')}.")
+        return Verdict("HEALTHY", f"{_tally(pre_ran, 'health', pre_skipped)}.")
 
     if mode in ("plan", "upgrade"):
         if pre_failed:
@@ -241,7 +245,9 @@ def _judge(
         if not pre_ran:
             return Verdict("NO-GO", "no preflight check ran, so readiness was not shown.")
         if mode == "plan":
-            return Verdict("GO", f"{_tally(pre_ran, 'preflight')}; the upgrade may start.")
+            return Verdict(
+                "GO", f"{_tally(pre_ran, 'preflight', pre_skipped)}; the upgrade may start."
+            )
         if upgrade == "failed":
             detail = f": {upgrade_message}" if upgrade_message else ""
             return Verdict(
@@ -258,4 +264,4 @@ def _judge(
         )
     if not post_ran:
         return Verdict("VERIFY-FAILED", "no post-upgrade check ran, so the result was not shown.")
-    return Verdict("UPGRADED", f"{_tally(post_ran, 'post-upgrade')}.")
+    return Verdict("UPGRADED", f"{_tally(post_ran, 'post-upgrade', post_skipped)}.")
