@@ -103,6 +103,7 @@ def samples(
         "data_proof": ["full", "off", "sample:5"],
         "update_vuln_db": ["online", "check", str(files[2])],
         "probe_interval": ["0.3", "0.2", "0.5"],
+        "min_engine_version": ["19.03", "20.10.24", "23.0"],
         "lab_scenario": ["no-backup", "gc-running,stale-backup", "data-loss"],
     }
     by_kind: dict[str, list[str]] = {

@@ -63,3 +63,26 @@ def test_a_bare_zero_is_the_same_in_every_unit() -> None:
         ini=lambda option: None,
     )
     assert settings.upgrade_backoff.total_seconds() == 0
+
+
+@pytest.mark.parametrize("value", ["abc", "19", "19.03.x", "v20.10"])
+def test_a_minimum_engine_that_is_not_a_version_is_refused(value: str) -> None:
+    message = refusal(cli={"min_engine_version": value})
+    assert message.startswith(f"--min-engine-version {value!r}: expected a Docker engine"), message
+
+
+@pytest.mark.parametrize("value", ["17.06", "18.09.7", "23.0"])
+def test_a_minimum_engine_in_the_bundles_forms_is_taken(value: str) -> None:
+    settings = resolve(
+        lambda option: (
+            {"min_engine_version": value}.get(option.dest) if option.kind != "flag" else False
+        ),
+        {},
+        ini=lambda option: None,
+    )
+    assert settings.min_engine_version == value
+
+
+def test_a_whole_number_option_says_so() -> None:
+    message = refusal(cli={"data_proof_seed": "abc"})
+    assert message == "--data-proof-seed 'abc': expected a whole number", message

@@ -28,6 +28,7 @@ from upgrade.config.values import (
     from_environment,
     normalise_url,
     parse_canary_repo,
+    parse_engine_version,
     parse_hosts,
     parse_replica_urls,
 )
@@ -318,7 +319,7 @@ def _build(raw: dict[str, object]) -> Settings:
         hosts=parse_hosts(_tuple(raw["hosts"])),
         min_free_memory_gb=_float(raw["min_free_memory_gb"]),
         min_free_disk_gb=_float(raw["min_free_disk_gb"]),
-        min_engine_version=text("min_engine_version"),
+        min_engine_version=parse_engine_version(text("min_engine_version")),
         max_clock_skew=max_clock_skew,
         min_cert_days=min_cert_days,
         offline=bool(raw["offline"]),

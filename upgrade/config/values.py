@@ -128,6 +128,23 @@ def parse_duration(value: str, option: str, *, allow_zero: bool = True) -> timed
     return duration
 
 
+_ENGINE_VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
+
+
+def parse_engine_version(value: str | None) -> str | None:
+    """`--min-engine-version`: a Docker engine release, YY.MM or YY.MM.PATCH (17.06, 18.09.7,
+    23.0: the forms of dtr-facts.md 5.1's bundles), or None for the DTR line's default."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not _ENGINE_VERSION.fullmatch(text):
+        raise SettingsError(
+            f"--min-engine-version {value!r}: expected a Docker engine version such as 19.03 "
+            "or 20.10.24 (YY.MM or YY.MM.PATCH)"
+        )
+    return text
+
+
 def parse_replica_urls(values: list[str]) -> dict[str, str]:
     """Parse `--replica-url` values, RID=URL each, into a map of replica ID to base URL."""
     urls: dict[str, str] = {}
@@ -226,7 +243,8 @@ def convert(spec: OptionSpec, value: object) -> object:
     except ValueError as exc:
         if isinstance(exc, SettingsError):
             raise
-        raise SettingsError(f"{spec.name} {text!r}: expected a {spec.kind} value") from None
+        expected = {"int": "a whole number", "float": "a number"}.get(spec.kind, spec.kind)
+        raise SettingsError(f"{spec.name} {text!r}: expected {expected}") from None
 
 
 def _not_negative(number: _Number, spec: OptionSpec, text: str) -> _Number:
