@@ -103,7 +103,9 @@ def test_real_site_runs_one_docker_executor_on_the_clusters_network() -> None:
 def test_real_site_backup_images_and_engine(tmp_path: Path, catalog: Catalog) -> None:
     backup = tmp_path / "backup.tar"
     backup.write_bytes(b"")
-    site = RealSite(resolved(target="d", backup=str(backup), hosts="ssh://n1,ssh://n2", offline=True))
+    site = RealSite(
+        resolved(target="d", backup=str(backup), hosts="ssh://n1,ssh://n2", offline=True)
+    )
     assert site.backup() == backup
     assert RealSite(resolved(target="d")).backup() is None
     images = site.bootstrapper_images(catalog)
