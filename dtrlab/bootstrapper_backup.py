@@ -24,18 +24,8 @@ from typing import Any
 from urllib.parse import quote
 
 from dtrlab.backup import backup_tar
-from dtrlab.bootstrapper import (
-    Fatal,
-    Flag,
-    Log,
-    UCPSession,
-    _connect,
-    begin,
-    flags_for,
-    parse_flags,
-    run_command,
-    ucp_session,
-)
+from dtrlab.bootstrapper import UCPSession, _connect, begin, run_command, ucp_session
+from dtrlab.bootstrapper_cli import Fatal, Flag, Log, flags_for, parse_flags
 from dtrlab.catalogue import Release, parse_version
 
 # `upgrade`'s flags that `backup` does not have.

@@ -19,7 +19,7 @@ import pytest
 import trustme
 
 from dtrlab import Lab
-from dtrlab.bootstrapper import Log
+from dtrlab.bootstrapper_cli import Log
 from tests.lab.conftest import (
     BOOTSTRAPPER_TIMEOUT_S,
     LineReader,
