@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import docker
 import pytest
 
 from dtrlab.engine.images import push
@@ -38,7 +39,13 @@ def request_for(lab: EngineLab, version: str = TO_VERSION, **overrides: Any) -> 
 def engine_containers(client: Any, lab: EngineLab) -> dict[str, tuple[str, str, str, str]]:
     """name -> (id, image, version label, status) of the lab's replica containers."""
     found = {}
-    for container in client.containers.list(all=True):
+    # A sparse listing, then one inspect per container: a container of another session on
+    # the shared engine may be removed between the two, which is not this lab's business.
+    for summary in client.containers.list(all=True, sparse=True):
+        try:
+            container = client.containers.get(summary.id)
+        except docker.errors.NotFound:
+            continue
         labels = container.labels or {}
         if labels.get(REPLICA_LABEL) in lab.replica_urls:
             found[container.name] = (

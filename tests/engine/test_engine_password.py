@@ -21,7 +21,9 @@ def test_the_password_is_in_the_containers_environment_only_while_it_runs(
 
     def on_line(line: str) -> None:
         if not seen:
-            (running,) = docker_client.containers.list(filters={"label": CONTAINER_LABEL})
+            # all=True: on a loaded machine the first line can arrive after the container
+            # exited; it stays (and shows its environment) until the executor removes it.
+            (running,) = docker_client.containers.list(all=True, filters={"label": CONTAINER_LABEL})
             seen.append(docker_client.api.inspect_container(running.id))
 
     with DockerExecutor(client_factory, network_mode="host") as executor:
