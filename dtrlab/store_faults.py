@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 
 from dtrlab.content import MANIFEST_LIST_V2, OCI_INDEX, Repository, TagRecord
 
@@ -15,11 +16,9 @@ class FaultsMixin:
     _lock: threading.RLock
     _unlinked: set[tuple[str, str]]
 
-    def _require(self, full_name: str) -> Repository:
-        raise NotImplementedError
-
-    def _materialise(self, repo: Repository, record: TagRecord) -> str:
-        raise NotImplementedError
+    # Provided by RegistryStore, which mixes this in.
+    _require: Callable[[str], Repository]
+    _materialise: Callable[[Repository, TagRecord], str]
 
     def lose_blobs(self, full_name: str) -> list[str]:
         """Fault: every blob of the repository's manifests is gone from its storage while its

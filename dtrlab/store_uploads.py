@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 
 from dtrlab.content import RegistryError, Upload, digest_of
 
@@ -14,11 +15,9 @@ class UploadsMixin:
     _lock: threading.RLock
     _uploads: dict[str, Upload]
 
-    def put_blob(self, data: bytes) -> str:
-        raise NotImplementedError
-
-    def _relink(self, full_name: str, digest: str) -> None:
-        raise NotImplementedError
+    # Provided by RegistryStore, which mixes this in.
+    put_blob: Callable[[bytes], str]
+    _relink: Callable[[str, str], None]
 
     def start_upload(self, full_name: str) -> str:
         """Open an upload session and return its UUID."""
