@@ -14,6 +14,7 @@ import docker.errors
 import pytest
 import requests
 
+from tests.support.bootstrapper_requests import CA_PEM, SECRET, make_request
 from upgrade.errors import HarnessError
 from upgrade.procedure.bootstrapper import (
     AttemptResult,
@@ -29,23 +30,6 @@ from upgrade.procedure.bootstrapper import (
 )
 from upgrade.procedure.docker_executor import DockerExecutor
 from upgrade.procedure.process_executor import SubprocessExecutor
-
-SECRET = "s3cr3t-ucp-passw0rd"
-CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-
-
-def make_request(**overrides: Any) -> BootstrapperRequest:
-    values: dict[str, Any] = {
-        "image": "docker/dtr:2.6.4",
-        "target_version": "2.6.4",
-        "ucp_url": "https://ucp.example.com",
-        "ucp_username": "admin",
-        "ucp_password": SECRET,
-        "existing_replica_id": "5eb9459a7832",
-        "ucp_ca_pem": CA_PEM,
-    }
-    values.update(overrides)
-    return BootstrapperRequest(**values)
 
 
 class SteppingClock:

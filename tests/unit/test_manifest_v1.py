@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.support.bootstrapper_requests import make_request
 from upgrade.clients.dtr_records import Repository, Tag
 from upgrade.clients.errors import APIError
 from upgrade.cluster import manifest_v1
 from upgrade.procedure.bootstrapper import (
-    BootstrapperRequest,
     accepts_no_image_check,
     bootstrapper_args,
 )
@@ -22,21 +22,9 @@ V1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 
-def request(**overrides: object) -> BootstrapperRequest:
-    values: dict[str, object] = {
-        "image": "docker/dtr:2.6.4",
-        "target_version": "2.6.4",
-        "ucp_url": "https://ucp.example.com",
-        "ucp_username": "admin",
-        "ucp_password": "secret",
-        "ucp_insecure_tls": True,
-    }
-    return BootstrapperRequest(**{**values, **overrides})  # type: ignore[arg-type]
-
-
 def test_no_image_check_is_passed_as_the_documented_flag() -> None:
-    assert bootstrapper_args(request(no_image_check=True))[-1] == "--no-image-check"
-    assert "--no-image-check" not in bootstrapper_args(request())
+    assert bootstrapper_args(make_request(no_image_check=True))[-1] == "--no-image-check"
+    assert "--no-image-check" not in bootstrapper_args(make_request())
 
 
 @pytest.mark.parametrize(
