@@ -131,7 +131,7 @@ def test_interruption_within_budget(
     assert longest <= budget, (
         f"the load-balanced endpoint ({worst.name}) was interrupted for "
         f"{longest:.2f} s, over the {budget:g} s budget (--downtime-budget); "
-        f"outages: {[outage.as_dict() for outage in worst.outages[:5]]}"
+        f"outages: {'; '.join(outage.describe() for outage in worst.outages[:5])}"
     )
 
 

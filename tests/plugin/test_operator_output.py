@@ -21,6 +21,13 @@ def test_fails(evidence):
     assert value["replicas"] == 1, "only one replica answers: repair the others first"
 
 @pytest.mark.preflight
+@pytest.mark.check("PRE-FAILS-EXPLICITLY")
+def test_fails_explicitly():
+    """A finding raised with pytest.fail (traceback form by default in pytest)."""
+    marker = "the check's own source"
+    pytest.fail("garbage collection stays disabled: see PRE-FAILS")
+
+@pytest.mark.preflight
 @pytest.mark.check("PRE-BUGGY")
 def test_buggy():
     """A check that is itself broken."""
@@ -46,6 +53,14 @@ def test_a_failed_check_is_one_line_with_its_id_and_the_fix(pytester: pytest.Pyt
         if c["id"] == "PRE-FAILS"
     )  # fmt: skip
     assert 'value["replicas"] == 1' in record["evidence"]["failure detail"]
+
+
+def test_a_check_failed_with_pytest_fail_is_one_line_too(pytester: pytest.Pytester) -> None:
+    result = run(pytester)
+    result.stdout.fnmatch_lines(
+        ["PRE-FAILS-EXPLICITLY: garbage collection stays disabled: see PRE-FAILS"]
+    )
+    assert "marker = " not in result.stdout.str(), "the check's own source is shown"
 
 
 def test_a_check_broken_in_itself_is_named_a_harness_bug(pytester: pytest.Pytester) -> None:

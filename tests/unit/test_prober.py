@@ -80,6 +80,7 @@ def test_an_outage_open_at_stop_is_ongoing_until_the_stop_time() -> None:
     assert outage.ongoing
     assert outage.start_mono == pytest.approx(0.15)
     assert outage.end_mono == pytest.approx(0.9)
+    assert outage.describe() == "0.75 s from 20:00:00.1Z, still down at the end"
 
 
 def test_an_outage_from_the_first_sample_starts_there() -> None:

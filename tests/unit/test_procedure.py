@@ -179,6 +179,8 @@ def test_an_attempt_interrupted_by_ctrl_c_is_recorded(
 
     record = upgrade.record
     assert record.state == "interrupted"
+    # Shown as "upgrade interrupted: <message>": the message says what happened, not the state.
+    assert record.message == "the bootstrapper was stopped before it finished"
     (attempt,) = record.hops[0].attempts
     assert attempt.interrupted
     assert attempt.exit_code == -15  # stopped with SIGTERM

@@ -108,14 +108,14 @@ class CheckRuns:
         fix), its detail in the report; an exception that is no finding about the DTR is a
         harness bug and keeps its traceback. --tb=... or --debug keep pytest's own output."""
         option = self.harness.config.option
-        if isinstance(exc, AssertionError):
+        if isinstance(exc, AssertionError | pytest.fail.Exception):
             if option.tbstyle == "auto" and not option.debug:
                 detail = report.longreprtext
                 if detail:
                     record.attach("failure detail", detail)
                 report.longrepr = f"{record.check_id}: {_failure_message(exc, report)}"
             return
-        if isinstance(exc, pytest.fail.Exception | pytest.skip.Exception | KeyboardInterrupt):
+        if isinstance(exc, pytest.skip.Exception | KeyboardInterrupt):
             return
         self.harness.harness_bugs.append(
             f"{record.check_id}: {type(exc).__name__}: {exc}".splitlines()[0]

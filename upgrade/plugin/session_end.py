@@ -96,8 +96,12 @@ class SessionEnd:
                 record.outcome = "interrupted"
                 record.message = "the session stopped while this check ran"
         harness.final = decide(harness)
-        if not harness.final.good and session.exitstatus == pytest.ExitCode.OK:
-            # An incomplete session is never a success, whatever pytest counted.
+        if not harness.final.good and session.exitstatus in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.NO_TESTS_COLLECTED,
+        ):
+            # An incomplete session is never a success, whatever pytest counted; a selection
+            # that left nothing to run (pytest's 5) is INCOMPLETE like any other, so exit 1.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def write_result(self) -> None:

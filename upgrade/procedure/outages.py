@@ -89,6 +89,12 @@ class Outage:
         """The estimated length of the outage in seconds."""
         return max(0.0, self.end_mono - self.start_mono)
 
+    def describe(self) -> str:
+        """`3.40 s from 12:00:01.2Z` (`, still down at the end` when it had not ended)."""
+        start = self.start.astimezone(UTC).strftime("%H:%M:%S.%f")[:10]
+        text = f"{self.duration_s:.2f} s from {start}Z"
+        return text + (", still down at the end" if self.ongoing else "")
+
     def as_dict(self) -> dict[str, Any]:
         """`{"start", "end", "duration_s"}` with UTC ISO 8601 times."""
         return {

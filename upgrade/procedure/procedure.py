@@ -157,7 +157,7 @@ class UpgradeProcedure:
             if self.executor is not None:
                 self.executor.stop()
             record.state = "interrupted"
-            record.message = "the upgrade was interrupted"
+            record.message = "the bootstrapper was stopped before it finished"
             raise
         finally:
             record.duration_s = self.clock() - began
