@@ -403,10 +403,29 @@ def test_unknown_releases_are_warned_about_not_refused(
     assert any(expected in warning for warning in evaluation.warnings), evaluation.warnings
 
 
-def test_lines_with_unknown_last_patch_are_warned_about_once(catalog: Catalog) -> None:
-    warnings = evaluate("2.6.4", "2.6.6", catalog).warnings
+def test_a_target_line_with_unknown_last_patch_is_warned_about_once(catalog: Catalog) -> None:
+    warnings = evaluate("2.6.4", "2.6.15", catalog).warnings
     assert len([w for w in warnings if "last patch of the 2.6 line" in w]) == 1
     assert "latest known: 2.6.15" in warnings[0]
+
+
+def test_a_target_below_the_latest_known_patch_is_warned_about(catalog: Catalog) -> None:
+    (warning,) = evaluate("2.5.11", "2.6.4", catalog).warnings
+    assert warning.startswith("the target 2.6.4 is not the latest known patch of the 2.6 line")
+    assert "consider upgrading to 2.6.15" in warning
+    assert "check the release notes for a later patch still" in warning
+    # A line whose last patch is known: no "known", no release-notes advice.
+    (warning,) = evaluate("2.8.0", "2.8.5", catalog).warnings
+    assert "not the latest patch of the 2.8 line (2.8.13)" in warning
+    assert warning.endswith("consider upgrading to 2.8.13.")
+
+
+def test_the_current_lines_last_patch_does_not_matter_to_a_minor_upgrade(
+    catalog: Catalog,
+) -> None:
+    # 2.6's last patch is not known, but any 2.6 patch may go to any 2.7 patch (the guide).
+    warnings = evaluate("2.6.15", "2.7.8", catalog).warnings
+    assert not [w for w in warnings if "2.6 line" in w], warnings
 
 
 def test_major_upgrade_from_an_older_release_warns_to_take_the_latest_first() -> None:
@@ -414,7 +433,7 @@ def test_major_upgrade_from_an_older_release_warns_to_take_the_latest_first() ->
     evaluation = evaluate("4.0.3", "5.0.0", catalog)
     assert evaluation.allowed
     assert any("not the latest release of DTR 4.x (4.1.2)" in w for w in evaluation.warnings)
-    assert evaluate("4.1.2", "5.0.0", catalog).warnings == ()
+    assert evaluate("4.1.2", "5.0.1", catalog).warnings == ()
 
 
 def test_same_version_is_not_allowed_and_says_nothing_to_do(catalog: Catalog) -> None:

@@ -237,16 +237,25 @@ def _catalog_warnings(
                 f"{current} is not the latest{known} release of DTR {current.major}.x "
                 f"({latest}); the guide says {_RULE_LATEST_FIRST}."
             )
-    lines = dict.fromkeys(
-        version.minor_line for version in (current, target) if catalog.is_known(version)
-    )
-    for line in lines:
-        if not catalog.line_complete(*line):
-            warnings.append(
-                f"the last patch of the {format_line(line)} line is not known to the catalogue "
-                f"(latest known: {catalog.latest_patch(*line)}); check the release notes for a "
-                "later patch."
-            )
+    # Only the target's line: for a patch or minor move the guide allows any patch of the
+    # current line, so whether a later one exists there changes nothing (a major move has its
+    # own warning above).
+    line = target.minor_line
+    latest = catalog.latest_patch(*line)
+    complete = catalog.line_complete(*line)
+    if latest is not None and catalog.is_known(target) and target < latest:
+        known = "" if complete else " known"
+        warnings.append(
+            f"the target {target} is not the latest{known} patch of the {format_line(line)} "
+            f"line ({latest}); the guide allows any patch, but a later one carries the line's "
+            f"fixes: consider upgrading to {latest}"
+            + ("." if complete else ", and check the release notes for a later patch still.")
+        )
+    elif latest is not None and catalog.is_known(target) and not complete:
+        warnings.append(
+            f"the last patch of the {format_line(line)} line is not known to the catalogue "
+            f"(latest known: {latest}); check the release notes for a later patch."
+        )
     return tuple(warnings)
 
 
