@@ -359,3 +359,54 @@ def test_parse_time_zero_time_is_none() -> None:
 def test_excerpt_is_one_short_line() -> None:
     assert excerpt("a\nb\tc") == "a b c"
     assert len(excerpt("x" * 500)) == 160
+
+
+def test_the_environment_proxies_are_still_honoured(
+    server: FakeServer,
+    ca_path: str,
+    closed_port: int,
+    retry: RetryPolicy,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The session does not read the environment per request, but HTTPS_PROXY and NO_PROXY
+    still decide where a request goes, as requests' own environment handling would."""
+    server.route("GET", "/x", Reply(200, {"ok": 1}))
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{closed_port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with (
+        ServiceSession(DTR, server.url, None, verify=ca_path, retry=retry) as http,
+        pytest.raises(HarnessError),
+    ):
+        http.get_json("/x")
+    assert server.seen("GET", "/x") == []
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with ServiceSession(DTR, server.url, None, verify=ca_path, retry=retry) as http:
+        assert http.get_json("/x").get("ok", int) == 1
+
+
+def test_a_netrc_entry_never_replaces_the_header_given(
+    server: FakeServer, ca_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Secrets come only from the environment: requests' ~/.netrc lookup would have sent its
+    basic credentials instead of the registry's bearer token."""
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(netrc))
+    server.route("GET", "/v2/", Reply(200, {}))
+    with ServiceSession(DTR, server.url, None, verify=ca_path) as http:
+        http.request("GET", "/v2/", headers={"Authorization": "Bearer abc"})
+    assert server.seen("GET", "/v2/")[0].headers["authorization"] == "Bearer abc"
+
+
+@pytest.mark.parametrize("path", ["/a b", "/a\x01b", "/a\u00a0b", "/a\u2028b"])
+def test_a_path_that_cannot_be_sent_is_refused_under_the_base_url(
+    server: FakeServer, session: ServiceSession, path: str
+) -> None:
+    """Paths under the base URL skip the address check, not the refusal of what cannot be sent."""
+    with pytest.raises(HarnessError, match="cannot be sent: the address contains a space"):
+        session.request("GET", path)
+    assert server.requests == []

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 import warnings
@@ -62,6 +63,8 @@ Timeout = tuple[float, float]
 DEFAULT_TIMEOUT: Timeout = (5.0, 30.0)
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 EXCERPT_CHARS = 160
+# addresses whose environment proxies a session remembers (the base, replicas, a token realm)
+MAX_ADDRESSES = 256
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,15 @@ class ServiceSession:
         if credentials is not None:
             self.redactor.add_credentials(credentials)
         self.session = new_session(verify, pool_size=pool_size)
+        # requests' trust_env reads the whole environment twice and stats ~/.netrc on every
+        # request (a third of the client's CPU per request at the data proof's rates), and a
+        # ~/.netrc entry for the host would replace the registry's bearer header with other
+        # credentials. The environment's proxies and CA bundle are still honoured, as requests
+        # would, read once per address (`_environment_for`).
+        self.session.trust_env = False
+        self._prefix = self.base_url + "/"
+        self._proxies_lock = threading.Lock()
+        self._proxies: dict[str, dict[str, str]] = {}
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -225,13 +237,14 @@ class ServiceSession:
             attempts.count += 1
             started = time.monotonic()
             response = self._send(method, url, headers, kwargs)
-            log.debug(
-                "%s %s -> %d (%.3f s)",
-                method,
-                self.redactor.redact(url),
-                response.status_code,
-                time.monotonic() - started,
-            )
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "%s %s -> %d (%.3f s)",
+                    method,
+                    self.redactor.redact(url),
+                    response.status_code,
+                    time.monotonic() - started,
+                )
             if response.status_code >= 500 and response.status_code not in expect:
                 response.close()
                 raise TransientStatus(response)
@@ -288,6 +301,10 @@ class ServiceSession:
             url = self.url(path, base)
         except ValueError:
             url = f"{base or self.base_url}{path}"
+        if url.startswith(self._prefix) and url.isprintable() and " " not in url and "%" not in url:
+            # under the base URL, whose address was checked when the session was made: only a
+            # space, a control character or a percent-escape in the path could still be refused
+            return url
         problem = url_problem(url)
         if problem is not None:
             shown = self.excerpt(self.redactor.redact(url))
@@ -306,14 +323,36 @@ class ServiceSession:
         kwargs: Mapping[str, Any],
     ) -> requests.Response:
         call = dict(kwargs)
-        # Per request, because requests lets REQUESTS_CA_BUNDLE override a session's CA bundle.
-        call.setdefault("verify", self.verify)
+        verify = call.get("verify", self.verify)
+        if verify is True:  # as requests' trust_env does: a CA bundle the environment names
+            verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            )
+        call["verify"] = verify
+        call.setdefault("proxies", self._environment_proxies(url))
         call.setdefault("timeout", self.timeout)
         call.setdefault("allow_redirects", True)
         if self.verify is False:
             with _insecure_warning_suppressed():
                 return self.session.request(method, url, headers=headers, **call)
         return self.session.request(method, url, headers=headers, **call)
+
+    def _environment_proxies(self, url: str) -> dict[str, str]:
+        """The proxies the environment (`HTTPS_PROXY`, `NO_PROXY`...) gives `url`'s address, as
+        requests' trust_env finds them, read once per address (they depend on the host only)."""
+        if url.startswith(self._prefix):
+            origin = self.base_url
+        else:
+            parts = urlsplit(url)
+            origin = f"{parts.scheme}://{parts.netloc}"
+        with self._proxies_lock:
+            known = self._proxies.get(origin)
+        if known is None:
+            known = requests.utils.get_environ_proxies(url)
+            with self._proxies_lock:
+                if len(self._proxies) < MAX_ADDRESSES:
+                    self._proxies[origin] = known
+        return dict(known)
 
     def get_json(self, path: str, **kwargs: Any) -> JsonReader:
         """GET `path` and parse the JSON answer (see `request` for the errors)."""
