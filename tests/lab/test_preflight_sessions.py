@@ -29,6 +29,10 @@ def test_healthy_lab_is_go(tmp_path: Path) -> None:
     assert result["from_version"] == "2.5.11"
     assert output.rstrip().splitlines()[-1].startswith("VERDICT: GO")
     assert (tmp_path / "reports" / "latest" / "baseline.json").is_file()
+    # The report names the image this site would run (the lab's), not the catalogue's.
+    report = (tmp_path / "reports" / "latest" / "report.html").read_text()
+    assert "dtrlab/dtr:2.6.4 (planned)" in report
+    assert "docker/dtr:2.6.4 (planned)" not in report
 
 
 def test_without_to_version_is_a_health_check(tmp_path: Path) -> None:

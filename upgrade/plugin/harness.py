@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -142,7 +143,12 @@ class Harness:
         from upgrade.rules.planner import plan
 
         assert self.settings.to_version is not None
-        planned = plan(current, self.settings.to_version, self.catalog())
+        catalog = self.catalog()
+        planned = plan(current, self.settings.to_version, catalog)
+        if planned.image:
+            # The image this site runs for the target (the lab's, --dtr-image's), not only the
+            # catalogue's: the evidence and the report name what an upgrade here would pull.
+            planned = replace(planned, image=self.site.bootstrapper_image(planned.target, catalog))
         self.session_record.planned_image = planned.image
         return planned
 
