@@ -12,16 +12,27 @@ was not found, so the harness takes distribution's rule), while a rolling upgrad
 So a token is renewed before it runs out (a little ahead of `expires_in`, measured on this
 machine's monotonic clock from when the answer arrived, so no clock skew can matter), and again
 whenever the registry answers 401 with a challenge.
+
+A caller about to read many repositories (the data proof) asks for their pull tokens together
+(`authorize_pull`): the token spec's `scope` parameter "should be specified multiple times if
+there is more than one scope entry" (distribution's docs/spec/auth/token.md, "Requesting a
+Token"; docs.docker.com/registry/spec/auth/token), so one token request covers up to
+`MAX_SCOPES_PER_TOKEN` repositories. The server may grant only a subset ("If the client only has
+a subset of the requested access it must not be considered an error"): a JWT's `access` claim
+(docs/spec/auth/jwt.md) says which, and a repository it does not grant asks for its own token,
+as does any repository whose request is still answered 401.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,6 +52,9 @@ DEFAULT_TOKEN_LIFETIME_S = 60.0
 RENEW_AHEAD_S = 10.0
 # a token fetch for the prober: one attempt, short timeouts, so a sample is never held long
 QUICK_TIMEOUT = (1.0, 2.0)
+# repositories asked for in one token request: keeps its URL and a JWT listing every grant a
+# few kilobytes, well inside the 8 KB a proxy in front of the registry takes for a header
+MAX_SCOPES_PER_TOKEN = 20
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +113,28 @@ class TokenAuthClient(ServiceClient[DTRCredentials]):
             self._call("GET", "/v2/", "")
             return
         self._fetch_token(token.challenge, "", quick=True)
+
+    def authorize_pull(self, repositories: Sequence[str]) -> None:
+        """Fetch pull tokens for `repositories` ahead, several scopes per token request.
+
+        Only once a challenge has named the token realm; repositories that already have a
+        token are skipped. Nothing raises: a repository left without a token (the request
+        failed, or the answer did not grant it) gets its own token when it is first read.
+        """
+        keys = [_pull_scope(repo) for repo in dict.fromkeys(repositories)]
+        with self._lock:
+            realm = self._bearer_realm
+            wanted = [k for k in keys if k not in self._scope_of and k not in self._basic]
+        if realm is None or len(wanted) < 2:
+            return
+        for start in range(0, len(wanted), MAX_SCOPES_PER_TOKEN):
+            batch = wanted[start : start + MAX_SCOPES_PER_TOKEN]
+            challenge = _Challenge("bearer", {**realm.params, "scope": " ".join(batch)})
+            try:
+                self._fetch_token(challenge, batch[0], granted_keys=batch)
+            except HarnessError as error:
+                log.info("no token ahead for %d repositories (%s)", len(batch), error)
+                return
 
     def _call(
         self,
@@ -196,7 +232,16 @@ class TokenAuthClient(ServiceClient[DTRCredentials]):
         finally:
             self._renewing.release()
 
-    def _fetch_token(self, challenge: _Challenge, scope_key: str, *, quick: bool = False) -> _Token:
+    def _fetch_token(
+        self,
+        challenge: _Challenge,
+        scope_key: str,
+        *,
+        quick: bool = False,
+        granted_keys: Sequence[str] = (),
+    ) -> _Token:
+        """Get a token for `challenge` and cache it for `scope_key`, and for those of
+        `granted_keys` (scopes of the same request) that the answer grants."""
         realm = challenge.params.get("realm", "")
         self._check_realm(realm)
         scope = challenge.params.get("scope", "")
@@ -227,9 +272,13 @@ class TokenAuthClient(ServiceClient[DTRCredentials]):
             renew_at=received + max(lifetime / 2, lifetime - RENEW_AHEAD_S),
             expires_at=received + lifetime,
         )
+        keys = [scope_key]
+        if granted_keys:
+            keys = [key for key in granted_keys if _grants(value, key)]
         with self._lock:
             self._tokens_by_scope[scope] = token
-            self._scope_of[scope_key] = scope
+            for key in keys:
+                self._scope_of[key] = scope
             where = {k: v for k, v in challenge.params.items() if k in ("realm", "service")}
             self._bearer_realm = _Challenge("bearer", where)
         return token
@@ -258,6 +307,37 @@ def _parse_challenge(header: str) -> _Challenge | None:
     if scheme == "bearer" and not params.get("realm"):
         return None
     return _Challenge(scheme, params)
+
+
+def _pull_scope(repository: str) -> str:
+    return f"repository:{repository}:pull"
+
+
+def _grants(token: str, scope: str) -> bool:
+    """Whether `token` grants `scope` (`repository:NAME:ACTIONS`): as its JWT `access` claim
+    says (distribution's docs/spec/auth/jwt.md); a token that is no JWT, or has no such claim,
+    is taken to grant it, and a 401 to a request made with it asks again for that scope alone."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return True
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return True
+    access = claims.get("access") if isinstance(claims, dict) else None
+    if not isinstance(access, list):
+        return True
+    kind, _, rest = scope.partition(":")
+    name, _, actions = rest.rpartition(":")
+    for entry in access:
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("type") != kind or entry.get("name") != name:
+            continue
+        allowed = entry.get("actions")
+        if isinstance(allowed, list) and set(actions.split(",")) <= set(allowed):
+            return True
+    return False
 
 
 def _basic_header(credentials: DTRCredentials) -> str:

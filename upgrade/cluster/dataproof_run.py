@@ -3,9 +3,11 @@
 For each chosen manifest (`upgrade.cluster.dataproof.choose`): `GET /v2/<repo>/manifests/<digest>`
 and its bytes hashed to that digest; a manifest list's platform manifests the same way; then
 `HEAD /v2/<repo>/blobs/<digest>` once for each distinct blob of the repository they reference.
-The work is one task per repository on a bounded thread pool over the registry client (whose
-token cache renews tokens ahead of `expires_in` and on 401), with at most `4 x workers`
-repositories queued at a time, so memory does not grow with the registry. Nothing is written.
+The work is one task per few repositories on a bounded thread pool over the registry client
+(whose token cache renews tokens ahead of `expires_in` and on 401), with at most `4 x workers`
+tasks queued at a time, so memory does not grow with the registry. A task's repositories get
+their pull tokens from one token request (`RegistryClient.authorize_pull`): a token request per
+repository was a quarter of a sampled proof's requests. Nothing is written.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from upgrade.clients.errors import APIError, AuthenticationFailed, PermissionDenied
 from upgrade.clients.registry import RegistryClient, sha256_digest
+from upgrade.clients.registry_auth import MAX_SCOPES_PER_TOKEN
 from upgrade.cluster.dataproof import (
     LISTS,
     SCHEMA1,
@@ -121,9 +124,27 @@ def _prove_repository(registry: RegistryClient, refs: Sequence[ManifestRef]) -> 
     return proof
 
 
+def _prove_repositories(
+    registry: RegistryClient, groups: Sequence[Sequence[ManifestRef]]
+) -> list[_RepositoryProof]:
+    """Prove a few repositories in turn, their pull tokens asked for together (the first
+    repository's challenge names the token realm when no earlier request did)."""
+    names = [group[0].repository for group in groups]
+    registry.authorize_pull(names)
+    proofs = [_prove_repository(registry, groups[0])]
+    registry.authorize_pull(names[1:])
+    proofs += [_prove_repository(registry, group) for group in groups[1:]]
+    return proofs
+
+
 def _by_repository(refs: Sequence[ManifestRef]) -> Iterator[list[ManifestRef]]:
     for _, group in itertools.groupby(refs, key=lambda ref: ref.repository):
         yield list(group)
+
+
+def _batches(groups: Iterator[list[ManifestRef]], size: int) -> Iterator[list[list[ManifestRef]]]:
+    while batch := list(itertools.islice(groups, size)):
+        yield batch
 
 
 def prove(
@@ -146,30 +167,32 @@ def prove(
         manifests_total=manifest_count, tags_total=sum(len(tags) for tags in inventory.values())
     )
     result = ProofResult(str(mode), seed, total, workers=workers)
-    groups = _by_repository(chosen)
     repositories = len({ref.repository for ref in chosen})
+    # a few repositories per task, so that every worker still has work until near the end
+    per_task = max(1, min(MAX_SCOPES_PER_TOKEN, repositories // (4 * workers)))
+    tasks = _batches(_by_repository(chosen), per_task)
     done = 0
     next_report = started + PROGRESS_EVERY_S
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="data-proof") as pool:
-        pending: set[concurrent.futures.Future[_RepositoryProof]] = set()
+        pending: set[concurrent.futures.Future[list[_RepositoryProof]]] = set()
         exhausted = False
         while pending or not exhausted:
             while not exhausted and len(pending) < 4 * workers:
-                group = next(groups, None)
-                if group is None:
+                task = next(tasks, None)
+                if task is None:
                     exhausted = True
                 else:
-                    pending.add(pool.submit(_prove_repository, registry, group))
+                    pending.add(pool.submit(_prove_repositories, registry, task))
             if not pending:
                 break
             finished, pending = concurrent.futures.wait(
                 pending, timeout=1.0, return_when=concurrent.futures.FIRST_COMPLETED
             )
             for future in finished:
-                part = future.result()
-                total.add(part.coverage)
-                result.failures.extend(part.failures)
-                done += 1
+                for part in future.result():
+                    total.add(part.coverage)
+                    result.failures.extend(part.failures)
+                    done += 1
             if progress is not None and clock() >= next_report:
                 next_report = clock() + PROGRESS_EVERY_S
                 progress(
