@@ -263,7 +263,7 @@ class ServiceSession:
             )
 
         try:
-            response = policy.retrying(retry_if=is_transient, before_sleep=log_retry)(send)
+            response = policy.call(send, retry_if=is_transient, before_sleep=log_retry)
         except TransientStatus as transient:
             response = transient.response
         except requests.RequestException as error:
@@ -329,7 +329,9 @@ class ServiceSession:
                 os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
             )
         call["verify"] = verify
-        call.setdefault("proxies", self._environment_proxies(url))
+        proxies = self._environment_proxies(url)
+        if proxies:  # an empty mapping would cost requests two merges of nothing per request
+            call.setdefault("proxies", proxies)
         call.setdefault("timeout", self.timeout)
         call.setdefault("allow_redirects", True)
         if self.verify is False:

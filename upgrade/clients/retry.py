@@ -8,12 +8,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import tenacity
 
 from upgrade.errors import HarnessError
 
 __all__ = ["RetryPolicy"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,20 +47,53 @@ class RetryPolicy:
         """One attempt only."""
         return cls(attempts=1)
 
+    def call(
+        self,
+        fn: Callable[[], T],
+        *,
+        retry_if: Callable[[BaseException], bool],
+        before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
+    ) -> T:
+        """`fn()` under this policy, the time budget starting now.
+
+        The first attempt is made directly: tenacity's bookkeeping costs about 40 us a call,
+        a twentieth of a registry request's CPU. A failure `retry_if` retries is then handed
+        to tenacity as its first attempt, so the attempts, waits, budget and `before_sleep`
+        calls are those `retrying` gives.
+        """
+        started = self.clock()
+        try:
+            return fn()
+        except BaseException as error:
+            if self.attempts < 2 or not retry_if(error):
+                raise
+            first: BaseException | None = error
+
+        def again() -> T:
+            nonlocal first
+            if first is not None:
+                failed, first = first, None
+                raise failed
+            return fn()
+
+        return self.retrying(retry_if=retry_if, before_sleep=before_sleep, started=started)(again)
+
     def retrying(
         self,
         *,
         retry_if: Callable[[BaseException], bool],
         before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
+        started: float | None = None,
     ) -> tenacity.Retrying:
-        """A tenacity controller for one call, its time budget starting now."""
+        """A tenacity controller for one call, its time budget starting now (or `started`)."""
+        start = self.clock() if started is None else started
         wait = tenacity.wait_exponential(
             multiplier=self.initial_s, max=self.max_wait_s
         ) + tenacity.wait_random(0, self.jitter_s)
         return tenacity.Retrying(
             stop=tenacity.stop_any(
                 tenacity.stop_after_attempt(self.attempts),
-                _StopAtDeadline(self.clock, self.clock() + self.total_s),
+                _StopAtDeadline(self.clock, start + self.total_s),
             ),
             wait=wait,
             retry=tenacity.retry_if_exception(retry_if),
