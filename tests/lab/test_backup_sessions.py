@@ -163,9 +163,8 @@ def test_take_onto_an_existing_file_is_a_usage_error(tmp_path: Path) -> None:
     assert existing.read_bytes() == b"an earlier backup"
 
 
-def test_sigterm_mid_backup_leaves_no_half_file(tmp_path: Path) -> None:
-    reports = tmp_path / "reports"
-    tag = uuid.uuid4().hex
+def _slow_backup_session(reports: Path, tag: str) -> subprocess.Popen[bytes]:
+    """An --apply session taking a slow backup; returns once the archive is being written."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -186,15 +185,43 @@ def test_sigterm_mid_backup_leaves_no_half_file(tmp_path: Path) -> None:
         env={**os.environ, **ENV, "DTRLAB_TEST_TAG": tag},
     )
     folder = reports / "backups"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        partial = list(folder.glob("*.partial")) if folder.is_dir() else []
+        if partial and partial[0].stat().st_size > 0:
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    raise AssertionError("the backup never started writing")
+
+
+def test_sigkill_mid_backup_leaves_a_file_the_next_session_names(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    tag = uuid.uuid4().hex
+    killed = _slow_backup_session(reports, tag)
+    killed.kill()  # no handler runs: the partial file stays behind
+    killed.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while _tagged_bootstrappers(tag) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (partial,) = (reports / "backups").glob("*.partial")
+    session = run_session(tmp_path, "--to-version=2.6.4", "--backup=take", env=ENV)
+    unfinished = partial.with_name(partial.name.removesuffix(".partial") + ".unfinished")
+    assert unfinished.is_file()
+    assert not partial.exists()
+    assert f"{unfinished} (" in session.output
+    assert "is not a backup" in session.output
+    assert session.result["verdict"] == "GO", session.output
+    assert _taken(session)["path"] != str(unfinished)
+
+
+def test_sigterm_mid_backup_leaves_no_half_file(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    tag = uuid.uuid4().hex
+    proc = _slow_backup_session(reports, tag)
+    folder = reports / "backups"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            partial = list(folder.glob("*.partial")) if folder.is_dir() else []
-            if partial and partial[0].stat().st_size > 0:
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the backup never started writing")
         # While it runs: the password is in the bootstrapper's environment, not its argv.
         running = _tagged_bootstrappers(tag)
         assert running, "no backup bootstrapper found running"

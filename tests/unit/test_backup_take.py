@@ -24,6 +24,7 @@ from upgrade.procedure.backup_run import (
     ArchiveFile,
     BackupStopped,
     backup_name,
+    name_abandoned,
     shown_command,
     take,
 )
@@ -76,6 +77,8 @@ def test_backup_option_forms(tmp_path: Path) -> None:
         (lambda p: p / "old.tar", "never written over"),
         (lambda p: p / "missing" / "b.tar", "does not exist"),
         (lambda p: None, "no PATH after take:"),
+        # Writable by access() for root, but no file can be created there.
+        (lambda p: Path("/proc"), "cannot create a file in /proc|folder /proc is not writable"),
     ],
 )
 def test_backup_option_refusals(
@@ -85,6 +88,25 @@ def test_backup_option_refusals(
     path = make(tmp_path)
     with pytest.raises(SettingsError, match=words):
         parse_backup_option(f"take:{path if path is not None else ''}")
+
+
+def test_a_killed_sessions_partial_file_is_named_and_a_running_ones_is_not(
+    tmp_path: Path,
+) -> None:
+    killed = tmp_path / "dtr-metadata-2.5.11-backup-20261201-10_00_00.tar.partial"
+    killed.write_bytes(b"half an archive")  # nobody holds it: its session is gone
+    running = ArchiveFile(tmp_path / "dtr-metadata-2.5.11-backup-20261201-11_00_00.tar")
+    running.write(b"being written")
+    running.close()  # closed but not yet kept: still held
+    named = name_abandoned(tmp_path)
+    unfinished = tmp_path / "dtr-metadata-2.5.11-backup-20261201-10_00_00.tar.unfinished"
+    assert named == [(unfinished, len(b"half an archive"))]
+    assert unfinished.is_file()
+    assert not killed.exists()
+    assert running.partial.is_file(), "a running session's file was taken"
+    running.keep()
+    assert running.final.read_bytes() == b"being written"
+    assert name_abandoned(tmp_path) == [], "a file is named twice"
 
 
 def test_documented_name_and_command() -> None:

@@ -11,6 +11,7 @@ file literally called `take` is given as `./take`.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,4 +60,14 @@ def parse_backup_option(value: str | None) -> BackupOption:
         raise SettingsError(f"--backup take:{path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise SettingsError(f"--backup take:{path}: the folder {folder} is not writable")
+    try:
+        # access() says yes to root everywhere; only a write shows a folder that refuses
+        # files (/proc, a read-only mount).
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise SettingsError(
+            f"--backup take:{path}: cannot create a file in {folder} "
+            f"({exc.strerror or exc}); name a folder on a writable filesystem"
+        ) from None
     return BackupOption(take=True, to=path)

@@ -27,6 +27,7 @@ Owns `backup_destination`, `ArchiveFile` (the partial file, its hash and the spa
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -61,6 +62,8 @@ RESERVE_BYTES: Final = MIN_BUNDLE_SPACE
 # How much is written between two looks at the free space.
 SPACE_CHECK_BYTES: Final = 8 * 1024 * 1024
 PARTIAL_SUFFIX: Final = ".partial"
+# What a partial file left by a killed session is renamed to when the next session finds it.
+UNFINISHED_SUFFIX: Final = ".unfinished"
 
 FreeBytes = Callable[[Path], int]
 # logrus' key=value form: msg="..." with JSON-style escapes (dtrlab's Log prints the same).
@@ -120,6 +123,10 @@ class ArchiveFile:
         self._fd: int | None = os.open(
             self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600
         )
+        # Held until the file is kept or discarded (the kernel frees it if the session is
+        # killed): how the next session tells a killed session's file from a running one's.
+        self._held: int | None = os.open(self.partial, os.O_RDONLY | os.O_CLOEXEC)
+        fcntl.flock(self._held, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     @property
     def sha256(self) -> str:
@@ -172,15 +179,18 @@ class ArchiveFile:
         """Give the closed file its final name (never over an existing file: a hard link, or
         where the file system has none, a rename after looking)."""
         try:
-            os.link(self.partial, self.final)
-        except FileExistsError:
-            raise
-        except OSError:
-            if self.final.exists():
+            try:
+                os.link(self.partial, self.final)
+            except FileExistsError:
                 raise
-            os.rename(self.partial, self.final)
-            return
-        self.partial.unlink()
+            except OSError:
+                if self.final.exists():
+                    raise
+                os.rename(self.partial, self.final)
+                return
+            self.partial.unlink()
+        finally:
+            self._release()
 
     def discard(self) -> None:
         """Close and remove the partial file; never raises."""
@@ -188,6 +198,42 @@ class ArchiveFile:
             self.close()
         with contextlib.suppress(OSError):
             self.partial.unlink()
+        self._release()
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(OSError):
+                os.close(held)
+
+
+def name_abandoned(folder: Path) -> list[tuple[Path, int]]:
+    """Rename each `*.partial` in `folder` that no running session holds (its session was
+    killed while taking a backup) to `*.unfinished`, so no one takes it for a backup; the
+    new names and sizes. Files another session is still writing are left alone."""
+    named: list[tuple[Path, int]] = []
+    try:
+        partials = sorted(folder.glob(f"*{PARTIAL_SUFFIX}"))
+    except OSError:
+        return named
+    for partial in partials:
+        try:
+            fd = os.open(partial, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            unfinished = partial.with_name(partial.name.removesuffix(PARTIAL_SUFFIX))
+            unfinished = unfinished.with_name(unfinished.name + UNFINISHED_SUFFIX)
+            if unfinished.exists():
+                continue
+            os.rename(partial, unfinished)
+            named.append((unfinished, os.fstat(fd).st_size))
+        except OSError:
+            continue  # held: a running session's backup
+        finally:
+            os.close(fd)
+    return named
 
 
 @dataclass(frozen=True)

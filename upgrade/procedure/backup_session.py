@@ -20,7 +20,13 @@ from upgrade.cluster.health import look
 from upgrade.cluster.job_logs import ERROR_LEVELS
 from upgrade.errors import HarnessError
 from upgrade.evidence.times import utc_now
-from upgrade.procedure.backup_run import TakenBackup, backup_destination, shown_command, take
+from upgrade.procedure.backup_run import (
+    TakenBackup,
+    backup_destination,
+    name_abandoned,
+    shown_command,
+    take,
+)
 from upgrade.procedure.bootstrapper import BootstrapperRequest, log_level
 
 if TYPE_CHECKING:
@@ -102,6 +108,13 @@ def take_for_session(
             output.tell(f"  backup [{time.monotonic() - began:6.1f} s] {text}")
 
     output.open()
+    for unfinished, size in name_abandoned(destination.parent):
+        # A session killed while taking its backup left this; it is no backup.
+        output.tell(
+            f"dtr-upgrade: {unfinished} ({size} bytes) is what a session killed while taking "
+            "a backup left: it is not a backup (renamed from .partial); delete it"
+        )
+        output.log(f"# found and renamed an abandoned partial backup: {unfinished}")
     try:
         request = backup_request(target, settings, image, version)
         output.log(f"# {target.redactor.redact(shown_command(request, destination))}")
