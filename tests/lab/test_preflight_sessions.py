@@ -151,3 +151,15 @@ def test_node_checks_run_through_testinfra(tmp_path: Path) -> None:
     facts = checks["PRE-NODE-CLOCK"]["evidence"]["node"]
     assert facts["spec"] == "local://"
     assert facts["mem_available_bytes"] > 0
+
+
+def test_an_exported_dtr_token_is_what_the_lab_session_authenticates_with(
+    tmp_path: Path,
+) -> None:
+    token = "lab-token-" + "7" * 24
+    run = run_session(tmp_path, env={"DTR_TOKEN": token})
+    assert run.result["verdict"] == "HEALTHY", run.output
+    (check,) = run.checks("PRE-CREDENTIALS")
+    assert check["evidence"]["account"] == "DTR_USERNAME=admin with DTR_TOKEN"
+    assert token not in run.output
+    assert token not in (tmp_path / "reports" / "latest" / "result.json").read_text()

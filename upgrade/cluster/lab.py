@@ -74,7 +74,13 @@ def start(settings: Settings) -> tuple[Any, Target]:
     )
     target = Target(
         endpoints,
-        DTRCredentials.of(creds.username, password=creds.password),
+        # As on a real DTR, an exported DTR_TOKEN is what authenticates (the lab accepts
+        # it, and PRE-CREDENTIALS names the variable that was used).
+        DTRCredentials.of(
+            creds.username,
+            password=creds.password,
+            token=creds.token if os.environ.get("DTR_TOKEN") else None,
+        ),
         UCPCredentials.of(creds.ucp_username, creds.ucp_password),
         redactor=redactor,
     )
