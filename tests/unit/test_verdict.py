@@ -118,6 +118,15 @@ def test_a_skipped_check_is_counted_and_takes_away_the_all() -> None:
     )
     after = [post("POST-A"), post("POST-B"), post("POST-C", "skipped"), pre("PRE-D", "skipped")]
     assert decide("verify", after).reason == "2 post-upgrade checks passed, 1 skipped (POST-C)."
+    # One item per replica: the count adds up to the items named.
+    per_replica = [
+        *after,
+        Outcome("POST-C", "post", "skipped"),
+        Outcome("POST-C", "post", "skipped"),
+    ]
+    assert decide("verify", per_replica).reason == (
+        "2 post-upgrade checks passed, 3 skipped (POST-C x3)."
+    )
 
 
 def test_only_skipped_checks_show_nothing() -> None:

@@ -83,6 +83,18 @@ def ids_text(outcomes: Sequence[Outcome], limit: int = 6) -> str:
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
+def counted_ids_text(outcomes: Sequence[Outcome], limit: int = 6) -> str:
+    """`POST-CANARY, POST-REPLICA-CONTAINERS x3`: like `ids_text`, with how many items of a
+    check (one per replica or node) there were when more than one, so the count before the
+    parentheses adds up."""
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.check_id] = counts.get(outcome.check_id, 0) + 1
+    ids = sorted(counts)
+    shown = ", ".join(f"{i} x{counts[i]}" if counts[i] > 1 else i for i in ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
 def _names(outcomes: Sequence[Outcome]) -> str:
     names = ids_text(outcomes)
     causes = {o.message for o in outcomes}
@@ -146,7 +158,7 @@ def _tally(ran: Sequence[Outcome], noun: str, skipped: Sequence[Outcome] = ()) -
     elif len(passed) > 1 and len(passed) == len(ran) and not skipped:
         text = f"all {text}"
     if skipped:
-        text += f", {len(skipped)} skipped ({ids_text(skipped)})"
+        text += f", {len(skipped)} skipped ({counted_ids_text(skipped)})"
     warned = warnings_text(ran)
     return f"{text}, with {warned}" if warned else text
 
