@@ -59,26 +59,45 @@ DEFAULT_SIGINT = (
 )
 
 
-def _session(reports: Path, tag: str, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        session_argv(reports, *args, python=(sys.executable, "-c", DEFAULT_SIGINT)),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "DTRLAB_TEST_TAG": tag},
-    )
+def _session(
+    reports: Path, tag: str, *args: str, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """One lab session; its output goes to `log` (kept to explain a verdict the test refuses)."""
+    argv = session_argv(reports, *args, python=(sys.executable, "-c", DEFAULT_SIGINT))
+    env = {**os.environ, "DTRLAB_TEST_TAG": tag}
+    if log is None:
+        return subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
+    with log.open("wb") as out:  # the child has its own copy of the descriptor
+        return subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def _explain(bundle: Path, logs: Path) -> str:
+    """The verdict's sentence and the tail of the session log that names `bundle`."""
+    reason = json.loads((bundle / "result.json").read_text()).get("verdict_reason", "")
+    for log in sorted(logs.glob("*.log")):
+        text = log.read_text(errors="replace")
+        if bundle.name in text:
+            return f"{reason}\n--- {log.name} ---\n" + "\n".join(text.splitlines()[-40:])
+    return reason
 
 
 @pytest.mark.slow
 def test_random_signals_never_lose_a_bundle_or_leave_a_bootstrapper(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     reports = tmp_path / "reports"
+    logs = tmp_path / "logs"
+    logs.mkdir()
     ended: list[tuple[str, float, int | None]] = []
-    for _ in range(KILLS):
+    for number in range(KILLS):
         sig = rng.choice(SIGNALS)
         delay = rng.uniform(0.2, LATEST_KILL_S)
         tag = uuid.uuid4().hex
-        proc = _session(reports, tag, "--to-version=2.6.4", "--apply", "--upgrade-backoff=0")
+        log = logs / f"{number:02d}-{sig.name}-{delay:.2f}s.log"
+        proc = _session(
+            reports, tag, "--to-version=2.6.4", "--apply", "--upgrade-backoff=0", log=log
+        )
         time.sleep(delay)
         proc.send_signal(sig)
         try:
@@ -93,7 +112,7 @@ def test_random_signals_never_lose_a_bundle_or_leave_a_bootstrapper(tmp_path: Pa
         )
     # The next session finds what the killed ones left and seals it.
     tag = uuid.uuid4().hex
-    after = _session(reports, tag, "--to-version=2.6.4")
+    after = _session(reports, tag, "--to-version=2.6.4", log=logs / "after.log")
     assert after.wait(timeout=SESSION_TIMEOUT_S) in (0, 1)
     assert not list(reports.glob(".incomplete-*")), "a staged bundle was left unnamed"
     bundles = [p for p in reports.iterdir() if p.is_dir() and not p.is_symlink()]
@@ -106,7 +125,9 @@ def test_random_signals_never_lose_a_bundle_or_leave_a_bootstrapper(tmp_path: Pa
             assert note["verdict"] == "UNFINISHED"
             continue
         verdict = json.loads((bundle / "result.json").read_text())["verdict"]
-        assert verdict in ("INTERRUPTED", "UPGRADED", "GO", "NO-GO"), (bundle.name, verdict)
+        assert verdict in ("INTERRUPTED", "UPGRADED", "GO", "NO-GO"), (
+            f"seed {SEED}: {bundle.name}: {verdict}: {_explain(bundle, logs)}"
+        )
     handled = [e for e in ended if e[0] != "SIGKILL" and e[2] is not None]
     latest = reports / "latest"
     assert latest.is_symlink()

@@ -182,6 +182,23 @@ def test_a_stop_during_preflight_says_nothing_was_changed(
     assert integrity.verify(bundle).ok, "the interrupted session's bundle does not verify"
 
 
+def test_a_sigterm_whose_interruption_was_swallowed_still_interrupts(
+    pytester: pytest.Pytester,
+) -> None:
+    # Python cannot raise a signal's exception everywhere (a __del__, a weakref callback) and
+    # a library may catch it: the session then runs on, but it was told to stop.
+    swallowed = (
+        'exec("try:\\n os.kill(os.getpid(), signal.SIGTERM)\\nexcept KeyboardInterrupt:\\n pass")'
+    )
+    pytester.makepyfile(test_stop=interrupting(swallowed))
+    result = pytester.runpytest_subprocess("-p", "upgrade.plugin", "--report-dir", "out", *PLAN)
+    assert outcomes(pytester)["PRE-AFTER"]["outcome"] == "passed", "the stop was not swallowed"
+    assert last_line(result).startswith(
+        "VERDICT: INTERRUPTED - the session was stopped by SIGTERM during the preflight phase"
+    ), result.stdout.str()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+
+
 def test_signal_handlers_are_restored_after_the_session(pytester: pytest.Pytester) -> None:
     import signal
 

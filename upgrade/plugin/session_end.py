@@ -101,8 +101,13 @@ class SessionEnd:
             pytest.ExitCode.NO_TESTS_COLLECTED,
         ):
             # An incomplete session is never a success, whatever pytest counted; a selection
-            # that left nothing to run (pytest's 5) is INCOMPLETE like any other, so exit 1.
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            # that left nothing to run (pytest's 5) is INCOMPLETE like any other, so exit 1,
+            # and a stop pytest never saw (swallowed) exits as pytest's own stops do.
+            session.exitstatus = (
+                pytest.ExitCode.INTERRUPTED
+                if harness.final.word == "INTERRUPTED"
+                else pytest.ExitCode.TESTS_FAILED
+            )
 
     def write_result(self) -> None:
         """The verdict into the record, the files the reports did not write named, the checks
@@ -183,12 +188,16 @@ class SessionEnd:
 
 def decide(harness: Harness) -> verdicts.Verdict:
     """The session's verdict from what has been recorded so far."""
-    stopped = harness.interrupted or harness.upgrade_state == "interrupted"
+    # A SIGTERM or SIGHUP that arrived is a stop even when the KeyboardInterrupt it raised
+    # never reached pytest (swallowed where Python cannot raise it: a finalizer, a callback):
+    # the session was told to stop, so its checks cannot stand as a complete run.
+    interrupted = harness.interrupted or harness.signals.cause is not None
+    stopped = interrupted or harness.upgrade_state == "interrupted"
     return verdicts.decide(
         harness.settings.mode,
         harness.outcomes(),
         harness.upgrade_state,
-        interrupted=harness.interrupted,
+        interrupted=interrupted,
         stop=_stop(harness) if stopped else None,
         upgrade_message=harness.upgrade_message,
         collection_errors=[e["nodeid"] for e in harness.collect_errors],
