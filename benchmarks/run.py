@@ -6,7 +6,9 @@
 
 Each benchmark runs as its own subprocess; its figures are read from what it prints (the
 markdown section it would write into README.md) or from its --json file. RESULTS.md holds the
-machine, the date, every figure with its target, and met or missed with the cause.
+machine, the date, every figure with its target, and met or missed with the cause. With
+`--only`, an existing RESULTS.md keeps everything but the rows, missed-target lines and command
+lines of the benchmarks run, which are replaced (`merge_results`).
 """
 
 from __future__ import annotations
@@ -421,6 +423,62 @@ def results_markdown(outcomes: list[Outcome], quick: bool, stamp: datetime) -> s
     return "\n".join(lines) + "\n"
 
 
+def merge_results(old: str, outcomes: list[Outcome], quick: bool, stamp: datetime) -> str:
+    """`old` RESULTS.md with the table rows, missed-target lines and command lines of the
+    benchmarks in `outcomes` replaced by theirs; every other line (other benchmarks' figures,
+    sections written by hand) is kept as it is."""
+    fresh = results_markdown(outcomes, quick, stamp).splitlines()
+    names = {o.name for o in outcomes}
+    # (section, line prefix after the name) of each kind of line a benchmark owns
+    kinds = {
+        "rows": ("", " |"),
+        "missed": ("## Missed targets", ", "),
+        "commands": ("## Commands", " ("),
+    }
+    lead = {"rows": "| ", "missed": "- ", "commands": "- "}
+
+    def owner(line: str, kind: str) -> bool:
+        return any(line.startswith(f"{lead[kind]}{n}{kinds[kind][1]}") for n in names)
+
+    def fresh_lines(kind: str) -> list[str]:
+        section, current = kinds[kind][0], ""
+        found = []
+        for line in fresh:
+            current = line if line.startswith("## ") else current
+            if current == section and owner(line, kind):
+                found.append(line)
+        if kind == "commands":  # the other lines keep their own run's date
+            when = f"(run {stamp:%Y-%m-%d %H:%M} UTC, "
+            found = [line.replace(" (", f" {when}", 1) for line in found]
+        return found
+
+    lines: list[str] = []
+    first_replaced: dict[str, int] = {}
+    after_last: dict[str, int] = {}
+    section = ""
+    for line in old.splitlines():
+        section = line if line.startswith("## ") else section
+        kind = next((k for k, (sec, _) in kinds.items() if sec == section), None)
+        if kind is not None and owner(line, kind):
+            first_replaced.setdefault(kind, len(lines))
+            continue
+        if kind is not None and line.startswith(lead[kind]):
+            after_last[kind] = len(lines) + 1
+        lines.append(line)
+    inserts = []
+    for kind in kinds:
+        new = fresh_lines(kind)
+        position = first_replaced.get(kind, after_last.get(kind))
+        if new and position is None:  # a section the old file does not have
+            new = ["", kinds[kind][0], "", *new]
+            position = len(lines)
+        if new and position is not None:
+            inserts.append((position, new))
+    for position, new in sorted(inserts, key=lambda item: item[0], reverse=True):
+        lines[position:position] = new
+    return "\n".join(lines) + "\n"
+
+
 def _relative(command: list[str]) -> list[str]:
     out = [".venv/bin/python", str(Path(command[1]).relative_to(ROOT))]
     return out + [
@@ -452,7 +510,11 @@ def main() -> None:
     outcomes = [run_one(name, args.quick) for name in names]
     print()
     print_table(outcomes)
-    args.results.write_text(results_markdown(outcomes, args.quick, stamp))
+    if args.only and args.results.is_file():
+        text = merge_results(args.results.read_text(), outcomes, args.quick, stamp)
+    else:
+        text = results_markdown(outcomes, args.quick, stamp)
+    args.results.write_text(text)
     print(f"\nwrote {args.results}")
     if any(o.error for o in outcomes):
         sys.exit(1)
