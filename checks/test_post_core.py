@@ -21,6 +21,20 @@ pytestmark = pytest.mark.post
 SHOWN = 50
 
 
+@pytest.mark.usefixtures("settled")
+@pytest.mark.check("POST-REPLICA-ADDRESSES")
+def test_replica_addresses_still_known(target: Target, evidence: CheckRecord) -> None:
+    """After the upgrade every replica DTR's replicaSettings list still has an address this
+    machine reaches it at (as PRE-REPLICA-ADDRESSES judges it), and a --replica-url naming no
+    replica of this DTR fails here too: a --phase=post session runs no preflight check, and
+    the replica checks would silently judge the cluster without the replica the operator
+    meant to address."""
+    found = target.replica_addresses()
+    evidence.attach("replica_addresses", {rid: a.as_dict() for rid, a in sorted(found.items())})
+    problems = target.address_problems()
+    assert not problems, "; ".join(problems)
+
+
 @pytest.mark.needs_target_version
 @pytest.mark.usefixtures("settled")
 @pytest.mark.check("POST-REPLICA-VERSIONS")

@@ -64,6 +64,5 @@ def test_replica_addresses_known(target: Target, evidence: CheckRecord) -> None:
     for address in found.values():
         if address.note:
             evidence.note(address.note)
-    problems = [a.problem for _, a in sorted(found.items()) if a.problem]
-    problems += target.replica_url_problems()
+    problems = target.address_problems()
     assert not problems, "; ".join(problems)

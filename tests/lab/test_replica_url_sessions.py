@@ -59,3 +59,26 @@ def test_a_replica_url_for_no_replica_names_the_real_ids(
     assert sorted(check["evidence"]["replica_addresses"]) == sorted(lab.replica_urls)
     (count,) = run.checks("PRE-REPLICA-COUNT")
     assert count["evidence"]["count"] == 3
+
+
+def test_a_replica_url_for_no_replica_fails_a_post_only_session_too(
+    tmp_path: Path, make_lab: Callable[..., Lab]
+) -> None:
+    lab = make_lab()
+    before = run_session(tmp_path / "pre", *lab_args(lab), env=lab_env(lab), target=lb_port(lab))
+    # NO-GO here (no backup, no engine), but PRE-BASELINE recorded the cluster before.
+    assert (before.bundle / "baseline.json").is_file(), before.output
+    post = run_session(
+        tmp_path / "post",
+        *lab_args(lab),
+        "--phase=post",
+        f"--baseline={before.bundle / 'baseline.json'}",
+        "--replica-url=abcdefabcdef=https://127.0.0.1:1",
+        env=lab_env(lab),
+        target=lb_port(lab),
+    )
+    assert post.result["verdict"] == "VERIFY-FAILED", post.output
+    (check,) = post.checks("POST-REPLICA-ADDRESSES")
+    assert check["outcome"] == "failed"
+    real = ", ".join(sorted(lab.replica_urls))
+    assert f"abcdefabcdef is not a replica of this DTR (its replicas: {real})" in check["message"]

@@ -201,6 +201,13 @@ class Target:
             self._replica_url_problems = strangers
         return dict(found)
 
+    def address_problems(self) -> list[str]:
+        """Each replica without a usable address, then each `--replica-url` naming no replica
+        of this DTR (PRE- and POST-REPLICA-ADDRESSES judge them)."""
+        found = self.replica_addresses()
+        problems = [a.problem for _, a in sorted(found.items()) if a.problem]
+        return problems + self.replica_url_problems()
+
     def replica_url_problems(self) -> list[str]:
         """One problem for each `--replica-url` whose ID is not a replica of this DTR."""
         self.replica_addresses()
