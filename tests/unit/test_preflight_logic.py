@@ -200,6 +200,11 @@ class TestImages:
         assert not missing.found
         assert "not loaded on ssh://n1" in str(missing.problem)
         assert "`docker image inspect docker/dtr:2.6.4` exited 1" in str(missing.problem)
+        # A node that cannot be reached is a problem naming it, never a crash or a repr.
+        down = on_host("ssh://n1", "docker/dtr:2.6.4", lambda spec: FakeHost({}, fail=True))
+        assert not down.found
+        assert "ssh: connect to host n1 port 22: Connection refused" in str(down.problem)
+        assert "CommandResult" not in str(down.problem)
 
 
 MEMINFO = "MemTotal:       32000000 kB\nMemAvailable:   20971520 kB\n"

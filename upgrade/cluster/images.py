@@ -107,8 +107,18 @@ def on_engine(image: str, factory: Callable[[], Any] = engine_client) -> ImageLo
 
 def on_host(spec: str, image: str, get_host: Any = None) -> ImageLookup:
     """The image on one `--hosts` node (testinfra runs `docker image inspect` there)."""
-    host = (get_host or testinfra.get_host)(spec)
-    result = host.run("docker image inspect --format %s %s", "{{.Id}}", image)
+    from upgrade.cluster.nodes import NodeUnreachable, run_on_node
+
+    try:
+        host = (get_host or testinfra.get_host)(spec)
+        # Any exit but ssh's 255 (node unreachable) is docker's answer.
+        result = run_on_node(
+            host, spec, "docker image inspect --format %s %s", "{{.Id}}", image, ok=range(255)
+        )
+    except NodeUnreachable as exc:
+        return ImageLookup(image, spec, "", str(exc))
+    except Exception as exc:  # an unknown backend or its missing package
+        return ImageLookup(image, spec, "", f"cannot reach host {spec}: {one_line(str(exc))}")
     if result.rc != 0:
         return ImageLookup(
             image,

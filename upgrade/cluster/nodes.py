@@ -87,7 +87,7 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def _run(host: Any, spec: str, command: str, *args: str, ok: Container[int] = (0,)) -> Any:
+def run_on_node(host: Any, spec: str, command: str, *args: str, ok: Container[int] = (0,)) -> Any:
     """Run `command` on the node; a command that cannot run, or exits other than `ok`, is
     `NodeUnreachable` naming the host, the command and what it said (never testinfra's
     CommandResult repr: testinfra's own check_output puts that in its AssertionError)."""
@@ -132,15 +132,17 @@ def gather(spec: str, *, clock: Callable[[], float] = time.time, get_host: Any =
     except Exception as exc:  # an unknown backend or its missing package (checked by --hosts)
         detail = _first_line(str(exc)) or type(exc).__name__
         raise NodeUnreachable(_unreadable(spec, f"testinfra cannot open it: {detail}")) from None
-    hostname = _run(host, spec, "hostname").stdout
-    meminfo = _run(host, spec, "cat /proc/meminfo").stdout
-    is_dir = _run(host, spec, "test -d %s", DOCKER_ROOT, ok=(0, 1)).rc == 0
+    hostname = run_on_node(host, spec, "hostname").stdout
+    meminfo = run_on_node(host, spec, "cat /proc/meminfo").stdout
+    is_dir = run_on_node(host, spec, "test -d %s", DOCKER_ROOT, ok=(0, 1)).rc == 0
     disk_path = DOCKER_ROOT if is_dir else "/"
-    df_text = _run(host, spec, "df -P -B1 %s", disk_path).stdout
+    df_text = run_on_node(host, spec, "df -P -B1 %s", disk_path).stdout
     any_exit = range(-255, 256)  # no engine is evidence (engine_version None), not a failure
-    engine = _run(host, spec, "docker version --format %s", "{{.Server.Version}}", ok=any_exit)
+    engine = run_on_node(
+        host, spec, "docker version --format %s", "{{.Server.Version}}", ok=any_exit
+    )
     before = clock()
-    remote_text = _run(host, spec, "date -u +%s.%N").stdout
+    remote_text = run_on_node(host, spec, "date -u +%s.%N").stdout
     after = clock()
     try:
         available = _meminfo(meminfo, "MemAvailable")
