@@ -199,6 +199,25 @@ def test_a_sigterm_whose_interruption_was_swallowed_still_interrupts(
     assert result.ret == pytest.ExitCode.INTERRUPTED
 
 
+def test_a_plugin_failing_on_the_interruption_cannot_hide_it(pytester: pytest.Pytester) -> None:
+    # pluggy stops at the first impl that raises: ours must have run by then. pytest's own
+    # capture manager and terminal reporter used to run first; one raising while the stop
+    # was handled (capture suspended for a terminal line) left every check "not run" and the
+    # session INCOMPLETE instead of INTERRUPTED.
+    pytester.makeconftest(
+        "import pytest\n"
+        "@pytest.hookimpl(tryfirst=True)\n"
+        "def pytest_keyboard_interrupt(excinfo):\n"
+        "    raise RuntimeError('a reporting plugin broke on the traceback')\n"
+    )
+    # Ctrl-C: no signal handler of ours saw it, only the hook can tell.
+    pytester.makepyfile(test_stop=interrupting("raise KeyboardInterrupt"))
+    pytester.runpytest_subprocess("-p", "upgrade.plugin", "--report-dir", "out", *PLAN)
+    data = result_json(pytester)
+    assert data["verdict"] == "INTERRUPTED", data["verdict_reason"]
+    assert "stopped by Ctrl-C during the preflight phase" in data["verdict_reason"]
+
+
 def test_signal_handlers_are_restored_after_the_session(pytester: pytest.Pytester) -> None:
     import signal
 

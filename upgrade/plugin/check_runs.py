@@ -121,6 +121,10 @@ class CheckRuns:
             f"{record.check_id}: {type(exc).__name__}: {exc}".splitlines()[0]
         )
 
+    # tryfirst: before the terminal reporter's (it renders the whole traceback, with every
+    # frame's arguments) and any other plugin's, so an impl that raises cannot keep the
+    # interruption from being known: pluggy skips the impls after one that raised.
+    @pytest.hookimpl(tryfirst=True)
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Remember the interruption (Ctrl-C, SIGTERM/SIGHUP turned into it, `pytest.exit`):
         the verdict becomes INTERRUPTED and the bundle is sealed. pytest reports collection
