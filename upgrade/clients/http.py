@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import threading
 import time
 import warnings
@@ -31,6 +30,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning
 
 from upgrade.clients.addresses import Verify, url_problem
+from upgrade.clients.environment import EnvironmentProxies, ca_bundle
 from upgrade.clients.errors import (
     BadResponse,
     TransientStatus,
@@ -63,8 +63,6 @@ Timeout = tuple[float, float]
 DEFAULT_TIMEOUT: Timeout = (5.0, 30.0)
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 EXCERPT_CHARS = 160
-# addresses whose environment proxies a session remembers (the base, replicas, a token realm)
-MAX_ADDRESSES = 256
 
 
 @dataclass(frozen=True)
@@ -184,15 +182,11 @@ class ServiceSession:
         if credentials is not None:
             self.redactor.add_credentials(credentials)
         self.session = new_session(verify, pool_size=pool_size)
-        # requests' trust_env reads the whole environment twice and stats ~/.netrc on every
-        # request (a third of the client's CPU per request at the data proof's rates), and a
-        # ~/.netrc entry for the host would replace the registry's bearer header with other
-        # credentials. The environment's proxies and CA bundle are still honoured, as requests
-        # would, read once per address (`_environment_for`).
+        # Off for its cost per request and for ~/.netrc; the environment's proxies and CA
+        # bundle are still honoured (upgrade.clients.environment).
         self.session.trust_env = False
         self._prefix = self.base_url + "/"
-        self._proxies_lock = threading.Lock()
-        self._proxies: dict[str, dict[str, str]] = {}
+        self._proxies = EnvironmentProxies(self.base_url)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -323,13 +317,8 @@ class ServiceSession:
         kwargs: Mapping[str, Any],
     ) -> requests.Response:
         call = dict(kwargs)
-        verify = call.get("verify", self.verify)
-        if verify is True:  # as requests' trust_env does: a CA bundle the environment names
-            verify = (
-                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-            )
-        call["verify"] = verify
-        proxies = self._environment_proxies(url)
+        call["verify"] = ca_bundle(call.get("verify", self.verify))
+        proxies = self._proxies.for_url(url)
         if proxies:  # an empty mapping would cost requests two merges of nothing per request
             call.setdefault("proxies", proxies)
         call.setdefault("timeout", self.timeout)
@@ -338,23 +327,6 @@ class ServiceSession:
             with _insecure_warning_suppressed():
                 return self.session.request(method, url, headers=headers, **call)
         return self.session.request(method, url, headers=headers, **call)
-
-    def _environment_proxies(self, url: str) -> dict[str, str]:
-        """The proxies the environment (`HTTPS_PROXY`, `NO_PROXY`...) gives `url`'s address, as
-        requests' trust_env finds them, read once per address (they depend on the host only)."""
-        if url.startswith(self._prefix):
-            origin = self.base_url
-        else:
-            parts = urlsplit(url)
-            origin = f"{parts.scheme}://{parts.netloc}"
-        with self._proxies_lock:
-            known = self._proxies.get(origin)
-        if known is None:
-            known = requests.utils.get_environ_proxies(url)
-            with self._proxies_lock:
-                if len(self._proxies) < MAX_ADDRESSES:
-                    self._proxies[origin] = known
-        return dict(known)
 
     def get_json(self, path: str, **kwargs: Any) -> JsonReader:
         """GET `path` and parse the JSON answer (see `request` for the errors)."""
