@@ -175,6 +175,11 @@ class Redactor:
     def __repr__(self) -> str:
         return f"Redactor({len(self._values)} values)"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with what it knows, not its lock (a worker process redacts the same)."""
+        with self._lock:
+            return (_redactor_of, (tuple(self._values), tuple(self._tokens)))
+
     def add(self, secret: str) -> None:
         """Register a secret value, with its percent-encoded and JSON-escaped forms."""
         if not secret:
@@ -246,6 +251,13 @@ class _RedactingFilter(logging.Filter):
         record.msg = self._redactor.redact(record.getMessage())
         record.args = None
         return True
+
+
+def _redactor_of(values: tuple[str, ...], tokens: tuple[str, ...]) -> Redactor:
+    redactor = Redactor(values)
+    for token in tokens:
+        redactor.add_token(token)
+    return redactor
 
 
 def _mask_token(word: str, tokens: set[str]) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from upgrade.clients.registry import RegistryClient
 from upgrade.cluster.baseline import Baseline
 from upgrade.cluster.dataproof import Comparison, ProofResult, compare, covered_tags
-from upgrade.cluster.dataproof_run import prove
+from upgrade.cluster.dataproof_run import DEFAULT_PROCESSES, prove
 from upgrade.config.proof_mode import ProofMode, parse_proof_mode
 from upgrade.config.settings import Settings
 from upgrade.config.values import SettingsError
@@ -84,7 +84,9 @@ def run(
 ) -> ProofResult:
     """Prove `inventory` (`seed`, or a new one) and write the whole result to `path`."""
     chosen_seed = new_seed() if seed is None else seed
-    result = prove(registry, inventory, mode, chosen_seed, progress=say)
+    result = prove(
+        registry, inventory, mode, chosen_seed, processes=DEFAULT_PROCESSES, progress=say
+    )
     path.write_text(json.dumps(result.as_dict(), indent=1) + "\n", encoding="utf-8")
     return result
 

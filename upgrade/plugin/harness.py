@@ -10,6 +10,7 @@ outcome), `session_end` (verdict, sealing) and `terminal_lines`; fixtures and th
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -228,7 +229,12 @@ class Harness:
             self.session_record.availability = availability
 
     def close_target(self) -> None:
-        """Stop the prober, close the clients and the site (its executors, the lab)."""
+        """Stop the prober, end the data proof's workers, close the clients and the site (its
+        executors, the lab)."""
+        if "upgrade.cluster.dataproof_processes" in sys.modules:
+            from upgrade.cluster.dataproof_processes import close_pool
+
+            close_pool()
         if self.upgrade_runner is not None:
             self.stop_prober()
             self.upgrade_runner.close()
