@@ -73,6 +73,9 @@ def test_processes_prove_what_threads_prove(registry: RegistryClient) -> None:
     # The workers are kept for the session's next proof (post's after preflight's)...
     workers = _children(os.getpid())
     assert len(workers) == 2
+    secret = registry.credentials.secret.encode()
+    for pid in workers:  # the credentials went over the pool's pipe, not on a command line
+        assert secret not in Path(f"/proc/{pid}/cmdline").read_bytes()
     again = prove(registry, inventory, mode, 7, workers=4, processes=2)
     assert again.coverage.as_dict() == threads.coverage.as_dict()
     assert _children(os.getpid()) == workers
