@@ -179,3 +179,28 @@ def test_an_interrupted_session_says_what_to_do_next_for_the_phase_it_stopped_in
 
 def test_no_verdict_outside_the_good_ones_is_good() -> None:
     assert {"HEALTHY", "GO", "UPGRADED"} == GOOD
+
+
+def test_upgraded_counts_preflight_warnings_and_waivers_too() -> None:
+    outcomes = [
+        Outcome("PRE-A", "preflight", "passed", warnings=("the target is not the latest patch",)),
+        Outcome("PRE-B", "preflight", "waived"),
+        Outcome("UPG-BOOTSTRAPPER", "upgrade", "passed"),
+        Outcome("POST-A", "post", "passed", warnings=("one blob was already missing",)),
+        Outcome("POST-B", "post", "passed"),
+    ]
+    assert decide("upgrade", outcomes, "passed").reason == (
+        "all 2 post-upgrade checks passed, and 1 preflight check was waived (PRE-B), "
+        "with 2 warnings (POST-A, PRE-A)."
+    )
+
+
+def test_missing_checks_are_counted_as_items_like_every_count() -> None:
+    outcomes = [
+        Outcome("PRE-PING", "preflight", "passed"),
+        *[Outcome("PRE-PING-X", "preflight", "deselected") for _ in range(3)],
+    ]
+    reason = decide("health", outcomes).reason
+    assert reason.startswith(
+        "3 checks of 4 did not run (deselected by -k/-m/--deselect: PRE-PING-X x3)"
+    ), reason

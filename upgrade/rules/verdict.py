@@ -122,7 +122,7 @@ def describe_missing(absent: Sequence[Outcome], collection_errors: Sequence[str]
     for kind, label in NOT_RUN_LABELS.items():
         group = [o for o in absent if o.outcome == kind]
         if group:
-            parts.append(f"{label}: {ids_text(group)}")
+            parts.append(f"{label}: {counted_ids_text(group)}")
     texts = []
     if collection_errors:
         files = ", ".join(collection_errors[:3]) + (
@@ -130,7 +130,8 @@ def describe_missing(absent: Sequence[Outcome], collection_errors: Sequence[str]
         )
         texts.append(f"checks failed to collect in {files}")
     if absent:
-        count = len({o.check_id for o in absent})
+        # items, as every count of the verdict (a per-replica check is one per replica)
+        count = len(absent)
         texts.append(f"{count} check{'s' if count != 1 else ''} did not run ({'; '.join(parts)})")
     return "; ".join(texts)
 
@@ -145,10 +146,17 @@ def warnings_text(outcomes: Sequence[Outcome]) -> str:
     return f"{count} warning{'s' if count != 1 else ''} ({ids_text(warned)})"
 
 
-def _tally(ran: Sequence[Outcome], noun: str, skipped: Sequence[Outcome] = ()) -> str:
+def _tally(
+    ran: Sequence[Outcome],
+    noun: str,
+    skipped: Sequence[Outcome] = (),
+    earlier: Sequence[Outcome] = (),
+) -> str:
     """`21 preflight checks passed and 1 was waived (PRE-BACKUP)`, `, 2 skipped (PRE-WINDOW,
     PRE-COMPONENT-IMAGES)` when some proved nothing (not counted as passed, and no "all"),
-    `, with 1 warning (PRE-MANIFEST-V1)` when a check that ran recorded one."""
+    `, with 1 warning (PRE-MANIFEST-V1)` when a check that ran recorded one. `earlier` are the
+    checks of the session's earlier phase (preflight, for UPGRADED): their waivers are named
+    and their warnings counted too, since the verdict is the session's last word."""
     passed = [o for o in ran if o.outcome == "passed"]
     waived = [o for o in ran if o.outcome == "waived"]
     text = f"{len(passed)} {noun} check{'s' if len(passed) != 1 else ''} passed"
@@ -159,7 +167,13 @@ def _tally(ran: Sequence[Outcome], noun: str, skipped: Sequence[Outcome] = ()) -
         text = f"all {text}"
     if skipped:
         text += f", {len(skipped)} skipped ({counted_ids_text(skipped)})"
-    warned = warnings_text(ran)
+    earlier_waived = [o for o in earlier if o.outcome == "waived"]
+    if earlier_waived:
+        were = "was" if len(earlier_waived) == 1 else "were"
+        phase = earlier_waived[0].phase
+        text += f", and {len(earlier_waived)} {phase} check {were} waived"
+        text += f" ({ids_text(earlier_waived)})"
+    warned = warnings_text([*earlier, *ran])
     return f"{text}, with {warned}" if warned else text
 
 
@@ -210,7 +224,7 @@ def decide(
     if not failed:
         # Nothing failed but something is missing: neither a good verdict nor a bad one
         # (UNHEALTHY, NO-GO) can be shown; the session is incomplete.
-        judged = {o.check_id for o in outcomes if o.phase in JUDGED[mode]}
+        judged = [o for o in outcomes if o.phase in JUDGED[mode]]
         of = f" of {len(judged)}" if absent else ""
         fixes = []
         if collection_errors:
@@ -262,10 +276,11 @@ def _judge(
             )
         if upgrade == "failed":
             detail = f": {upgrade_message}" if upgrade_message else ""
-            return Verdict(
-                "UPGRADE-FAILED",
-                f"the upgrade did not complete{detail}; re-run to resume once the cause is fixed.",
+            # the procedure's own message may already say how to resume: say it once
+            advice = (
+                "" if "re-run" in upgrade_message else "; re-run to resume once the cause is fixed"
             )
+            return Verdict("UPGRADE-FAILED", f"the upgrade did not complete{detail}{advice}.")
         if upgrade == "not-run":
             return Verdict("UPGRADE-FAILED", "the upgrade did not run although it was requested.")
 
@@ -276,4 +291,5 @@ def _judge(
         )
     if not post_ran:
         return Verdict("VERIFY-FAILED", "no post-upgrade check ran, so the result was not shown.")
-    return Verdict("UPGRADED", f"{_tally(post_ran, 'post-upgrade', post_skipped)}.")
+    earlier = pre_ran if mode == "upgrade" else []
+    return Verdict("UPGRADED", f"{_tally(post_ran, 'post-upgrade', post_skipped, earlier)}.")
