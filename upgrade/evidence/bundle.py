@@ -3,6 +3,8 @@ report files, the room it needs, sealing, and the bundles that killed sessions l
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import shutil
@@ -51,21 +53,34 @@ class Bundle:
         return self.path / name
 
     def final_path(self, from_v: str | None, to_v: str | None) -> Path:
-        """The name the bundle will get (chosen once, so result.json can cite it)."""
+        """The name the bundle will get, chosen once (so result.json can cite it) and reserved
+        at once as an empty folder: two sessions of the same second in one report folder
+        cannot choose the same name (the first free `-N` suffix is taken)."""
         if self._final is None:
             final = self.report_dir / bundle_name(self.started_at, self.target, from_v, to_v)
-            suffix = 1
-            candidate = final
-            while candidate.exists():
-                suffix += 1
-                candidate = final.with_name(f"{final.name}-{suffix}")
-            self._final = candidate
+            for suffix in range(1, _MAX_SUFFIX + 1):
+                candidate = final if suffix == 1 else final.with_name(f"{final.name}-{suffix}")
+                try:
+                    candidate.mkdir()
+                except FileExistsError:
+                    continue
+                self._final = candidate
+                break
+            else:
+                raise FileExistsError(
+                    errno.EEXIST, f"{_MAX_SUFFIX} bundles of this second already exist", final
+                )
         return self._final
 
     def finalise(self, from_v: str | None, to_v: str | None) -> Path:
-        """Give the bundle its final name and point `latest` at it."""
+        """Give the bundle its final name (renamed onto the empty folder reserved for it) and
+        point `latest` at it. A failed rename frees the reserved name and leaves it staged."""
         candidate = self.final_path(from_v, to_v)
-        os.replace(self.path, candidate)
+        try:
+            os.replace(self.path, candidate)
+        except OSError:
+            self.release()
+            raise
         self.path = candidate
         latest = self.report_dir / "latest"
         tmp_link = self.report_dir / f".latest-{os.getpid()}"
@@ -75,6 +90,20 @@ class Bundle:
         os.replace(tmp_link, latest)
         return candidate
 
+    def release(self) -> None:
+        """Remove the final name's reserved folder if the bundle was not renamed onto it."""
+        if self._final is not None and self._final != self.path:
+            with contextlib.suppress(OSError):
+                self._final.rmdir()  # only ever empty: a folder with files is not ours to remove
+
+    def discard(self) -> None:
+        """Remove the staged bundle and its reserved final name (a refused session)."""
+        self.release()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+# How many bundles of one second, target and versions a report folder can hold.
+_MAX_SUFFIX: Final = 1000
 
 UNFINISHED_NOTE = "UNFINISHED.json"
 _STAGED = re.compile(r"^\.incomplete-(\d{8}T\d{6})\d*Z-(\d+)$")

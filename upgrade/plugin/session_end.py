@@ -178,7 +178,7 @@ class SessionEnd:
         """A refused or --collect-only session: close the target, remove the bundle."""
         harness = self.harness
         harness.close_target()
-        shutil.rmtree(harness.bundle.path, ignore_errors=True)
+        harness.bundle.discard()
         if harness.collect_only:
             harness.config.get_terminal_writer().line(
                 "dtr-upgrade: --collect-only lists the checks; nothing was checked, so there is "
