@@ -40,7 +40,10 @@ def test_backup_recent(
 ) -> None:
     """A DTR backup is given and is newer than --max-backup-age (the guide: "you have a recent
     DTR backup"); with --backup=take this session took it first, and a failed or empty backup
-    fails here. Image blobs and the vulnerability database are not in a DTR backup."""
+    fails here. Its age runs from its tar members' newest modification time (a `cp` of an old
+    backup keeps those), or the file's when the members carry none; a time more than
+    --max-clock-skew ahead of this machine's clock fails, since no age can be judged from it.
+    Image blobs and the vulnerability database are not in a DTR backup."""
     if backup_taken is not None:
         evidence.attach("taken", backup_taken.as_dict())
         assert backup_taken.ok, f"--backup=take: {backup_taken.problem}"
@@ -52,30 +55,40 @@ def test_backup_recent(
     )
     backup_file = backup_reading.path
     evidence.attach("backup", str(backup_file))
-    assert backup_reading.modified_at is not None, backup_reading.problem
-    age_s = (utc_now() - backup_reading.modified_at).total_seconds()
+    taken_at = backup_reading.taken_at
+    assert taken_at is not None, backup_reading.problem
+    info = backup_reading.info
     evidence.attach("modified_at", backup_reading.modified_at)
+    evidence.attach("members_modified_at", info.members_modified_at if info else None)
+    evidence.attach("taken_at", taken_at)
+    evidence.attach("taken_at_from", backup_reading.taken_at_from)
+    now = utc_now()
+    future = backup_reading.dated_in_future(now, settings.max_clock_skew)
+    assert future is None, future
+    age_s = (now - taken_at).total_seconds()
     evidence.attach("age_hours", round(age_s / 3600, 2))
     max_age = settings.max_backup_age.total_seconds()
+    by = {"members": "its members' newest modification time", "file": "the file's mtime"}[
+        backup_reading.taken_at_from
+    ]
     assert age_s <= max_age, (
-        f"the backup {backup_file} is {age_s / 3600:.1f} h old (limit "
+        f"the backup {backup_file} is {age_s / 3600:.1f} h old by {by} (limit "
         f"{max_age / 3600:.1f} h, --max-backup-age); take a new backup before the change"
     )
 
 
 @pytest.mark.check("PRE-BACKUP-READABLE")
 def test_backup_readable(backup_reading: BackupReading | None, evidence: CheckRecord) -> None:
-    """The backup reads whole as a DTR backup tar (`dtr-backup-v<version>/rethink/`), so a
-    truncated or corrupt file is caught before it is needed. Its SHA-256 identifies the file
-    checked."""
+    """The backup reads whole as a DTR backup tar with the layout create-a-backup.md shows
+    (`dtr-backup-v<version>/`, `.../rethink/`, `.../rethink/properties/0`; dtr-facts.md 1.3), so
+    a truncated, corrupt or hand-made file is caught before it is needed. Its SHA-256
+    identifies the file checked."""
     if backup_reading is None:
         pytest.skip(NO_BACKUP)
     evidence.attach("backup", backup_reading.info or str(backup_reading.path))
     assert backup_reading.info is not None, backup_reading.problem
-    assert backup_reading.is_dtr_backup, (
-        f"{backup_reading.path} is not a DTR backup: no dtr-backup-v<version>/rethink/ in the "
-        "archive"
-    )
+    missing = backup_reading.info.missing
+    assert missing is None, f"{backup_reading.path} is not a DTR backup: {missing} in the archive"
 
 
 @pytest.mark.check("PRE-BACKUP-VERSION")

@@ -5,12 +5,16 @@ mid-backup leaves no half file, and the UCP password is nowhere in the output or
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -135,6 +139,48 @@ def test_a_backup_taken_elsewhere_is_still_judged_by_its_age(tmp_path: Path) -> 
     (check,) = session.checks("PRE-BACKUP")
     assert "48.0 h old" in check["message"]
     assert "taken" not in check["evidence"]
+
+
+def _copied_old(tmp_path: Path) -> Path:
+    old = write_backup(tmp_path / "old", "2.5.11", "5eb9459a7832", {}, age=timedelta(days=60))
+    copy = tmp_path / "new.tar"
+    shutil.copyfile(old, copy)  # `cp`: the file is new, its members are not
+    return copy
+
+
+def _dated_tomorrow(tmp_path: Path) -> Path:
+    path = write_backup(tmp_path / "given", "2.5.11", "5eb9459a7832", {})
+    tomorrow = time.time() + 86400
+    os.utime(path, (tomorrow, tomorrow))  # `touch -d tomorrow`
+    return path
+
+
+def _hand_made(tmp_path: Path) -> Path:
+    path = tmp_path / "hand.tar"
+    with tarfile.open(path, "w") as archive:
+        info = tarfile.TarInfo("dtr-backup-v2.5.11/rethink/tags/0")
+        info.size = 2
+        archive.addfile(info, io.BytesIO(b"{}"))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "failed", "message"),
+    [
+        (_copied_old, "PRE-BACKUP", "1440.0 h old by its members' newest modification time"),
+        (_dated_tomorrow, "PRE-BACKUP", "file is dated in the future"),
+        (_hand_made, "PRE-BACKUP-READABLE", "no file in dtr-backup-v2.5.11/rethink/properties/"),
+    ],
+    ids=["copied-old", "dated-tomorrow", "no-properties"],
+)
+def test_a_given_backup_is_judged_by_what_it_holds(
+    tmp_path: Path, make: Callable[[Path], Path], failed: str, message: str
+) -> None:
+    session = run_session(tmp_path, "--to-version=2.6.4", f"--backup={make(tmp_path)}")
+    assert session.result["verdict"] == "NO-GO", session.output
+    assert session.failed_ids() == {failed}
+    (check,) = session.checks(failed)
+    assert message in check["message"]
 
 
 def test_take_onto_an_existing_file_is_a_usage_error(tmp_path: Path) -> None:

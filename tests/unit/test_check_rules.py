@@ -107,7 +107,7 @@ def test_cluster_status_problems_name_replicas_issues_and_tables() -> None:
 
 
 def test_a_backup_reading_of_a_dtr_backup(tmp_path: Path) -> None:
-    path = write_tar(tmp_path / "b.tar", {"dtr-backup-v2.5.11/rethink/x": b"y"})
+    path = write_tar(tmp_path / "b.tar", {"dtr-backup-v2.5.11/rethink/properties/0": b"y"})
     old = datetime.now(UTC) - timedelta(days=3)
     os.utime(path, (old.timestamp(), old.timestamp()))
     reading = backup.read(path)
