@@ -219,3 +219,23 @@ def test_xdist_is_refused_with_or_without_apply(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*cannot run under pytest-xdist (-n/--dist)*drop -n/--dist"])
     assert not Path(pytester.path, "out").exists(), "a refused session wrote a bundle"
+
+
+def test_a_path_option_given_apart_is_refused_naming_the_form_that_works(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # pytest took an existing folder outside the current one for a folder of tests (another
+    # rootdir, the harness's own suite collected) before it knew --report-dir takes a value.
+    elsewhere = tmp_path_factory.mktemp("reports-elsewhere")
+    result = pytester.runpytest_subprocess(
+        "-p", "upgrade.plugin", "--target=dtr.example.com", "--report-dir", str(elsewhere)
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--report-dir {elsewhere}: write --report-dir={elsewhere}*"])
+    assert not any(elsewhere.iterdir()), "a bundle was written"
+    # The = form, and a folder inside the current one, are fine.
+    inside = pytester.mkdir("reports")
+    make_checks_here = pytester.runpytest_subprocess(
+        "-p", "upgrade.plugin", "--target=dtr.example.com", "--report-dir", str(inside), "--co"
+    )
+    assert make_checks_here.ret != pytest.ExitCode.USAGE_ERROR

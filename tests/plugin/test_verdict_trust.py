@@ -218,6 +218,27 @@ def test_a_plugin_failing_on_the_interruption_cannot_hide_it(pytester: pytest.Py
     assert "stopped by Ctrl-C during the preflight phase" in data["verdict_reason"]
 
 
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_bundle_is_sealed_is_noted_not_raised(
+    pytester: pytest.Pytester, name: str
+) -> None:
+    # Inside the harness's session end (its wrapper shields first): a second Ctrl-C or a CI's
+    # repeated SIGTERM must neither break the sealing off nor print after the verdict.
+    pytester.makeconftest(
+        "import os, signal\n"
+        "def pytest_sessionfinish(session):\n"
+        f"    os.kill(os.getpid(), signal.{name})\n"
+    )
+    make_checks(pytester)
+    result = pytester.runpytest_subprocess("-p", "upgrade.plugin", "--report-dir", "out", *PLAN)
+    assert f"dtr-upgrade: {name} arrived while the bundle was sealed; it was ignored" in (
+        result.stdout.str()
+    )
+    assert last_line(result).startswith("VERDICT: "), result.stdout.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert integrity.verify(Path(pytester.path, "out", "latest").resolve()).ok
+
+
 def test_signal_handlers_are_restored_after_the_session(pytester: pytest.Pytester) -> None:
     import signal
 

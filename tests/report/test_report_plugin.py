@@ -378,13 +378,13 @@ def test_unusable_sign_key_is_refused_before_anything_runs(pytester: pytest.Pyte
     result.stderr.fnmatch_lines(["*--sign-key missing-key: no such file*"])
 
 
-def test_without_pytest_html_the_session_still_writes_a_sealed_bundle(
+def test_without_pytest_html_the_session_is_refused_before_it_starts(
     pytester: pytest.Pytester,
 ) -> None:
+    # A bundle without report.html is not the evidence the README promises: refused at start
+    # (it ended UPGRADED with exit 0 and no report before).
     project(pytester, fails=False)
     result = run(pytester, "-p", "no:html")
-    assert result.ret == 0
-    folder = bundle(pytester)
-    assert not (folder / "report.html").exists()
-    assert {"result.json", "junit.xml", "SHA256SUMS"} <= {p.name for p in folder.iterdir()}
-    assert integrity.verify(folder).ok
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*written by pytest-html, which is disabled (-p no:html)*"])
+    assert not (pytester.path / "out").exists() or not any((pytester.path / "out").iterdir())

@@ -11,6 +11,7 @@ upgrade lock for `--apply`, seals bundles of killed sessions, keeps the run stat
 
 from __future__ import annotations
 
+import itertools
 import os
 from datetime import datetime
 from pathlib import Path
@@ -95,6 +96,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     if settings.target is None:
         return
+    _refuse_misread_paths(config)
+    _refuse_without_report(config)
     _warnings_never_fail(config)
     # Before _pytest.terminal's pytest_configure builds its reporter on sys.stdout.
     protect_stdout(config.pluginmanager)
@@ -201,6 +204,35 @@ def _warnings_never_fail(config: pytest.Config) -> None:
     config.add_cleanup(lambda: session_filters.__exit__(None, None, None))
     warnings.simplefilter("default")
     warnings.simplefilter("ignore", ResourceWarning)
+
+
+def _refuse_misread_paths(config: pytest.Config) -> None:
+    """`--report-dir /some/dir` (a space, not `=`) naming an existing path outside the current
+    folder: pytest picks its rootdir and ini file from the command line before it knows the
+    option takes a value, so it took the path for a folder of tests (another rootdir, no
+    `testpaths`, the harness's own suite collected). Refused, naming the form that works."""
+    args = list(config.invocation_params.args)
+    names = {spec.name for spec in OPTIONS if spec.kind != "flag"}
+    here = Path.cwd().resolve()
+    for name, value in itertools.pairwise(args):
+        if name not in names or value.startswith("-"):
+            continue
+        path = Path(value).expanduser()
+        if path.exists() and not path.resolve().is_relative_to(here):
+            raise pytest.UsageError(
+                f"{name} {value}: write {name}={value} (with '='): given apart, pytest takes "
+                f"an existing path outside this folder for a folder of tests"
+            )
+
+
+def _refuse_without_report(config: pytest.Config) -> None:
+    """The bundle's report is pytest-html's: without it (`-p no:html`) the evidence a change
+    board reads would be missing from a session that still says UPGRADED."""
+    if not config.pluginmanager.hasplugin("html"):
+        raise pytest.UsageError(
+            "the session's report.html is written by pytest-html, which is disabled "
+            "(-p no:html) or not installed: drop -p no:html (or run make install)"
+        )
 
 
 def _refuse_unsafe(config: pytest.Config, settings: Settings) -> None:

@@ -48,8 +48,12 @@ class SignalGuard:
             self.cause = "Ctrl-C"
 
     def shield(self) -> None:
-        """From now on a signal is noted, never raised: the bundle is being sealed."""
+        """From now on a signal is noted, never raised: the bundle is being sealed. Ctrl-C
+        too (SIGINT is Python's own until then): a second or third one used to break off the
+        end with tracebacks after the verdict and exit 130."""
         self._shielded = True
+        if self._previous and signal.SIGINT not in self._previous:
+            self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._handle)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
