@@ -149,3 +149,45 @@ def test_a_full_disk_under_upgrade_log_does_not_stop_the_upgrade(
     assert all(c["outcome"] in ("passed", "skipped") for c in post), post
     assert result["verdict"] == "UPGRADED", result["verdict_reason"]
     assert marked_processes(proc.mark) == []
+
+
+@pytest.mark.parametrize("phase", ["preflight", "post"])
+def test_a_data_proof_file_on_a_full_disk_is_lost_evidence_not_a_failed_check(
+    tmp_path: Path, full_disk: Path, phase: str
+) -> None:
+    # The proof's file is written whole to a temporary name, then renamed: that name is on the
+    # full disk, so the write meets ENOSPC; the rest of the bundle has room.
+    name = f"data-proof-{phase}.json"
+    reports = tmp_path / "reports"
+    with start_marked(reports, *APPLY, "--data-proof=sample:4", "--data-proof-seed=77") as proc:
+        try:
+            deadline = time.monotonic() + SESSION_TIMEOUT_S
+            while not (staged := list(reports.glob(".incomplete-*"))):
+                assert proc.poll() is None, "the session ended before it staged a bundle"
+                assert time.monotonic() < deadline, "no bundle was staged"
+                time.sleep(0.005)
+            (staged[0] / f"{name}.tmp").symlink_to(full_disk / name)
+            stdout, _ = proc.communicate(timeout=SESSION_TIMEOUT_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = stdout.decode()
+
+    assert proc.returncode == 1, text
+    assert text.rstrip().endswith("but the evidence bundle is incomplete (1 problem above)."), text
+    assert f"{name}: not written (No space left on device); the proof was judged" in text
+    assert "harness bug" not in text, text
+    bundle = bundle_of(reports)
+    assert not (bundle / name).exists()
+    assert not (bundle / f"{name}.tmp").exists()
+    result = json.loads((bundle / "result.json").read_text())
+    assert result["verdict"] == "UPGRADED", result["verdict_reason"]
+    assert result["bundle_problems"] == [
+        f"{name}: not written (No space left on device); the proof was judged"
+    ]
+    proofs = [c for c in result["checks"] if c["id"] in ("PRE-DATA-PROOF", "POST-DATA-PROOF")]
+    assert [c["outcome"] for c in proofs] == ["passed", "passed"], proofs
+    for check in proofs:
+        assert check["evidence"]["data_proof"]["seed"] == 77
+        assert check["evidence"]["data_proof"]["mode"] == "sample:4"

@@ -22,6 +22,7 @@ from upgrade.config.proof_mode import ProofMode, parse_proof_mode
 from upgrade.config.settings import Settings
 from upgrade.config.values import SettingsError
 from upgrade.errors import HarnessError
+from upgrade.evidence.files import atomic_write
 
 __all__ = [
     "POST_FILE",
@@ -81,13 +82,21 @@ def run(
     seed: int | None,
     path: Path,
     say: Callable[[str], None],
+    problems: list[str],
 ) -> ProofResult:
-    """Prove `inventory` (`seed`, or a new one) and write the whole result to `path`."""
+    """Prove `inventory` (`seed`, or a new one) and write the whole result to `path`.
+
+    The result judges the check whether or not its file could be written: a write failure (a
+    full disk) is lost evidence, added to `problems` (the bundle's), and leaves no half file."""
     chosen_seed = new_seed() if seed is None else seed
     result = prove(
         registry, inventory, mode, chosen_seed, processes=DEFAULT_PROCESSES, progress=say
     )
-    path.write_text(json.dumps(result.as_dict(), indent=1) + "\n", encoding="utf-8")
+    text = json.dumps(result.as_dict(), indent=1) + "\n"
+    try:
+        atomic_write(path, text.encode("utf-8"))
+    except OSError as exc:
+        problems.append(f"{path.name}: not written ({exc.strerror or exc}); the proof was judged")
     return result
 
 
@@ -114,9 +123,10 @@ def preflight(
     settings: Settings,
     bundle: Path,
     say: Callable[[str], None],
+    problems: list[str],
 ) -> ProofResult | None:
     """Preflight's proof of the baseline's tags (--data-proof, --data-proof-seed), written to
-    the bundle; None with --data-proof=off."""
+    the bundle (a write failure added to `problems`); None with --data-proof=off."""
     if settings.data_proof.kind == "off":
         return None
     return run(
@@ -126,6 +136,7 @@ def preflight(
         settings.data_proof_seed,
         bundle / PREFLIGHT_FILE,
         say,
+        problems,
     )
 
 
@@ -135,9 +146,13 @@ def post(
     settings: Settings,
     bundle: Path,
     say: Callable[[str], None],
+    problems: list[str],
+    earlier: ProofResult | None = None,
 ) -> PostProof | None:
     """Post's proof of the baseline's tags, repeating preflight's mode and seed when preflight's
-    proof is found (in `bundle`, or beside --baseline with --phase=post); None when off."""
+    proof is found (in `bundle`, or beside --baseline with --phase=post; else `earlier`, this
+    session's preflight proof whose file was not written); None when off. A write failure of
+    post's file is added to `problems`."""
     if settings.data_proof.kind == "off":
         return None
     if settings.mode == "verify" and settings.baseline is not None:
@@ -147,8 +162,11 @@ def post(
         before = before_of(bundle)
         if before is not None:
             before.shown = f"{PREFLIGHT_FILE} in this bundle"
+        elif earlier is not None:
+            before = Before(earlier, parse_proof_mode(earlier.mode), bundle / PREFLIGHT_FILE)
+            before.shown = f"this session's preflight proof ({PREFLIGHT_FILE} was not written)"
     mode, seed = settings.data_proof, settings.data_proof_seed
     if before is not None:
         mode, seed = before.mode, before.proof.seed
-    result = run(registry, baseline.inventory, mode, seed, bundle / POST_FILE, say)
+    result = run(registry, baseline.inventory, mode, seed, bundle / POST_FILE, say, problems)
     return PostProof(result, before, sort_failures(before, result, baseline.inventory))

@@ -268,13 +268,25 @@ def baseline_as_given(harness: Harness, settings: Settings, target: Target) -> B
     return recorded
 
 
+# Preflight's proof, kept for post's in the same session (its file may not have been written).
+preflight_proof_key = pytest.StashKey["ProofResult | None"]()
+
+
 @pytest.fixture(scope="session")
 def preflight_data_proof(
-    harness: Harness, settings: Settings, baseline: Baseline
+    request: pytest.FixtureRequest, harness: Harness, settings: Settings, baseline: Baseline
 ) -> ProofResult | None:
-    """The data-plane proof of the baseline's tags before the change; None with --data-proof=off."""
+    """The data-plane proof of the baseline's tags before the change; None with --data-proof=off.
+    A write failure of its file is a bundle problem, not the check's failure."""
     from upgrade.cluster.dataproof_record import preflight
 
-    return preflight(
-        harness.target().registry(), baseline, settings, harness.bundle.path, harness.say
+    result = preflight(
+        harness.target().registry(),
+        baseline,
+        settings,
+        harness.bundle.path,
+        harness.say,
+        harness.session_record.bundle_problems,
     )
+    request.config.stash[preflight_proof_key] = result
+    return result

@@ -21,6 +21,7 @@ from upgrade.cluster.site import Site
 from upgrade.cluster.target import Target
 from upgrade.cluster.vulndb import VulnDBOutcome
 from upgrade.config.settings import Settings
+from upgrade.plugin.fixtures import preflight_proof_key
 from upgrade.plugin.harness import Harness
 from upgrade.procedure.outages import ProbeResult
 from upgrade.procedure.procedure import UpgradeRecord
@@ -76,13 +77,25 @@ def replica_containers(replica: str, site: Site) -> list[ContainerState]:
 
 @pytest.fixture(scope="session")
 def post_data_proof(
-    harness: Harness, settings: Settings, baseline: Baseline, settled: Settled
+    request: pytest.FixtureRequest,
+    harness: Harness,
+    settings: Settings,
+    baseline: Baseline,
+    settled: Settled,
 ) -> PostProof | None:
     """The same proof after the upgrade, sorted against preflight's (this bundle's, or the one
     beside --baseline with --phase=post); None with --data-proof=off."""
     from upgrade.cluster.dataproof_record import post
 
-    return post(harness.target().registry(), baseline, settings, harness.bundle.path, harness.say)
+    return post(
+        harness.target().registry(),
+        baseline,
+        settings,
+        harness.bundle.path,
+        harness.say,
+        harness.session_record.bundle_problems,
+        earlier=request.config.stash.get(preflight_proof_key, None),
+    )
 
 
 # -- post-upgrade follow-ups ------------------------------------------------------------------
