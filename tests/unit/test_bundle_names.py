@@ -94,3 +94,26 @@ def test_an_empty_folder_can_be_replaced_by_a_renamed_one_but_a_full_one_cannot(
         os.replace(source, full)
     os.replace(source, empty)
     assert (empty / "a").read_text(encoding="utf-8") == "a"
+
+
+def test_a_name_that_cannot_be_reserved_is_still_chosen_and_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full ext4 disk refuses a new folder (ENOSPC) where a rename may still succeed: choosing
+    # the name (the terminal summary does) must not fail the session's end.
+    kept, refused = _bundle(tmp_path, 1, "kept"), _bundle(tmp_path, 2, "refused")
+    name = bundle_name(SECOND, "lab", "2.5.11", "2.6.4")
+
+    def full(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device", str(self))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "mkdir", full)
+        assert kept.final_path("2.5.11", "2.6.4") == tmp_path / name
+        assert refused.final_path("2.5.11", "2.6.4") == tmp_path / name
+    assert not (tmp_path / name).exists()
+
+    assert kept.finalise("2.5.11", "2.6.4") == tmp_path / name
+    refused.discard()  # its name was never reserved: the other bundle's folder is not removed
+    assert (tmp_path / name / "result.json").read_text(encoding="utf-8") == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "latest"])

@@ -4,7 +4,6 @@ report files, the room it needs, sealing, and the bundles that killed sessions l
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import shutil
@@ -47,6 +46,7 @@ class Bundle:
         self.path = report_dir / f".incomplete-{stamp}-{os.getpid()}"
         self.path.mkdir()
         self._final: Path | None = None
+        self._reserved = False
 
     def file(self, name: str) -> Path:
         """The path of a file inside the bundle."""
@@ -55,7 +55,10 @@ class Bundle:
     def final_path(self, from_v: str | None, to_v: str | None) -> Path:
         """The name the bundle will get, chosen once (so result.json can cite it) and reserved
         at once as an empty folder: two sessions of the same second in one report folder
-        cannot choose the same name (the first free `-N` suffix is taken)."""
+        cannot choose the same name (the first free `-N` suffix is taken). A folder that cannot
+        be made (a full disk) leaves the name chosen but not reserved, as a rename still may
+        succeed; so does running out of suffixes (the session's pid is the last one tried):
+        choosing a name never fails the session's end."""
         if self._final is None:
             final = self.report_dir / bundle_name(self.started_at, self.target, from_v, to_v)
             for suffix in range(1, _MAX_SUFFIX + 1):
@@ -64,12 +67,15 @@ class Bundle:
                     candidate.mkdir()
                 except FileExistsError:
                     continue
+                except OSError:
+                    if candidate.exists():
+                        continue
+                else:
+                    self._reserved = True
                 self._final = candidate
                 break
             else:
-                raise FileExistsError(
-                    errno.EEXIST, f"{_MAX_SUFFIX} bundles of this second already exist", final
-                )
+                self._final = final.with_name(f"{final.name}-{os.getpid()}")
         return self._final
 
     def finalise(self, from_v: str | None, to_v: str | None) -> Path:
@@ -92,7 +98,8 @@ class Bundle:
 
     def release(self) -> None:
         """Remove the final name's reserved folder if the bundle was not renamed onto it."""
-        if self._final is not None and self._final != self.path:
+        if self._reserved and self._final is not None and self._final != self.path:
+            self._reserved = False
             with contextlib.suppress(OSError):
                 self._final.rmdir()  # only ever empty: a folder with files is not ours to remove
 
