@@ -11,6 +11,7 @@ from upgrade.cluster.containers import ContainerState
 from upgrade.cluster.health import Settled
 from upgrade.cluster.inventory import compare, snapshot
 from upgrade.cluster.target import Target
+from upgrade.cluster.worker_pool import DEFAULT_PROCESSES
 from upgrade.config.settings import Settings
 from upgrade.evidence.records import CheckRecord
 from upgrade.procedure.outages import ProbeResult
@@ -154,7 +155,7 @@ def test_interruption_within_budget(
 def test_data_intact(target: Target, baseline: Baseline, evidence: CheckRecord) -> None:
     """Every repository, tag and manifest digest of the preflight baseline is still there and
     unchanged (additions are listed but allowed)."""
-    current = snapshot(target.dtr(), target.registry())
+    current = snapshot(target.dtr(), target.registry(), processes=DEFAULT_PROCESSES)
     diff = compare(baseline.inventory, current)
     evidence.attach(
         "baseline", {"repositories": len(baseline.inventory), "tags": baseline.tag_count}

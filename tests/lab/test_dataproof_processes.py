@@ -19,9 +19,11 @@ from tests.lab.sessions import ROOT
 from upgrade.clients.registry import RegistryClient
 from upgrade.clients.secrets import DTRCredentials
 from upgrade.cluster.dataproof import Coverage, Failure
-from upgrade.cluster.dataproof_processes import close_pool, prove_processes
+from upgrade.cluster.dataproof_processes import prove_processes
 from upgrade.cluster.dataproof_run import PROCESS_MIN_REPOSITORIES, prove
+from upgrade.cluster.worker_pool import close_pool
 from upgrade.config.proof_mode import parse_proof_mode
+from upgrade.errors import HarnessError
 
 REPOSITORIES = PROCESS_MIN_REPOSITORIES + 16
 Inventory = dict[str, dict[str, str]]
@@ -105,7 +107,7 @@ def test_workers_end_when_the_session_is_killed(big_lab: Lab, tmp_path: Path) ->
         from upgrade.clients.registry import RegistryClient
         from upgrade.clients.secrets import DTRCredentials
         from upgrade.cluster.dataproof import chosen_manifests
-        from upgrade.cluster.dataproof_processes import close_pool, prove_processes
+        from upgrade.cluster.dataproof_processes import prove_processes
         from upgrade.config.proof_mode import parse_proof_mode
 
         creds = DTRCredentials.of(sys.argv[1], password=sys.stdin.readline().strip())
@@ -154,3 +156,21 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
     except OSError:
         return False
+
+
+def test_the_inventory_shared_by_processes_is_the_threads_inventory(
+    big_lab: Lab, registry: RegistryClient
+) -> None:
+    from upgrade.clients.dtr import DTRClient
+    from upgrade.cluster.inventory import snapshot
+
+    creds = DTRCredentials.of(big_lab.credentials.username, password=big_lab.credentials.password)
+    with DTRClient(big_lab.url, creds, verify=big_lab.ca_path) as dtr:
+        threads = snapshot(dtr, registry, workers=4, processes=1)
+        shared = snapshot(dtr, registry, workers=4, processes=2)
+        assert shared == threads
+        assert len(shared) == REPOSITORIES
+        # A part's client error comes back as a HarnessError with its message, workers ended.
+        with pytest.raises(HarnessError, match="not complete within"):
+            snapshot(dtr, registry, workers=4, processes=2, timeout_s=1e-6)
+    assert not _children(os.getpid()), "a worker process outlived the failed inventory"

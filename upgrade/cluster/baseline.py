@@ -16,6 +16,7 @@ from typing import Any
 
 from upgrade.cluster.inventory import Inventory, snapshot
 from upgrade.cluster.target import Target
+from upgrade.cluster.worker_pool import DEFAULT_PROCESSES
 from upgrade.errors import HarnessError
 from upgrade.evidence.files import write_json
 from upgrade.evidence.records import iso, jsonable, utc_now
@@ -81,7 +82,7 @@ class Baseline:
 def record(target: Target, replica_versions: Mapping[str, str], workers: int = 16) -> Baseline:
     """Take the baseline of the cluster now."""
     dtr = target.dtr()
-    inventory = snapshot(dtr, target.registry(), workers=workers)
+    inventory = snapshot(dtr, target.registry(), workers=workers, processes=DEFAULT_PROCESSES)
     return Baseline(
         taken_at=utc_now(),
         target=target.dtr_url,

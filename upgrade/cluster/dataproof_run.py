@@ -8,13 +8,13 @@ tells `progress` how far it is. Nothing is written.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 
 from upgrade.clients.registry import RegistryClient
 from upgrade.cluster.dataproof import Coverage, Failure, ProofResult, chosen_manifests
 from upgrade.cluster.dataproof_work import prove_threads
+from upgrade.cluster.worker_pool import DEFAULT_PROCESSES
 from upgrade.config.proof_mode import ProofMode
 from upgrade.errors import HarnessError
 
@@ -24,8 +24,6 @@ DEFAULT_WORKERS = 16
 PROGRESS_EVERY_S = 5.0
 # Below this many repositories starting worker processes costs more than it saves.
 PROCESS_MIN_REPOSITORIES = 64
-# A session's worker processes: one per core this process may run on, at most 4.
-DEFAULT_PROCESSES = max(1, min(4, len(os.sched_getaffinity(0))))
 
 Progress = Callable[[str], None]
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from upgrade.clients.dtr import DTRClient
 from upgrade.clients.dtr_records import Repository
@@ -39,6 +40,9 @@ Inventory = dict[str, dict[str, str]]
 
 DEFAULT_WORKERS = 16
 DEFAULT_TIMEOUT_S = 900.0
+# Below this many repositories starting worker processes costs more than it saves.
+PROCESS_MIN_REPOSITORIES = 64
+PARTS_PER_PROCESS = 8
 
 
 class SnapshotTimedOut(HarnessError):
@@ -57,18 +61,81 @@ def snapshot(
     registry: RegistryClient | None = None,
     *,
     workers: int = DEFAULT_WORKERS,
+    processes: int = 1,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     clock: Callable[[], float] = time.monotonic,
 ) -> Inventory:
-    """Every repository's tags and digests, the tag lists fetched by `workers` threads.
+    """Every repository's tags and digests, the tag lists fetched by `workers` threads (shared
+    by `processes` worker processes for a large DTR, as the data proof is).
 
     Raises the first client error met (the remaining work is cancelled), or
     `SnapshotTimedOut` when the whole inventory takes longer than `timeout_s`.
     """
     if workers < 1:
         raise HarnessError(f"the inventory needs at least one worker, not {workers}")
-    deadline = clock() + timeout_s
+    started = clock()
     repositories = dtr.repositories()
+    if processes > 1 and len(repositories) >= PROCESS_MIN_REPOSITORIES:
+        return _shared(dtr, registry, repositories, processes, workers, timeout_s)
+    return _walk(dtr, registry, repositories, workers, started + timeout_s, timeout_s, clock)
+
+
+def _shared(
+    dtr: DTRClient,
+    registry: RegistryClient | None,
+    repositories: Sequence[Repository],
+    processes: int,
+    workers: int,
+    timeout_s: float,
+) -> Inventory:
+    """The tag lists read by the session's worker processes (upgrade.cluster.worker_pool),
+    `workers / processes` threads each, within one deadline (of the wall clock, which every
+    process shares)."""
+    from upgrade.cluster.worker_pool import ClientRecipe, run_parts
+
+    dtr_recipe = ClientRecipe.of(dtr)
+    registry_recipe = ClientRecipe.of(registry) if registry is not None else None
+    count = processes * PARTS_PER_PROCESS
+    size = max(1, -(-len(repositories) // count))
+    deadline = time.time() + timeout_s
+    threads = max(1, workers // processes)
+    parts = [
+        (dtr_recipe, registry_recipe, list(repositories[i : i + size]), threads, deadline,
+         timeout_s)
+        for i in range(0, len(repositories), size)
+    ]  # fmt: skip
+    inventory: Inventory = {}
+    run_parts(processes, _walk_part, parts, inventory.update)
+    return dict(sorted(inventory.items()))
+
+
+def _walk_part(
+    dtr_recipe: Any,
+    registry_recipe: Any,
+    repositories: list[Repository],
+    threads: int,
+    deadline: float,
+    timeout_s: float,
+) -> Inventory:
+    """In a worker: the tag lists of `repositories`, with the worker's clients."""
+    from upgrade.cluster.worker_pool import worker_client
+
+    dtr = worker_client(dtr_recipe)
+    registry = worker_client(registry_recipe) if registry_recipe is not None else None
+    mono_deadline = time.monotonic() + max(0.0, deadline - time.time())
+    return _walk(dtr, registry, repositories, threads, mono_deadline, timeout_s, time.monotonic)
+
+
+def _walk(
+    dtr: DTRClient,
+    registry: RegistryClient | None,
+    repositories: Sequence[Repository],
+    workers: int,
+    deadline: float,
+    timeout_s: float,
+    clock: Callable[[], float],
+) -> Inventory:
+    """The tag lists of `repositories` on `workers` threads, by `deadline` (on `clock`)."""
     inventory: Inventory = {}
     pool = concurrent.futures.ThreadPoolExecutor(
         max_workers=workers, thread_name_prefix="inventory"

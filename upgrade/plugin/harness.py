@@ -229,10 +229,10 @@ class Harness:
             self.session_record.availability = availability
 
     def close_target(self) -> None:
-        """Stop the prober, end the data proof's workers, close the clients and the site (its
+        """Stop the prober, end the worker processes, close the clients and the site (its
         executors, the lab)."""
-        if "upgrade.cluster.dataproof_processes" in sys.modules:
-            from upgrade.cluster.dataproof_processes import close_pool
+        if "upgrade.cluster.worker_pool" in sys.modules:
+            from upgrade.cluster.worker_pool import close_pool
 
             close_pool()
         if self.upgrade_runner is not None:
