@@ -284,11 +284,15 @@ def main() -> None:
             RegistryClient(url, creds, verify=ca.name, pool_size=pool) as registry,
         ):
             t = time.perf_counter()
-            inventory = snapshot(dtr, registry, workers=args.workers, timeout_s=7200)
+            inventory = snapshot(
+                dtr, registry, workers=args.workers, processes=processes, timeout_s=7200
+            )
             figures["inventory_cold_s"] = round(time.perf_counter() - t, 2)
             print(f"inventory (cold): {figures['inventory_cold_s']} s", flush=True)
             t = time.perf_counter()
-            inventory = snapshot(dtr, registry, workers=args.workers, timeout_s=7200)
+            inventory = snapshot(
+                dtr, registry, workers=args.workers, processes=processes, timeout_s=7200
+            )
             seconds = time.perf_counter() - t
             tag_count = sum(len(tags) for tags in inventory.values())
             inventory_requests = len(inventory) + -(-len(inventory) // 100)
