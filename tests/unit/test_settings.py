@@ -421,6 +421,14 @@ def test_lab_scenario_is_not_checked_for_a_real_target() -> None:
     assert settings.lab.scenarios == ("nope",)
 
 
+@pytest.mark.parametrize("target", ["LAB", "Lab", "lab:443"])
+def test_a_target_that_means_the_lab_is_refused_not_judged(target: str) -> None:
+    # Taken as a host named lab, every check failed and the verdict called the DTR UNHEALTHY.
+    with pytest.raises(SettingsError, match="the built-in lab is --target=lab, exactly"):
+        settle(cli={"target": target})
+    assert settle(cli={"target": "lab.example.com"}).target == "lab.example.com"
+
+
 # -- durations and numbers ----------------------------------------------------------------------
 
 

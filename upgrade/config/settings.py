@@ -254,6 +254,9 @@ def _build(raw: dict[str, object]) -> Settings:
         raise SettingsError(f"--phase {phase!r}: expected one of {', '.join(PHASES)}")
 
     target = text("target")
+    if target is not None and target != LAB and target.lower().split(":", 1)[0] == LAB:
+        # `LAB`, `lab:443`: a host named lab is not meant; judging it would report the DTR
+        raise SettingsError(f"--target {target}: the built-in lab is --target=lab, exactly")
     if target is not None and target != LAB:
         normalise_url(target, "--target")
     ucp_url = text("ucp_url")
