@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from upgrade.evidence import integrity
-from upgrade.evidence.bundle import Bundle, bundle_name, unfinished_bundles
+from upgrade.evidence.bundle import (
+    Bundle,
+    bundle_name,
+    remove_abandoned_names,
+    unfinished_bundles,
+)
 
 SECOND = datetime(2026, 5, 1, 3, 0, 7, tzinfo=UTC)
 
@@ -117,3 +122,27 @@ def test_a_name_that_cannot_be_reserved_is_still_chosen_and_used(
     refused.discard()  # its name was never reserved: the other bundle's folder is not removed
     assert (tmp_path / name / "result.json").read_text(encoding="utf-8") == "kept"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "latest"])
+
+
+def test_a_name_reserved_by_a_killed_session_is_removed_by_the_next(tmp_path: Path) -> None:
+    killed = _bundle(tmp_path, 1, "killed")
+    reserved = killed.final_path("2.5.11", "2.6.4")
+    marker = reserved / f".reserved-{os.getpid()}"
+    assert marker.is_file()
+    # The session dies between choosing the name and renaming onto it: its pid is gone.
+    dead = 2**22 + 12345  # above pid_max's default range, so no process has it
+    marker.rename(reserved / f".reserved-{dead}")
+    live = _bundle(tmp_path, 2, "live")
+    live_name = live.final_path("2.5.11", "2.6.4")  # this process: alive, kept
+    done = _bundle(tmp_path, 3, "done")
+    done.finalise("2.5.11", "2.7.0")
+    empty_old = tmp_path / "20260501T030001Z-lab-2.4.12-2.5.11"
+    empty_old.mkdir()
+    os.utime(empty_old, (0, 0))
+    assert remove_abandoned_names(tmp_path) == [empty_old, reserved]
+    assert not reserved.exists()
+    assert live_name.is_dir()
+    assert integrity.verify(done.path).ok
+    live.finalise("2.5.11", "2.6.4")
+    assert integrity.verify(live_name).ok
+    assert not any(p.name.startswith(".reserved-") for p in live_name.iterdir())

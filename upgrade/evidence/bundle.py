@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,6 +73,10 @@ class Bundle:
                         continue
                 else:
                     self._reserved = True
+                    # Whose reservation it is, for the next session if this one is killed
+                    # before its rename (`remove_abandoned_names`).
+                    with contextlib.suppress(OSError):
+                        (candidate / f"{_RESERVED}{os.getpid()}").touch()
                 self._final = candidate
                 break
             else:
@@ -82,6 +87,8 @@ class Bundle:
         """Give the bundle its final name (renamed onto the empty folder reserved for it) and
         point `latest` at it. A failed rename frees the reserved name and leaves it staged."""
         candidate = self.final_path(from_v, to_v)
+        with contextlib.suppress(OSError):
+            (candidate / f"{_RESERVED}{os.getpid()}").unlink()  # the rename needs it empty
         try:
             os.replace(self.path, candidate)
         except OSError:
@@ -101,6 +108,8 @@ class Bundle:
         if self._reserved and self._final is not None and self._final != self.path:
             self._reserved = False
             with contextlib.suppress(OSError):
+                (self._final / f"{_RESERVED}{os.getpid()}").unlink()
+            with contextlib.suppress(OSError):
                 self._final.rmdir()  # only ever empty: a folder with files is not ours to remove
 
     def discard(self) -> None:
@@ -113,7 +122,12 @@ class Bundle:
 _MAX_SUFFIX: Final = 1000
 
 UNFINISHED_NOTE = "UNFINISHED.json"
+# The file in a reserved final name that says which session reserved it: `.reserved-<pid>`.
+_RESERVED: Final = ".reserved-"
+# An empty folder left between a marker's removal and its rename is someone's only this long.
+_EMPTY_GRACE_S: Final = 60.0
 _STAGED = re.compile(r"^\.incomplete-(\d{8}T\d{6})\d*Z-(\d+)$")
+_FINAL = re.compile(r"^\d{8}T\d{6}Z-")
 
 
 def _alive(pid: int) -> bool:
@@ -139,6 +153,35 @@ def unfinished_bundles(report_dir: Path) -> list[tuple[Path, int]]:
         if match and entry.is_dir() and not _alive(int(match.group(2))):
             found.append((entry, int(match.group(2))))
     return found
+
+
+def remove_abandoned_names(report_dir: Path, now: float | None = None) -> list[Path]:
+    """Remove the final names that sessions reserved but never renamed a bundle onto (they
+    were killed in between): a folder holding only its `.reserved-<pid>` of a dead pid, or
+    nothing for over a minute. No bundle is ever such a folder; the removed ones are returned."""
+    if not report_dir.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for entry in sorted(report_dir.iterdir()):
+        if not _FINAL.match(entry.name) or entry.is_symlink() or not entry.is_dir():
+            continue
+        try:
+            names = [p.name for p in entry.iterdir()]
+            if names and not (len(names) == 1 and names[0].startswith(_RESERVED)):
+                continue
+            if names:
+                pid = names[0].removeprefix(_RESERVED)
+                if not pid.isdigit() or _alive(int(pid)):
+                    continue
+                (entry / names[0]).unlink()
+            elif now - entry.stat().st_mtime < _EMPTY_GRACE_S:
+                continue
+            entry.rmdir()
+        except OSError:
+            continue
+        removed.append(entry)
+    return removed
 
 
 def close_unfinished(

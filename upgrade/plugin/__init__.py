@@ -26,7 +26,7 @@ from upgrade.config.values import SettingsError
 from upgrade.config.waivers import NO_WAIVERS, WaiverError
 from upgrade.config.waivers import load as load_waivers
 from upgrade.errors import HarnessError
-from upgrade.evidence.bundle import close_unfinished, unfinished_bundles
+from upgrade.evidence.bundle import close_unfinished, remove_abandoned_names, unfinished_bundles
 from upgrade.evidence.records import utc_now
 from upgrade.plugin import fixtures, upgrade_fixtures
 from upgrade.plugin.check_runs import CheckRuns, ReportStep
@@ -317,7 +317,11 @@ def _close_unfinished(settings: Settings, now: datetime) -> list[str]:
     def seal(directory: Path) -> object:
         return integrity.seal(directory, [redact])
 
-    lines = []
+    lines = [
+        f"dtr-upgrade: removed {path.resolve()}, a bundle name reserved by a session that was "
+        "killed before it moved its bundle there"
+        for path in remove_abandoned_names(settings.report_dir)
+    ]
     for staged, pid in unfinished_bundles(settings.report_dir):
         try:
             closed = close_unfinished(staged, pid, now, seal)
