@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import subprocess
 import time
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.lab.sessions import SESSION_TIMEOUT_S, start_session
-from tests.support.disks import fill, tmpfs
+from tests.support.disks import full_tmpfs
 
 pytestmark = pytest.mark.slow
 
@@ -100,9 +99,7 @@ def test_a_closed_stdout_pipe_does_not_stop_the_upgrade(tmp_path: Path) -> None:
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A tiny tmpfs with no space left (needs root and a mount namespace that allows it)."""
-    with tmpfs(tmp_path / "disk", "64k") as mountpoint:
-        fill(mountpoint)
-        assert os.statvfs(mountpoint).f_bavail == 0
+    with full_tmpfs(tmp_path / "disk") as mountpoint:
         yield mountpoint
 
 

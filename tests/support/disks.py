@@ -48,3 +48,12 @@ def fill(path: Path, leave: int = 0) -> None:
             with contextlib.suppress(OSError):
                 while os.statvfs(path).f_bavail * os.statvfs(path).f_frsize > leave:
                     out.write(b"\0" * size)
+
+
+@contextlib.contextmanager
+def full_tmpfs(mountpoint: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs at `mountpoint` with no space left on it."""
+    with tmpfs(mountpoint, "64k") as mounted:
+        fill(mounted)
+        assert os.statvfs(mounted).f_bavail == 0
+        yield mounted

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.bootstrapper_requests import SECRET, make_request
 from upgrade.config.backup_option import BackupOption, parse_backup_option
 from upgrade.config.values import SettingsError
 from upgrade.procedure.backup_run import (
@@ -37,25 +38,16 @@ from upgrade.procedure.bootstrapper import (
 from upgrade.procedure.executor import Attempt, DataSink, Executor, LineCallback
 from upgrade.procedure.process_executor import SubprocessExecutor
 
-SECRET = "s3cr3t-ucp-passw0rd"
-CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 ARCHIVE = bytes(range(256)) * 64 + b"\n\xff\xfe not utf-8 \r\n"
 PLENTY = 1 << 40
 
 
 def backup_request(**overrides: Any) -> BootstrapperRequest:
+    """The running version's (2.5.11) `backup` request; `overrides` replace fields."""
     values: dict[str, Any] = {
-        "image": "docker/dtr:2.5.11",
-        "target_version": "2.5.11",
-        "ucp_url": "https://ucp.example.com",
-        "ucp_username": "admin",
-        "ucp_password": SECRET,
-        "existing_replica_id": "5eb9459a7832",
-        "ucp_ca_pem": CA_PEM,
-        "command": "backup",
-    }
-    values.update(overrides)
-    return BootstrapperRequest(**values)
+        "image": "docker/dtr:2.5.11", "target_version": "2.5.11", "command": "backup",
+    }  # fmt: skip
+    return make_request(**{**values, **overrides})
 
 
 # -- the option ----------------------------------------------------------------------------

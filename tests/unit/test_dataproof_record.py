@@ -3,14 +3,13 @@ judged, no half file left, and post still repeating preflight's mode and seed.""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.disks import fill, tmpfs
+from tests.support.disks import full_tmpfs
 from upgrade.cluster import dataproof_record
 from upgrade.cluster.dataproof import Coverage, Failure, ProofResult
 from upgrade.config.proof_mode import ProofMode
@@ -21,9 +20,7 @@ PROOF = ProofResult("sample:4", 77, Coverage(), [Failure("blob", "a/x", "1", DIG
 
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
-    with tmpfs(tmp_path / "disk", "64k") as mountpoint:
-        fill(mountpoint)
-        assert os.statvfs(mountpoint).f_bavail == 0
+    with full_tmpfs(tmp_path / "disk") as mountpoint:
         yield mountpoint
 
 
